@@ -1,0 +1,8 @@
+"""IMR Final Determination letter ingestion: parsing, validation and warehouse loading.
+
+This package imports nothing from Airflow so that it can be unit-tested and used from the CLI.
+"""
+
+# Bumped whenever a change to the parser can change a record; `imr_backfill` with
+# `reparse=True` re-parses letters loaded by an older version.
+PARSER_VERSION = "1.0.0"
