@@ -1,0 +1,354 @@
+"""Text lines of an IMR Final Determination letter -> a Letter record (contract v1).
+
+Two letter styles are handled: 2016-17 letters (credentials block with `State(s) of Licensure:` and
+`Certification(s)/Specialty:`) and 2013-14 letters (`Board Certified in X and is licensed to
+practice in Y`). Layout facts the parser relies on are few and generic: header labels with their
+values to the right in the same row (a label may wrap onto a second line), three section headings,
+and per item a decision paragraph ending `: Upheld|Overturned` followed by labelled paragraphs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from .errors import LetterError
+from .pdftext import Line
+from .records import Item, Letter
+
+HEADER_LABELS = {
+    "case_number": "Case Number",
+    "date_assigned": "Date Assigned",
+    "date_of_injury": "Date of Injury",
+    "decision_date": "Decision Date",
+    "ur_denial_date": "UR Denial Date",
+    "application_received": "Application Received",
+    "priority": "Priority",
+}
+# A loadable letter must say which case it decides and when.
+REQUIRED_HEADER = ("case_number", "decision_date")
+
+_LABEL_RE = {
+    field: re.compile(r"^\s*" + r"\s+".join(map(re.escape, label.split())) + r"\s*:\s*(?P<rest>.*)$", re.I)
+    for field, label in HEADER_LABELS.items()
+}
+_LABEL_WORDS = {field: label.lower().split() for field, label in HEADER_LABELS.items()}
+_CASE_RE = re.compile(r"\b(CM\d{2}-\d{7})\b")
+_DATE_RE = re.compile(r"\b(\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4}|\d{2})\b")
+_ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_MONTHS = {m: i for i, m in enumerate(
+    "january february march april may june july august september october november december".split(), 1)}
+_LONG_DATE_RE = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b")
+
+HEADINGS = {
+    "how": re.compile(r"^\s*HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE\s*$", re.I),
+    "summary": re.compile(r"^\s*CLINICAL\s+CASE\s+SUMMARY\s*$", re.I),
+    "issues": re.compile(r"^\s*IMR\s+ISSUES\s*,?\s*DECISIONS\s*,?\s*AND\s+RATIONALES?\s*$", re.I),
+}
+_SUMMARY_INTRO = re.compile(r"^.*?including\s+all\s+medical\s+records\s*:\s*", re.I | re.S)
+_ISSUES_INTRO = re.compile(r"set\s+forth\s+below\s*:\s*$", re.I)
+
+_CA = r"Claims\s+Administrator\s+guideline\s*:"
+_MAX = r"MAXIMUS\s+guideline\s*:"
+_RAT = r"Decision\s+rationale\s*:"
+_ITEM_LABEL = re.compile(rf"^\s*(?P<label>{_CA}|{_MAX}|{_RAT})", re.I)
+_DECISION_END = re.compile(r":\s*(?P<decision>Upheld|Overturned)\s*\.?\s*$", re.I)
+_DECISION_ALONE = re.compile(r"^\s*(?P<decision>Upheld|Overturned)\s*\.?\s*$", re.I)
+
+_AGE_SEX = re.compile(
+    r"\b(?P<age>\d{1,3})\s*-?\s*(?:year|yr)s?\s*-?\s*old\s+(?P<sex>male|female|man|woman|gentleman|lady|"
+    r"boy|girl)\b",
+    re.I,
+)
+_SEX_ONLY = re.compile(r"\b(?:a|an)\s+(?P<sex>male|female|man|woman|gentleman|lady)\b", re.I)
+_SEX_WORDS = {"male": "male", "man": "male", "gentleman": "male", "boy": "male",
+              "female": "female", "woman": "female", "lady": "female", "girl": "female"}
+
+_LICENSURE = re.compile(r"State\(s\)\s+of\s+Licensure\s*:\s*(?P<v>.*?)\s*(?=Certification\(s\)|$)", re.I | re.S)
+_SPECIALTY = re.compile(r"Certification\(s\)\s*/\s*Specialty\s*:\s*(?P<v>.*)$", re.I | re.S)
+_BOARD = re.compile(
+    r"Board\s+Certified\s+in\s+(?P<spec>.+?)\s+and\s+(?:is\s+)?licensed\s+to\s+practice\s+in\s+(?P<states>.+?)\s*\.",
+    re.I | re.S,
+)
+
+# Decision paragraph of a partially authorized request (see letter-record.md, `request`).
+_ORIGINAL = re.compile(r"^(?P<orig>.+?)\s+was\s+the\s+original\s+request\s*\.\s*(?P<rest>.*)$", re.I | re.S)
+_REMAINING = re.compile(
+    r"remaining\s+IMR\s+eligible\s+portion\s+of\s+the\s+original\s+request\s*,?\s*(?P<req>.+?)\s*,?(?:\s+is)?\s*$",
+    re.I | re.S,
+)
+# Greedy prefix: the last "original request," names the item (an earlier one says it stays eligible).
+_ORIGINAL_ELIGIBLE = re.compile(
+    r".*\boriginal\s+request\s*,\s*(?P<req>.+?)\s*,?(?:\s+is)?\s*$", re.I | re.S)
+
+
+def normalize(text: str) -> str:
+    return " ".join(text.split())
+
+
+def join_lines(lines: list[Line]) -> str:
+    return normalize(" ".join(ln.text for ln in lines))
+
+
+# --- header ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Cell:
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+    text: str
+
+
+def _header_cells(lines: list[Line]) -> list[_Cell]:
+    return [_Cell(f.x0, f.x1, ln.y, ln.y, f.text) for ln in lines for f in ln.fragments]
+
+
+def _label_field(text: str) -> tuple[str, str] | None:
+    for field, rx in _LABEL_RE.items():
+        m = rx.match(text)
+        if m:
+            return field, m.group("rest").strip()
+    return None
+
+
+def _merge_wrapped_labels(cells: list[_Cell]) -> list[_Cell]:
+    """Joins a label cut over two lines ("Application" / "Received:") into one cell spanning both."""
+    out = list(cells)
+    for a in cells:
+        if a not in out or _label_field(a.text) or a.text.endswith(":"):
+            continue
+        words = a.text.lower().split()
+        if not any(w[: len(words)] == words for w in _LABEL_WORDS.values()):
+            continue
+        below = [b for b in out if b is not a and 0 < b.top - a.top < 30 and abs(b.x0 - a.x0) < 6]
+        for b in sorted(below, key=lambda c: c.top):
+            joined = f"{a.text} {b.text}"
+            if _label_field(joined):
+                out.remove(b)
+                idx = out.index(a)
+                out[idx] = _Cell(a.x0, max(a.x1, b.x1), a.top, b.top, joined)
+                break
+    return out
+
+
+def _parse_header(lines: list[Line]) -> dict[str, str | None]:
+    cells = _merge_wrapped_labels(_header_cells(lines))
+    labels = [(c, *lf) for c in cells if (lf := _label_field(c.text))]
+    values = [c for c in cells if not _label_field(c.text)]
+    raw: dict[str, str | None] = {}
+    for cell, field, inline in labels:
+        if inline:
+            raw.setdefault(field, inline)
+            continue
+        # Value: the nearest non-label cell to the right whose row overlaps the label's rows,
+        # and with no other label in between.
+        tol = 4.0
+        row = [v for v in values if v.x0 >= cell.x1 - 2 and cell.top - tol <= v.top <= cell.bottom + tol]
+        fences = [c.x0 for c, *_ in labels if c is not cell and c.x0 > cell.x1 - 2
+                  and cell.top - tol <= c.top <= cell.bottom + tol]
+        limit = min(fences, default=float("inf"))
+        row = [v for v in row if v.x0 < limit]
+        if row:
+            raw.setdefault(field, min(row, key=lambda v: (v.x0, abs(v.top - cell.top))).text)
+    return raw
+
+
+def parse_date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        if m := _ISO_DATE_RE.search(text):
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        if m := _DATE_RE.search(text):
+            year = int(m[3])
+            year += 2000 if year < 100 else 0
+            return date(year, int(m[1]), int(m[2]))
+        if (m := _LONG_DATE_RE.search(text)) and m[1].lower() in _MONTHS:
+            return date(int(m[3]), _MONTHS[m[1].lower()], int(m[2]))
+    except ValueError:
+        return None
+    return None
+
+
+def _header_fields(raw: dict[str, str | None], header_text: str) -> dict:
+    out: dict = {}
+    case = raw.get("case_number") or ""
+    m = _CASE_RE.search(case.replace(" ", "")) or _CASE_RE.search(header_text)
+    out["case_number"] = m.group(1) if m else None
+    for field in ("date_assigned", "date_of_injury", "decision_date", "ur_denial_date", "application_received"):
+        out[field] = parse_date(raw.get(field))
+    prio = (raw.get("priority") or "").strip()
+    pm = re.match(r"(standard|expedited|urgent)\b", prio, re.I)
+    out["priority"] = pm.group(1).capitalize() if pm else (prio or None)
+    return out
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+def _split_sections(lines: list[Line]) -> dict[str, list[Line]]:
+    marks: list[tuple[int, str]] = []
+    for i, ln in enumerate(lines):
+        for name, rx in HEADINGS.items():
+            if rx.match(ln.text) and name not in {n for _, n in marks}:
+                marks.append((i, name))
+    if not marks:
+        return {"header": lines}
+    sections = {"header": lines[: marks[0][0]]}
+    for k, (i, name) in enumerate(marks):
+        end = marks[k + 1][0] if k + 1 < len(marks) else len(lines)
+        sections[name] = lines[i + 1 : end]
+    return sections
+
+
+def _reviewer(text: str) -> tuple[str | None, list[str] | None]:
+    spec = states = None
+    if m := _LICENSURE.search(text):
+        states = _split_states(m.group("v"))
+    if m := _SPECIALTY.search(text):
+        spec = normalize(m.group("v")) or None
+    if (spec is None or states is None) and (m := _BOARD.search(text)):
+        spec = spec or normalize(m.group("spec"))
+        states = states or _split_states(m.group("states"))
+    return spec, states
+
+
+def _split_states(text: str) -> list[str] | None:
+    parts = re.split(r"\s*,\s*|\s+and\s+|\s*;\s*", normalize(text).rstrip("."))
+    parts = [p.strip() for p in parts if p.strip()]
+    return parts or None
+
+
+def _patient(summary: str) -> tuple[int | None, str | None]:
+    body = _SUMMARY_INTRO.sub("", summary, count=1)
+    # The age and sex are stated in the opening sentence; later sentences mention other people.
+    if m := _AGE_SEX.search(body[:600]):
+        return int(m.group("age")), _SEX_WORDS[m.group("sex").lower()]
+    first_sentence = re.split(r"(?<=[a-z])\.\s", body, maxsplit=1)[0]
+    if m := _SEX_ONLY.search(first_sentence):
+        return None, _SEX_WORDS[m.group("sex").lower()]
+    return None, None
+
+
+# --- items ----------------------------------------------------------------------------------
+
+
+def _same_paragraph(prev: Line, cur: Line, anchor: Line) -> bool:
+    """Whether `prev` continues into `cur` as one paragraph of the decision line `anchor`."""
+    if prev.bold != anchor.bold:
+        return False
+    if prev.page == cur.page:
+        return 0 < cur.y - prev.y < 1.75 * max(cur.size, prev.size)
+    # Across a page break spacing says nothing; a finished sentence in plain text ends a paragraph.
+    return anchor.bold or not prev.text.rstrip().endswith(".")
+
+
+def _item_spans(lines: list[Line]) -> list[tuple[int, int, str]]:
+    """(first line, decision line, decision) of each item's decision paragraph."""
+    spans = []
+    floor = 0
+    for i, ln in enumerate(lines):
+        m = _DECISION_END.search(ln.text) or _DECISION_ALONE.match(ln.text)
+        if not m:
+            continue
+        nxt = lines[i + 1] if i + 1 < len(lines) else None
+        if nxt is None or not _ITEM_LABEL.match(nxt.text):
+            continue
+        # The decision word may wrap onto a line of its own (and in a different font).
+        anchor = i
+        if _DECISION_ALONE.match(ln.text):
+            if i - 1 < floor or not lines[i - 1].text.rstrip().endswith(":"):
+                continue
+            anchor = i - 1
+        start = anchor
+        while start - 1 >= floor and _same_paragraph(lines[start - 1], lines[start], lines[anchor]):
+            if _ITEM_LABEL.match(lines[start - 1].text) or _ISSUES_INTRO.search(lines[start - 1].text):
+                break
+            start -= 1
+        spans.append((start, i, m.group("decision").capitalize()))
+        floor = i + 1
+    return spans
+
+
+def _labelled_fields(lines: list[Line]) -> dict[str, str]:
+    """Splits an item's body lines into its labelled paragraphs."""
+    text = "\n".join(ln.text for ln in lines)
+    fields: dict[str, str] = {}
+    rx = re.compile(rf"(?im)^\s*(?P<label>{_CA}|{_MAX}|{_RAT})")
+    hits = list(rx.finditer(text))
+    for k, h in enumerate(hits):
+        end = hits[k + 1].start() if k + 1 < len(hits) else len(text)
+        label = h.group("label").lower()
+        key = ("claims_administrator_guideline" if label.startswith("claims")
+               else "maximus_guideline" if label.startswith("maximus") else "decision_rationale")
+        fields.setdefault(key, normalize(text[h.end():end]) or None)
+    return fields
+
+
+def _request(paragraph: str) -> tuple[str, str | None]:
+    text = _DECISION_END.sub("", paragraph).strip()
+    m = _ORIGINAL.match(text)
+    if not m:
+        return text, None
+    orig, rest = normalize(m.group("orig")), m.group("rest")
+    for rx in (_REMAINING, _ORIGINAL_ELIGIBLE):
+        if r := rx.search(rest):
+            return normalize(r.group("req")), orig
+    return orig, orig
+
+
+def _items(lines: list[Line]) -> list[Item]:
+    intro = next((i for i, ln in enumerate(lines) if _ISSUES_INTRO.search(ln.text)), -1)
+    lines = lines[intro + 1 :]
+    spans = _item_spans(lines)
+    items = []
+    for k, (start, dec_line, decision) in enumerate(spans):
+        end = spans[k + 1][0] if k + 1 < len(spans) else len(lines)
+        request, original = _request(join_lines(lines[start : dec_line + 1]))
+        fields = _labelled_fields(lines[dec_line + 1 : end])
+        items.append(Item(seq=k + 1, request=request, original_request=original, decision=decision, **fields))
+    return items
+
+
+def _check_items(lines: list[Line], items: list[Item]) -> None:
+    labels = sum(1 for ln in lines if re.match(rf"^\s*{_RAT}", ln.text, re.I))
+    if not items:
+        raise LetterError("item_structure", "no decision line (`<item>: Upheld|Overturned`) was found")
+    if labels != len(items) or any(i.decision_rationale is None for i in items):
+        raise LetterError(
+            "item_structure", f"{len(items)} decision line(s) but {labels} `Decision rationale:` paragraph(s)")
+    if any(not i.request for i in items):
+        raise LetterError("item_structure", "a decision line names no item")
+
+
+def parse_lines(lines: list[Line]) -> Letter:
+    """Builds the record; raises LetterError when the text is not a loadable IMR letter."""
+    sections = _split_sections(lines)
+    if "issues" not in sections or ("how" not in sections and "summary" not in sections):
+        raise LetterError("not_an_imr_letter", "the IMR section headings were not found")
+    header_lines = sections["header"]
+    raw = _parse_header(header_lines)
+    head = _header_fields(raw, join_lines(header_lines))
+    missing = [f for f in REQUIRED_HEADER if head.get(f) is None]
+    if missing:
+        raise LetterError("header_missing_field", "header lacks " + ", ".join(HEADER_LABELS[f] for f in missing))
+    reviewer_text = "\n".join(ln.text for ln in sections.get("how", []))
+    specialty, states = _reviewer(reviewer_text)
+    summary = join_lines(sections.get("summary", []))
+    age, sex = _patient(summary)
+    issue_lines = sections["issues"]
+    items = _items(issue_lines)
+    _check_items(issue_lines, items)
+    return Letter(
+        **head,
+        reviewer_specialty=specialty,
+        reviewer_licensure_states=states,
+        patient_age=age,
+        patient_sex=sex,
+        items=items,
+        clinical_case_summary=_SUMMARY_INTRO.sub("", summary, count=1) or None,
+    )
