@@ -1,0 +1,120 @@
+"""`imr` command line: parse letters, manage the warehouse schema, generate sample letters."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .parse import Limits
+from .workers import ParseResult, parse_many
+
+
+def _expand(paths: list[str]) -> Iterator[Path]:
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(q for q in p.rglob("*") if q.suffix.lower() == ".pdf")
+        else:
+            yield p
+
+
+def result_json(r: ParseResult) -> dict:
+    if r.ok:
+        d = r.letter.to_dict()
+        d["file"] = r.source
+        return d
+    return {"file": r.source, "error_code": r.error_code, "message": r.message}
+
+
+def _table_row(r: ParseResult) -> str:
+    if not r.ok:
+        return f"{r.source}\tERROR {r.error_code}: {r.message}"
+    d = r.letter.to_dict()
+    return f"{r.source}\t{d['case_number']}\t{d['decision_date']}\t{d['outcome']}\t{len(d['items'])} item(s)"
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    files = list(_expand(args.paths))
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb, max_pages=args.max_pages)
+    show_progress = len(files) >= 20 and not args.quiet
+    failed = 0
+    start = time.monotonic()
+    out = sys.stdout
+    for n, r in enumerate(parse_many(((str(f), f) for f in files), jobs=args.jobs, limits=limits), 1):
+        failed += not r.ok
+        if args.format == "jsonl":
+            out.write(json.dumps(result_json(r), ensure_ascii=False) + "\n")
+        else:
+            out.write(_table_row(r) + "\n")
+        if show_progress and (n % 50 == 0 or n == len(files)):
+            rate = n / max(time.monotonic() - start, 1e-9)
+            print(f"[imr] {n}/{len(files)} parsed, {failed} failed, {rate:.1f} letters/s", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _connect(dsn: str | None):
+    import psycopg2
+
+    dsn = dsn or os.environ.get("IMR_WAREHOUSE_DSN")
+    if not dsn:
+        raise SystemExit("imr: no warehouse DSN (pass --dsn or set IMR_WAREHOUSE_DSN)")
+    return psycopg2.connect(dsn)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from .warehouse import upgrade
+
+    with _connect(args.dsn) as conn:
+        applied = upgrade(conn)
+    print("applied: " + (", ".join(applied) if applied else "nothing (schema is current)"))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .synth import write_sample_set
+
+    rows = write_sample_set(Path(args.outdir), count=args.count, seed=args.seed, include_bad=not args.no_bad)
+    print(f"wrote {len(rows)} files under {args.outdir}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="imr", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pp = sub.add_parser("parse", help="parse letters (files or folders) to JSON lines")
+    pp.add_argument("paths", nargs="+")
+    pp.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    pp.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    pp.add_argument("--timeout", type=float, default=Limits.timeout_s, help="seconds per letter")
+    pp.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="address-space cap per worker")
+    pp.add_argument("--max-pages", type=int, default=Limits.max_pages)
+    pp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    pp.set_defaults(func=cmd_parse)
+
+    db = sub.add_parser("db", help="warehouse schema")
+    dbs = db.add_subparsers(dest="db_command", required=True)
+    up = dbs.add_parser("upgrade", help="apply pending migrations")
+    up.add_argument("--dsn", help="libpq DSN (default: $IMR_WAREHOUSE_DSN)")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    gen = sub.add_parser("generate", help="write synthetic letters with ground truth")
+    gen.add_argument("outdir")
+    gen.add_argument("--count", type=int, default=50)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--no-bad", action="store_true", help="omit the bad-input files")
+    gen.set_defaults(func=cmd_generate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
