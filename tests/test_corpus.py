@@ -1,7 +1,6 @@
 """Accuracy of `imr parse` on the 72 real, hand-checked letters, scored by the project's one metric."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,18 +18,25 @@ def test_imr_parse_scores_on_real_corpus(corpus_dir: Path, tmp_path: Path) -> No
     with actual.open("w") as out:
         proc = subprocess.run(
             [sys.executable, "-m", "imr", "parse", "--jobs", "2", "--quiet", str(corpus_dir)],
-            stdout=out, stderr=subprocess.PIPE, text=True, timeout=600,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
         )
     assert proc.returncode == 0, proc.stderr
     scorer = corpus_dir.parent.parent / "tools" / "score_records.py"
     report = subprocess.run(
         [sys.executable, str(scorer), str(corpus_dir / "expected.jsonl"), str(actual), "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     score = json.loads(report.stdout)
-    summary = (f"field accuracy {score['field_accuracy']:.4%}, letters all correct "
-               f"{score['letters_all_correct']}/{score['letters_expected']}; first mismatches: "
-               f"{score['mismatches'][:5]}")
+    summary = (
+        f"field accuracy {score['field_accuracy']:.4%}, letters all correct "
+        f"{score['letters_all_correct']}/{score['letters_expected']}; first mismatches: "
+        f"{score['mismatches'][:5]}"
+    )
     print(summary)
     assert score["letters_matched"] == score["letters_expected"] == len(list(corpus_dir.glob("*.pdf")))
     assert score["field_accuracy"] >= MIN_FIELD_ACCURACY, summary
@@ -46,4 +52,3 @@ def test_real_letters_carry_no_spurious_warnings(corpus_dir: Path) -> None:
     codes = [w.code for r in results if r.ok for w in r.letter.warnings if w.code != "field_missing"]
     assert all(r.ok for r in results)
     assert len(codes) <= len(files) * 0.02, codes
-    assert os.environ.get("IMR_CORPUS_DIR") is None or corpus_dir == Path(os.environ["IMR_CORPUS_DIR"])

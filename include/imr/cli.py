@@ -68,8 +68,11 @@ def _connect(dsn: str | None):
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from .warehouse import upgrade
 
-    with _connect(args.dsn) as conn:
+    conn = _connect(args.dsn)
+    try:
         applied = upgrade(conn)
+    finally:
+        conn.close()
     print("applied: " + (", ".join(applied) if applied else "nothing (schema is current)"))
     return 0
 

@@ -13,6 +13,7 @@ REJECTION_CODES = {
     "timeout": "parsing took longer than the per-letter time limit",
     "too_large": "the file exceeds the size, page or memory limit",
     "pdf_error": "the PDF is malformed and could not be read",
+    "object_missing": "the S3 object was deleted after it was listed",
     # A bug in the parser, not in the letter: reprocess these after a parser fix.
     "internal_error": "the parser failed unexpectedly",
 }

@@ -21,7 +21,10 @@ class Limits:
     memory_mb: int = 1024
 
 
-def parse_pdf(data: bytes, limits: Limits = Limits()) -> Letter:
+DEFAULT_LIMITS = Limits()
+
+
+def parse_pdf(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Letter:
     """Parses and validates one letter. Raises LetterError with a rejection code.
 
     Not safe against hostile input on its own: time and memory bounds are enforced by the

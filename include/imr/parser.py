@@ -37,8 +37,12 @@ _LABEL_WORDS = {field: label.lower().split() for field, label in HEADER_LABELS.i
 _CASE_RE = re.compile(r"\b(CM\d{2}-\d{7})\b")
 _DATE_RE = re.compile(r"\b(\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4}|\d{2})\b")
 _ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
-_MONTHS = {m: i for i, m in enumerate(
-    "january february march april may june july august september october november december".split(), 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        "january february march april may june july august september october november december".split(), 1
+    )
+}
 _LONG_DATE_RE = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b")
 
 HEADINGS = {
@@ -62,10 +66,20 @@ _AGE_SEX = re.compile(
     re.I,
 )
 _SEX_ONLY = re.compile(r"\b(?:a|an)\s+(?P<sex>male|female|man|woman|gentleman|lady)\b", re.I)
-_SEX_WORDS = {"male": "male", "man": "male", "gentleman": "male", "boy": "male",
-              "female": "female", "woman": "female", "lady": "female", "girl": "female"}
+_SEX_WORDS = {
+    "male": "male",
+    "man": "male",
+    "gentleman": "male",
+    "boy": "male",
+    "female": "female",
+    "woman": "female",
+    "lady": "female",
+    "girl": "female",
+}
 
-_LICENSURE = re.compile(r"State\(s\)\s+of\s+Licensure\s*:\s*(?P<v>.*?)\s*(?=Certification\(s\)|$)", re.I | re.S)
+_LICENSURE = re.compile(
+    r"State\(s\)\s+of\s+Licensure\s*:\s*(?P<v>.*?)\s*(?=Certification\(s\)|$)", re.I | re.S
+)
 _SPECIALTY = re.compile(r"Certification\(s\)\s*/\s*Specialty\s*:\s*(?P<v>.*)$", re.I | re.S)
 _BOARD = re.compile(
     r"Board\s+Certified\s+in\s+(?P<spec>.+?)\s+and\s+(?:is\s+)?licensed\s+to\s+practice\s+in\s+(?P<states>.+?)\s*\.",
@@ -79,8 +93,7 @@ _REMAINING = re.compile(
     re.I | re.S,
 )
 # Greedy prefix: the last "original request," names the item (an earlier one says it stays eligible).
-_ORIGINAL_ELIGIBLE = re.compile(
-    r".*\boriginal\s+request\s*,\s*(?P<req>.+?)\s*,?(?:\s+is)?\s*$", re.I | re.S)
+_ORIGINAL_ELIGIBLE = re.compile(r".*\boriginal\s+request\s*,\s*(?P<req>.+?)\s*,?(?:\s+is)?\s*$", re.I | re.S)
 
 
 def normalize(text: str) -> str:
@@ -148,8 +161,11 @@ def _parse_header(lines: list[Line]) -> dict[str, str | None]:
         # and with no other label in between.
         tol = 4.0
         row = [v for v in values if v.x0 >= cell.x1 - 2 and cell.top - tol <= v.top <= cell.bottom + tol]
-        fences = [c.x0 for c, *_ in labels if c is not cell and c.x0 > cell.x1 - 2
-                  and cell.top - tol <= c.top <= cell.bottom + tol]
+        fences = [
+            c.x0
+            for c, *_ in labels
+            if c is not cell and c.x0 > cell.x1 - 2 and cell.top - tol <= c.top <= cell.bottom + tol
+        ]
         limit = min(fences, default=float("inf"))
         row = [v for v in row if v.x0 < limit]
         if row:
@@ -179,7 +195,13 @@ def _header_fields(raw: dict[str, str | None], header_text: str) -> dict:
     case = raw.get("case_number") or ""
     m = _CASE_RE.search(case.replace(" ", "")) or _CASE_RE.search(header_text)
     out["case_number"] = m.group(1) if m else None
-    for field in ("date_assigned", "date_of_injury", "decision_date", "ur_denial_date", "application_received"):
+    for field in (
+        "date_assigned",
+        "date_of_injury",
+        "decision_date",
+        "ur_denial_date",
+        "application_received",
+    ):
         out[field] = parse_date(raw.get(field))
     prio = (raw.get("priority") or "").strip()
     pm = re.match(r"(standard|expedited|urgent)\b", prio, re.I)
@@ -283,9 +305,14 @@ def _labelled_fields(lines: list[Line]) -> dict[str, str]:
     for k, h in enumerate(hits):
         end = hits[k + 1].start() if k + 1 < len(hits) else len(text)
         label = h.group("label").lower()
-        key = ("claims_administrator_guideline" if label.startswith("claims")
-               else "maximus_guideline" if label.startswith("maximus") else "decision_rationale")
-        fields.setdefault(key, normalize(text[h.end():end]) or None)
+        key = (
+            "claims_administrator_guideline"
+            if label.startswith("claims")
+            else "maximus_guideline"
+            if label.startswith("maximus")
+            else "decision_rationale"
+        )
+        fields.setdefault(key, normalize(text[h.end() : end]) or None)
     return fields
 
 
@@ -320,7 +347,8 @@ def _check_items(lines: list[Line], items: list[Item]) -> None:
         raise LetterError("item_structure", "no decision line (`<item>: Upheld|Overturned`) was found")
     if labels != len(items) or any(i.decision_rationale is None for i in items):
         raise LetterError(
-            "item_structure", f"{len(items)} decision line(s) but {labels} `Decision rationale:` paragraph(s)")
+            "item_structure", f"{len(items)} decision line(s) but {labels} `Decision rationale:` paragraph(s)"
+        )
     if any(not i.request for i in items):
         raise LetterError("item_structure", "a decision line names no item")
 
@@ -335,7 +363,9 @@ def parse_lines(lines: list[Line]) -> Letter:
     head = _header_fields(raw, join_lines(header_lines))
     missing = [f for f in REQUIRED_HEADER if head.get(f) is None]
     if missing:
-        raise LetterError("header_missing_field", "header lacks " + ", ".join(HEADER_LABELS[f] for f in missing))
+        raise LetterError(
+            "header_missing_field", "header lacks " + ", ".join(HEADER_LABELS[f] for f in missing)
+        )
     reviewer_text = "\n".join(ln.text for ln in sections.get("how", []))
     specialty, states = _reviewer(reviewer_text)
     summary = join_lines(sections.get("summary", []))

@@ -34,7 +34,9 @@ SAME_LINE_EM = 0.35
 # Running headers/footers live in the top and bottom margins.
 MARGIN_SHARE = 0.09
 
-_PAGE_NUMBER = re.compile(r"^(page\s*)?\d{1,4}\s*(of|/)\s*\d{1,4}$|^page\s*\d{1,4}$|^-?\s*\d{1,4}\s*-?$", re.I)
+_PAGE_NUMBER = re.compile(
+    r"^(page\s*)?\d{1,4}\s*(of|/)\s*\d{1,4}$|^page\s*\d{1,4}$|^-?\s*\d{1,4}\s*-?$", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,7 @@ def _make_line(bucket: list, page_no: int, page_height: float) -> Line:
     parts: list[str] = []
     start = prev_x1 = None
     bold_n = n = 0
-    for base, x0, x1, _gsize, text, bold in bucket:
+    for _base, x0, x1, _gsize, text, bold in bucket:
         if prev_x1 is not None:
             gap = x0 - prev_x1
             if gap > FRAGMENT_GAP_EM * size:
@@ -211,7 +213,9 @@ def _drop_running_lines(pages: list[list[Line]], heights: list[float]) -> list[L
     kept: list[Line] = []
     for lines in pages:
         for ln in lines:
-            if margin(ln) and (_PAGE_NUMBER.match(ln.text.strip()) or (len(pages) > 1 and repeated[shape(ln)] > 1)):
+            if margin(ln) and (
+                _PAGE_NUMBER.match(ln.text.strip()) or (len(pages) > 1 and repeated[shape(ln)] > 1)
+            ):
                 continue
             if re.fullmatch(r"page\s*\d{1,4}\s*of\s*\d{1,4}", ln.text.strip(), re.I):
                 continue
@@ -241,7 +245,15 @@ def extract_lines(data: bytes, *, max_pages: int = 100) -> list[Line]:
             heights.append(height)
     except LetterError:
         raise
-    except (PDFSyntaxError, PSException, PDFException, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (
+        PDFSyntaxError,
+        PSException,
+        PDFException,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as exc:
         raise LetterError("pdf_error", f"a page could not be read ({type(exc).__name__})") from exc
     if not pages:
         raise LetterError("pdf_error", "the PDF has no pages")

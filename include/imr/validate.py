@@ -10,15 +10,32 @@ from .records import DATE_FIELDS, Letter, Warning
 DATE_ORDER = DATE_FIELDS
 AGE_RANGE = (14, 95)
 
-_VERDICT = r"(?:necessary|reasonable|indicated|supported|recommended|certified|appropriate|warranted|established)"
+_VERDICT = (
+    r"(?:necessary|reasonable|indicated|supported|recommended|certified|appropriate|warranted|established)"
+)
 # "not", "non-" or "no longer" up to four words before the verdict word: "is determined to not be
 # medically necessary", "is not seen as medically necessary".
-_NEGATIVE = re.compile(rf"\b(?:not|non|no\s+longer)\b(?:[\s-]+[\w']+){{0,4}}?[\s-]+(?:medically\s+)?{_VERDICT}"
-                       rf"|\bnon-?certif", re.I)
-_POSITIVE = re.compile(r"\b(?:is|are|was|were|be)\s+(?:medically\s+)?(?:necessary|indicated|supported|"
-                       r"recommended|appropriate|warranted|certified)", re.I)
-_OPTIONAL = ("date_assigned", "date_of_injury", "ur_denial_date", "application_received", "priority",
-             "reviewer_specialty", "reviewer_licensure_states", "patient_age", "patient_sex")
+_NEGATIVE = re.compile(
+    rf"\b(?:not|non|no\s+longer)\b(?:[\s-]+[\w']+){{0,4}}?[\s-]+(?:medically\s+)?{_VERDICT}"
+    rf"|\bnon-?certif",
+    re.I,
+)
+_POSITIVE = re.compile(
+    r"\b(?:is|are|was|were|be)\s+(?:medically\s+)?(?:necessary|indicated|supported|"
+    r"recommended|appropriate|warranted|certified)",
+    re.I,
+)
+_OPTIONAL = (
+    "date_assigned",
+    "date_of_injury",
+    "ur_denial_date",
+    "application_received",
+    "priority",
+    "reviewer_specialty",
+    "reviewer_licensure_states",
+    "patient_age",
+    "patient_sex",
+)
 
 
 def date_order_warnings(letter: Letter) -> list[Warning]:
@@ -52,10 +69,12 @@ def polarity_warnings(letter: Letter) -> list[Warning]:
         pol = rationale_polarity(item.decision, item.decision_rationale)
         expected = "negative" if item.decision == "Upheld" else "positive"
         if pol is not None and pol != expected:
-            out.append(Warning(
-                "rationale_polarity",
-                f"item {item.seq} is {item.decision} but its rationale concludes {pol}ly",
-            ))
+            out.append(
+                Warning(
+                    "rationale_polarity",
+                    f"item {item.seq} is {item.decision} but its rationale concludes {pol}ly",
+                )
+            )
     return out
 
 
@@ -73,6 +92,10 @@ def missing_warnings(letter: Letter) -> list[Warning]:
 
 def validate(letter: Letter) -> Letter:
     """Attaches warnings to the letter (rejections are raised earlier, by the parser)."""
-    letter.warnings = (date_order_warnings(letter) + polarity_warnings(letter) + age_warnings(letter)
-                       + missing_warnings(letter))
+    letter.warnings = (
+        date_order_warnings(letter)
+        + polarity_warnings(letter)
+        + age_warnings(letter)
+        + missing_warnings(letter)
+    )
     return letter

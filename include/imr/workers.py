@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from .errors import LetterError
-from .parse import Limits, parse_pdf
+from .parse import DEFAULT_LIMITS, Limits, parse_pdf
 from .records import Letter
 
 Document = tuple[str, bytes | Path]
@@ -49,7 +49,9 @@ def _read(payload: bytes | Path, limits: Limits) -> bytes:
     return Path(payload).read_bytes()
 
 
-def parse_document(payload: bytes | Path, limits: Limits) -> tuple[str | None, Letter | None, str | None, str | None]:
+def parse_document(
+    payload: bytes | Path, limits: Limits
+) -> tuple[str | None, Letter | None, str | None, str | None]:
     """(sha256, letter, error_code, message) for one document, in this process."""
     sha = None
     try:
@@ -98,7 +100,7 @@ class _Worker:
 class ParserPool:
     """`jobs` worker processes; `imap` yields one ParseResult per document, in input order."""
 
-    def __init__(self, jobs: int = 1, limits: Limits = Limits()) -> None:
+    def __init__(self, jobs: int = 1, limits: Limits = DEFAULT_LIMITS) -> None:
         self.jobs = max(1, jobs)
         self.limits = limits
         self._ctx = multiprocessing.get_context("forkserver")
@@ -196,7 +198,8 @@ class ParserPool:
         return "internal_error", f"the parser process died (exit code {rc})"
 
 
-def parse_many(documents: Iterable[Document], *, jobs: int = 1, limits: Limits = Limits()) -> Iterator[ParseResult]:
+def parse_many(
+    documents: Iterable[Document], *, jobs: int = 1, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[ParseResult]:
     with ParserPool(jobs, limits) as pool:
         yield from pool.imap(documents)
-

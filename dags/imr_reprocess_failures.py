@@ -1,0 +1,34 @@
+"""Re-queue quarantined letters (all, by error code, or by key) after a parser fix, and run them
+through the same parse, load and quality gates as the nightly run."""
+
+from datetime import datetime
+
+from airflow.sdk import Param, dag
+
+from imr_airflow.tasks import ingest_tail, migrate, requeue
+
+PARAMS = {
+    "bucket": Param("", type="string", description="S3 bucket; empty: the `imr_bucket` Variable"),
+    "prefix": Param("", type="string", description="only keys under this prefix"),
+    "error_codes": Param([], type="array", description="only these error codes (empty: all)"),
+    "keys": Param([], type="array", description="only these keys (empty: all)"),
+    "batch_size": Param(200, type="integer", minimum=1, maximum=5000, description="letters per batch"),
+    "max_lanes": Param(32, type="integer", minimum=1, maximum=32, description="parallel mapped lanes"),
+    "timeout_s": Param(30, type="number", minimum=1, description="hard per-letter parse timeout"),
+}
+
+
+@dag(
+    dag_id="imr_reprocess_failures",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    params=PARAMS,
+    tags=["imr"],
+    doc_md=__doc__,
+)
+def imr_reprocess_failures():
+    ingest_tail(migrate() >> requeue())
+
+
+imr_reprocess_failures()

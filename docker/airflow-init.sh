@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Project part of the one-shot `airflow-init` service (docker-compose.yaml). It runs as root after
+# the image entrypoint has migrated the Airflow metadata database (`/entrypoint airflow version`
+# with _AIRFLOW_DB_MIGRATE=true), and it is safe to run again: every step is idempotent.
+#
+#   1. SimpleAuthManager password file for the admin user from .env.
+#   2. Pool `imr_warehouse` (warehouse writers; parse tasks use default_pool).
+#   3. Warehouse schema: `imr db upgrade` as the warehouse owner (migration/admin role).
+#   4. Role wiring the migrations cannot know: imr_app (the DAGs' login) joins imr_loader.
+#   5. A least-privilege check of connection `imr_warehouse` (imr_app).
+set -euo pipefail
+
+: "${AIRFLOW_UID:?}" "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:?}"
+: "${_AIRFLOW_WWW_USER_USERNAME:?}" "${_AIRFLOW_WWW_USER_PASSWORD:?}"
+: "${IMR_WAREHOUSE_POOL_SLOTS:?}" "${IMR_WAREHOUSE_DSN:?}" "${IMR_APP_PASSWORD:?}"
+: "${AIRFLOW_CONN_IMR_WAREHOUSE:?}"
+
+echo "== SimpleAuthManager user ${_AIRFLOW_WWW_USER_USERNAME} (admin)"
+auth_dir=$(dirname "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE}")
+mkdir -p "${auth_dir}"
+python - <<'PY'
+import json
+import os
+
+path = os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+with open(path, "w") as fh:
+    json.dump({os.environ["_AIRFLOW_WWW_USER_USERNAME"]: os.environ["_AIRFLOW_WWW_USER_PASSWORD"]}, fh)
+    fh.write("\n")
+PY
+# The api-server opens the file read-write (it adds generated passwords for unknown users).
+chown -R "${AIRFLOW_UID}:0" "${auth_dir}"
+chmod 0770 "${auth_dir}"
+chmod 0660 "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE}"
+
+echo "== Pool imr_warehouse (${IMR_WAREHOUSE_POOL_SLOTS} slots)"
+airflow pools set imr_warehouse "${IMR_WAREHOUSE_POOL_SLOTS}" \
+    "Concurrent warehouse writers (loader tasks); bounds connections to the imr database"
+
+echo "== Warehouse migrations: imr db upgrade (as the warehouse owner)"
+imr db upgrade
+
+echo "== Warehouse roles: GRANT imr_loader TO imr_app"
+python - <<'PY'
+import os
+
+import psycopg2
+
+conn = psycopg2.connect(os.environ["IMR_WAREHOUSE_DSN"])
+conn.autocommit = True
+with conn.cursor() as cur:
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'imr_loader'")
+    if cur.fetchone() is None:
+        raise SystemExit("role imr_loader does not exist after `imr db upgrade`: the migrations must create it")
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'imr_app'")
+    if cur.fetchone() is None:
+        # A warehouse volume initialised before docker/warehouse-initdb existed.
+        cur.execute("CREATE ROLE imr_app LOGIN PASSWORD %s", (os.environ["IMR_APP_PASSWORD"],))
+    else:
+        # .env stays the source of truth when the password is rotated.
+        cur.execute("ALTER ROLE imr_app WITH LOGIN INHERIT PASSWORD %s", (os.environ["IMR_APP_PASSWORD"],))
+    cur.execute("GRANT imr_loader TO imr_app")
+    cur.execute("GRANT CONNECT, TEMPORARY ON DATABASE imr TO imr_app")
+conn.close()
+PY
+
+echo "== Check: connection imr_warehouse (imr_app) can use schema imr but not change it"
+python - <<'PY'
+import os
+
+import psycopg2
+
+conn = psycopg2.connect(os.environ["AIRFLOW_CONN_IMR_WAREHOUSE"])
+with conn.cursor() as cur:
+    cur.execute(
+        "SELECT current_user, has_schema_privilege('imr', 'USAGE'), has_schema_privilege('imr', 'CREATE'),"
+        " has_database_privilege(current_database(), 'CREATE')"
+    )
+    user, usage, create_in_schema, create_schema = cur.fetchone()
+conn.close()
+print(f"user={user} usage(imr)={usage} create(imr)={create_in_schema} create(db)={create_schema}")
+if not usage or create_in_schema or create_schema:
+    raise SystemExit("imr_app must have USAGE on schema imr and no CREATE: check the imr_loader grants")
+PY
+
+echo "== Ownership of /opt/airflow/logs for ${AIRFLOW_UID}:0"
+mkdir -p /opt/airflow/logs
+chown -R "${AIRFLOW_UID}:0" /opt/airflow/logs
+echo "airflow-init: project initialisation done"

@@ -1,0 +1,162 @@
+"""One batch of S3 objects: download, parse in killable workers, load in one transaction.
+
+Orchestrator-neutral: the Airflow tasks (include/imr_airflow) and the tests call these with a boto3
+client and a psycopg2 connection. Letter content lives only inside this function's process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from . import PARSER_VERSION, warehouse
+from .errors import LetterError
+from .parse import DEFAULT_LIMITS, Limits
+from .s3_listing import get_object_bytes
+from .warehouse import ObjectRef, Outcome
+from .workers import ParserPool
+
+log = logging.getLogger(__name__)
+
+# S3 answers that mean "this object is gone", not "try again later".
+_GONE = {"NoSuchKey", "404", "NotFound"}
+DOWNLOAD_THREADS = 4
+
+
+@dataclass
+class BatchReport:
+    batch_id: int
+    objects: int
+    loaded: int
+    duplicate: int
+    quarantined: int
+    stale: int
+    errors: dict[str, int]
+
+    def line(self) -> str:
+        """The one-line batch summary for task logs: counts and codes only, never letter text."""
+        errs = ", ".join(f"{k}={v}" for k, v in sorted(self.errors.items())) or "none"
+        return (
+            f"batch {self.batch_id}: {self.objects} objects, {self.loaded} loaded, "
+            f"{self.duplicate} duplicate, {self.quarantined} quarantined ({errs}), {self.stale} stale"
+        )
+
+
+def _download(s3, bucket: str, obj: ObjectRef, max_bytes: int) -> bytes | LetterError:
+    try:
+        return get_object_bytes(s3, bucket, obj.key, max_bytes)
+    except LetterError as exc:
+        return exc
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _GONE:
+            return LetterError("object_missing", "the object was deleted after it was listed")
+        raise  # throttling, 5xx, credentials: the task retries with backoff
+
+
+def fetch(
+    s3, bucket: str, objects: list[ObjectRef], max_bytes: int
+) -> Iterator[tuple[ObjectRef, bytes | LetterError]]:
+    """Objects' bytes in order; a few downloads run ahead so parsing rarely waits on S3."""
+    with ThreadPoolExecutor(DOWNLOAD_THREADS) as ex:
+        yield from zip(objects, ex.map(lambda o: _download(s3, bucket, o, max_bytes), objects), strict=True)
+
+
+def parse_objects(s3, bucket: str, objects: list[ObjectRef], pool: ParserPool) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    fetched = list(fetch(s3, bucket, objects, pool.limits.max_bytes))
+    docs = [(o.key, data) for o, data in fetched if isinstance(data, bytes)]
+    parsed = {r.source: r for r in pool.imap(docs)}
+    for obj, data in fetched:
+        if isinstance(data, LetterError):
+            outcomes.append(Outcome(obj.key, obj.etag, "", (data.code, data.message)))
+            continue
+        r = parsed[obj.key]
+        result = r.letter if r.ok else (r.error_code, r.message)
+        outcomes.append(Outcome(obj.key, obj.etag, r.sha256 or "", result))
+    return outcomes
+
+
+def process_batch(
+    s3,
+    conn,
+    batch_id: int,
+    pool: ParserPool,
+    *,
+    task_id: str | None = None,
+    map_index: int | None = None,
+    parser_version: str = PARSER_VERSION,
+) -> BatchReport:
+    batch = warehouse.get_batch(conn, batch_id)
+    outcomes = parse_objects(s3, batch.bucket, batch.objects, pool)
+    counts = warehouse.load_batch(
+        conn,
+        batch.bucket,
+        outcomes,
+        batch.run_id,
+        task_id=task_id,
+        map_index=map_index,
+        parser_version=parser_version,
+        batch_id=batch_id,
+    )
+    errors = Counter(o.result[0] for o in outcomes if isinstance(o.result, tuple))
+    report = BatchReport(
+        batch_id,
+        len(batch.objects),
+        counts["loaded"],
+        counts["duplicate"],
+        counts["quarantined"],
+        counts["stale"],
+        dict(errors),
+    )
+    log.info("%s", report.line())
+    return report
+
+
+def lane_batches(conn, run_id: str, lane: int, lanes: int) -> list[int]:
+    """This lane's unfinished batches of the run: batch ids are dealt round-robin over the lanes, so
+    a retried lane resumes where it stopped and never touches another lane's batches."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT batch_id FROM (
+                SELECT batch_id, finished_at, row_number() OVER (ORDER BY batch_id) - 1 AS n
+                FROM imr.batches WHERE run_id = %(run_id)s
+            ) b
+            WHERE n %% %(lanes)s = %(lane)s AND finished_at IS NULL ORDER BY batch_id
+            """,
+            {"run_id": run_id, "lanes": lanes, "lane": lane},
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def run_lane(
+    s3,
+    conn,
+    run_id: str,
+    lane: int,
+    lanes: int,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    jobs: int = 1,
+    task_id: str | None = None,
+    map_index: int | None = None,
+) -> dict[str, int]:
+    """Processes one lane's batches with one parser pool; returns totals (small, for XCom)."""
+    totals: Counter = Counter()
+    with ParserPool(jobs, limits) as pool:
+        for batch_id in lane_batches(conn, run_id, lane, lanes):
+            r = process_batch(s3, conn, batch_id, pool, task_id=task_id, map_index=map_index)
+            totals.update(
+                batches=1,
+                objects=r.objects,
+                loaded=r.loaded,
+                duplicate=r.duplicate,
+                quarantined=r.quarantined,
+                stale=r.stale,
+            )
+    return dict(totals)

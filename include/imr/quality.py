@@ -1,0 +1,213 @@
+"""Data-quality checks on the warehouse, defined once as data and usable three ways:
+
+* run_checks(conn, ...) runs them here and record_results() stores them in imr.dq_results;
+* table_checks() gives the `checks` dicts for Airflow's SQLTableCheckOperator (one per table);
+* column_mapping() gives the `column_mapping` dicts for SQLColumnCheckOperator.
+
+Each check is an aggregate over one table: `observed` (a number) and `passes` (a boolean over the
+same aggregates). Aggregates always return exactly one row, so an empty table is judged too rather
+than tripping SQLTableCheckOperator's "zero rows" error. No Airflow import here.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import NamedTuple
+
+from imr.records import DECISIONS, OUTCOMES
+
+# Letter fields without which a row is useless downstream.
+REQUIRED_LETTER_FIELDS = ("case_number", "decision_date", "outcome", "source_key", "source_sha256")
+# Parser warning codes that mean "the header dates are out of order" (e.g. decided before assigned).
+DATE_ORDER_CODES = ("date_order",)
+DATE_ORDER_THRESHOLD = 0.05
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    table: str
+    observed: str  # SQL aggregate expression: the value we report
+    passes: str  # SQL boolean expression over aggregates: the verdict
+    description: str
+
+    @property
+    def sql(self) -> str:
+        return f"SELECT {self.observed} AS observed, {self.passes} AS passed FROM {self.table}"
+
+
+class CheckResult(NamedTuple):
+    name: str
+    passed: bool
+    observed: object
+
+
+def _literal(s: str) -> str:
+    """A SQL string literal (standard_conforming_strings, the default since PostgreSQL 9.1)."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _in_list(values: Iterable[str]) -> str:
+    return ", ".join(_literal(v) for v in values)
+
+
+def _none_where(name: str, table: str, bad_row: str, description: str) -> Check:
+    """A check that no row of `table` satisfies `bad_row`; observed = the number that do."""
+    count = f"count(*) FILTER (WHERE {bad_row})"
+    return Check(name, table, count, f"{count} = 0", description)
+
+
+# The outcome the contract derives from a letter's items (all Upheld, all Overturned, or mixed).
+_DERIVED_OUTCOME = (
+    "(SELECT CASE WHEN bool_and(i.decision = 'Upheld') THEN 'Uphold'"
+    " WHEN bool_and(i.decision = 'Overturned') THEN 'Overturn' ELSE 'Partially Overturn' END"
+    " FROM imr.items i WHERE i.case_number = letters.case_number)"
+)
+
+
+def checks(
+    run_id: str | None = None,
+    date_order_threshold: float = DATE_ORDER_THRESHOLD,
+    date_order_codes: Sequence[str] = DATE_ORDER_CODES,
+) -> list[Check]:
+    """All checks. The run reconciliation check is included only when run_id is given; pass an
+    Airflow template such as "{{ run_id }}" to have the operator render it."""
+    has_date_warning = (
+        "EXISTS (SELECT 1 FROM jsonb_array_elements(letters.warnings) w"
+        f" WHERE w->>'code' IN ({_in_list(date_order_codes)}))"
+    )
+    share = f"coalesce(avg(CASE WHEN {has_date_warning} THEN 1.0 ELSE 0.0 END), 0)"
+    out = [
+        Check(
+            "letters_case_number_unique",
+            "imr.letters",
+            "count(*) - count(DISTINCT case_number)",
+            "count(*) = count(DISTINCT case_number)",
+            "no case number appears twice",
+        ),
+        _none_where(
+            "letters_required_fields",
+            "imr.letters",
+            " OR ".join(f"{f} IS NULL" for f in REQUIRED_LETTER_FIELDS),
+            f"{', '.join(REQUIRED_LETTER_FIELDS)} are set",
+        ),
+        _none_where(
+            "letters_case_number_format",
+            "imr.letters",
+            "case_number !~ '^CM[0-9]{2}-[0-9]{7}$'",
+            "case numbers look like CM16-0213037",
+        ),
+        _none_where(
+            "letters_outcome_domain",
+            "imr.letters",
+            f"outcome NOT IN ({_in_list(OUTCOMES)})",
+            "outcome is Uphold, Overturn or Partially Overturn",
+        ),
+        _none_where(
+            "items_decision_domain",
+            "imr.items",
+            f"decision IS NULL OR decision NOT IN ({_in_list(DECISIONS)})",
+            "every item is Upheld or Overturned",
+        ),
+        _none_where(
+            "letters_outcome_matches_items",
+            "imr.letters",
+            f"outcome IS DISTINCT FROM {_DERIVED_OUTCOME}",
+            "Uphold iff all items Upheld, Overturn iff all Overturned, else Partially Overturn",
+        ),
+        _none_where(
+            "letters_have_items",
+            "imr.letters",
+            "NOT EXISTS (SELECT 1 FROM imr.items i WHERE i.case_number = letters.case_number)",
+            "every letter has at least one item",
+        ),
+        Check(
+            "letters_date_order_warning_share",
+            "imr.letters",
+            share,
+            f"{share} <= {float(date_order_threshold)!r}",
+            f"at most {date_order_threshold:.0%} of letters carry a date-order warning",
+        ),
+    ]
+    if run_id is not None:
+        touched = f"(first_run_id = {_literal(run_id)} OR last_run_id = {_literal(run_id)})"
+        out.append(
+            _none_where(
+                "run_reconciliation",
+                "imr.s3_objects",
+                f"{touched} AND status IN ('pending', 'processing')",
+                "every object the run registered or claimed ended loaded, quarantined or duplicate",
+            )
+        )
+    return out
+
+
+def run_checks(conn, run_id: str | None = None, **params) -> list[CheckResult]:
+    """Run every check (params as for checks()); read-only."""
+    results = []
+    with conn, conn.cursor() as cur:  # ends the transaction: no connection left idle in one
+        for check in checks(run_id, **params):
+            cur.execute(check.sql)
+            observed, passed = cur.fetchone()
+            results.append(CheckResult(check.name, bool(passed), observed))
+    return results
+
+
+def record_results(conn, run_id: str | None, results: Iterable[CheckResult | Sequence]) -> int:
+    """Append (name, passed, observed) results to imr.dq_results; return how many."""
+    rows = []
+    for name, passed, observed in results:
+        numeric = (
+            observed
+            if isinstance(observed, (int, float, Decimal)) and not isinstance(observed, bool)
+            else None
+        )
+        rows.append((name, run_id, bool(passed), None if observed is None else str(observed), numeric))
+    with conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO imr.dq_results (check_name, run_id, passed, observed, observed_numeric)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            rows,
+        )
+    return len(rows)
+
+
+def table_checks(
+    run_id: str | None = "{{ run_id }}",
+    date_order_threshold: float = DATE_ORDER_THRESHOLD,
+    date_order_codes: Sequence[str] = DATE_ORDER_CODES,
+) -> dict[str, dict[str, dict[str, str]]]:
+    """{table: checks} for SQLTableCheckOperator(table=table, checks=checks, conn_id=...).
+
+    The operator evaluates `CASE WHEN check_statement THEN 1 ELSE 0 END FROM table`; our statements
+    are aggregates, so that is one row per check. Its `sql` is a template field, so a run_id of
+    "{{ run_id }}" is rendered by Airflow. Fresh dicts each call: the operator writes results into them."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for check in checks(run_id, date_order_threshold, date_order_codes):
+        out.setdefault(check.table, {})[check.name] = {"check_statement": check.passes}
+    return out
+
+
+_COLUMN_MAPPING = {
+    "imr.letters": {
+        "case_number": {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}},
+        "decision_date": {"null_check": {"equal_to": 0}},
+        "outcome": {"null_check": {"equal_to": 0}},
+        "source_sha256": {"null_check": {"equal_to": 0}},
+        "patient_age": {"min": {"geq_to": 0}, "max": {"leq_to": 130}},
+    },
+    "imr.items": {
+        "case_number": {"null_check": {"equal_to": 0}},
+        "request": {"null_check": {"equal_to": 0}},
+        "decision": {"null_check": {"equal_to": 0}, "distinct_check": {"leq_to": len(DECISIONS)}},
+    },
+}
+
+
+def column_mapping() -> dict[str, dict[str, dict[str, dict]]]:
+    """{table: column_mapping} for SQLColumnCheckOperator(table=table, column_mapping=..., conn_id=...).
+    A fresh deep copy each call: the operator writes its results into the dict."""
+    return copy.deepcopy(_COLUMN_MAPPING)

@@ -1,0 +1,244 @@
+"""Task callables shared by the ingestion DAGs. Each takes its clients from the provider hooks and
+hands them to plain functions in `imr`; XCom carries counts and lane numbers, never letters."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg2
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
+
+from imr import PARSER_VERSION, pipeline, quality, warehouse
+from imr.config import CONN_AWS, CONN_WAREHOUSE, POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
+from imr.parse import Limits
+from imr.s3_listing import iter_pages
+
+log = logging.getLogger(__name__)
+
+# Downstream DAGs schedule on this: it is updated after a run's letters pass the quality gates.
+LETTERS_ASSET = Asset(name="imr_letters", uri="postgres://imr_warehouse/imr/imr/letters")
+# Mapped lanes per run: bounded so the UI's task list stays short whatever the backlog.
+MAX_LANES = 32
+
+RETRY = {
+    "retries": 3,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+
+def s3_client():
+    return S3Hook(aws_conn_id=CONN_AWS).get_conn()
+
+
+_LIBPQ_EXTRAS = (
+    "sslmode",
+    "sslcert",
+    "sslkey",
+    "sslrootcert",
+    "options",
+    "connect_timeout",
+    "application_name",
+)
+
+
+def warehouse_conn():
+    """A psycopg2 connection built from the hook's Airflow connection.
+
+    PostgresHook.get_conn() hands out psycopg 3 whenever psycopg is installed (provider 7.x), but the
+    loader uses psycopg2's copy_expert and transaction semantics; credentials still come only from
+    the `imr_warehouse` connection."""
+    hook = PostgresHook(postgres_conn_id=CONN_WAREHOUSE)
+    c = hook.get_connection(CONN_WAREHOUSE)
+    extra = {k: v for k, v in c.extra_dejson.items() if k in _LIBPQ_EXTRAS}
+    return psycopg2.connect(
+        host=c.host, port=c.port or 5432, user=c.login, password=c.password, dbname=c.schema or "imr", **extra
+    )
+
+
+def target(params: dict[str, Any]) -> tuple[str, str]:
+    """Bucket and prefix: the run's params, falling back to the Airflow Variables."""
+    bucket = params.get("bucket") or Variable.get(VAR_BUCKET)
+    prefix = params.get("prefix")
+    if prefix is None or prefix == "":
+        prefix = Variable.get(VAR_PREFIX, default="")
+    return bucket, prefix
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@task(**RETRY)
+def migrate() -> list[str]:
+    conn = warehouse_conn()
+    try:
+        return warehouse.upgrade(conn)
+    finally:
+        conn.close()
+
+
+@task(**RETRY)
+def discover() -> int:
+    """Lists the prefix page by page and registers new or changed objects as pending."""
+    ctx = get_current_context()
+    params = ctx["params"]
+    bucket, prefix = target(params)
+    s3, conn = s3_client(), warehouse_conn()
+    try:
+        pending = 0
+        for page in iter_pages(
+            s3, bucket, prefix, _ts(params.get("modified_since")), _ts(params.get("modified_until"))
+        ):
+            pending += warehouse.register_objects(conn, bucket, page, ctx["run_id"])
+        if params.get("reparse"):
+            pending += warehouse.mark_for_reparse(conn, bucket, PARSER_VERSION, prefix=prefix or None)
+    finally:
+        conn.close()
+    log.info("discovered %d new or changed object(s) under s3://%s/%s", pending, bucket, prefix)
+    return pending
+
+
+@task(**RETRY)
+def requeue() -> int:
+    """imr_reprocess_failures: quarantined objects (all, by error code or by key) back to pending."""
+    params = get_current_context()["params"]
+    bucket, _ = target(params)
+    conn = warehouse_conn()
+    try:
+        n = warehouse.requeue_failures(
+            conn, bucket, error_codes=params.get("error_codes") or None, keys=params.get("keys") or None
+        )
+    finally:
+        conn.close()
+    log.info("re-queued %d quarantined object(s)", n)
+    return n
+
+
+@task(**RETRY)
+def plan() -> list[dict[str, int]]:
+    """Claims this run's pending keys into batches and deals them over at most MAX_LANES lanes."""
+    ctx = get_current_context()
+    params = ctx["params"]
+    bucket, prefix = target(params)
+    conn = warehouse_conn()
+    try:
+        batch_ids = warehouse.claim_batches(
+            conn, bucket, ctx["run_id"], int(params["batch_size"]), prefix=prefix or None
+        )
+    finally:
+        conn.close()
+    lanes = min(MAX_LANES, int(params.get("max_lanes") or MAX_LANES), len(batch_ids))
+    log.info(
+        "claimed %d batch(es) of up to %s keys over %d lane(s)", len(batch_ids), params["batch_size"], lanes
+    )
+    return [{"lane": i, "lanes": lanes} for i in range(lanes)]
+
+
+@task(pool=POOL_WAREHOUSE, map_index_template="{{ lane_label }}", **RETRY)
+def process_lane(spec: dict[str, int]) -> dict[str, int]:
+    """Downloads, parses (killable worker process) and loads this lane's batches, one transaction per
+    batch. A retry resumes with the lane's unfinished batches; loads are idempotent."""
+    ctx = get_current_context()
+    ctx["lane_label"] = f"lane {spec['lane'] + 1} of {spec['lanes']}"
+    params = ctx["params"]
+    limits = Limits(timeout_s=float(params.get("timeout_s") or Limits.timeout_s))
+    s3, conn = s3_client(), warehouse_conn()
+    try:
+        totals = pipeline.run_lane(
+            s3,
+            conn,
+            ctx["run_id"],
+            spec["lane"],
+            spec["lanes"],
+            limits=limits,
+            task_id=ctx["ti"].task_id,
+            map_index=ctx["ti"].map_index,
+        )
+    finally:
+        conn.close()
+    log.info("lane %d/%d done: %s", spec["lane"] + 1, spec["lanes"], totals)
+    return totals
+
+
+@task(trigger_rule=TriggerRule.ALL_DONE)
+def record_quality() -> dict[str, Any]:
+    """Runs every data-quality check and stores the results in imr.dq_results (the gates below fail
+    the run; this task only records, so the results exist even when a gate fails)."""
+    ctx = get_current_context()
+    conn = warehouse_conn()
+    try:
+        results = quality.run_checks(conn, ctx["run_id"])
+        quality.record_results(conn, ctx["run_id"], results)
+    finally:
+        conn.close()
+    failed = [f"{r.name}={r.observed}" for r in results if not r.passed]
+    log.info("data quality: %d checks, %d failed %s", len(results), len(failed), failed)
+    return {"checks": len(results), "failed": failed}
+
+
+def quality_gates() -> list:
+    """The common-sql check operators: a failing check fails its task, and so the run, in the UI."""
+    gates = []
+    for table, mapping in quality.column_mapping().items():
+        gates.append(
+            SQLColumnCheckOperator(
+                task_id=f"gate_columns_{table.split('.')[-1]}",
+                conn_id=CONN_WAREHOUSE,
+                table=table,
+                column_mapping=mapping,
+            )
+        )
+    for table, checks in quality.table_checks(run_id="{{ run_id }}").items():
+        gates.append(
+            SQLTableCheckOperator(
+                task_id=f"gate_table_{table.split('.')[-1]}",
+                conn_id=CONN_WAREHOUSE,
+                table=table,
+                checks=checks,
+            )
+        )
+    return gates
+
+
+@task(outlets=[LETTERS_ASSET])
+def publish() -> dict[str, Any]:
+    """Marks the letters table updated for downstream DAGs; returns the run's counts."""
+    conn = warehouse_conn()
+    try:
+        s = warehouse.summary(conn)
+    finally:
+        conn.close()
+    log.info("warehouse: %s", s["rows"])
+    return {"objects_by_status": s["objects_by_status"], "rows": s["rows"]}
+
+
+@task(trigger_rule=TriggerRule.ALL_DONE)
+def release_claims() -> int:
+    """Hands back keys a failed run still holds, so the next run can take them at once."""
+    conn = warehouse_conn()
+    try:
+        return warehouse.release_claims(conn, get_current_context()["run_id"])
+    finally:
+        conn.close()
+
+
+def ingest_tail(start) -> None:
+    """plan -> lanes -> quality record -> gates -> publish, with the claim release as teardown."""
+    planned = plan()
+    start >> planned
+    lanes = process_lane.expand(spec=planned)
+    recorded = record_quality()
+    lanes >> recorded
+    gates = quality_gates()
+    recorded >> gates
+    done = publish()
+    gates >> done
+    # A teardown: runs whatever happened upstream but does not decide the run's state.
+    done >> release_claims().as_teardown(setups=planned)

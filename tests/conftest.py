@@ -1,0 +1,112 @@
+"""Shared fixtures: the real local engines (scripts/devservices.py), a fresh database per test and a
+fresh bucket per test, so tests never see each other's rows or objects."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_devservices():
+    # scripts/ is not a package; load the module from its file.
+    spec = importlib.util.spec_from_file_location("devservices", REPO / "scripts" / "devservices.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+devservices = _load_devservices()
+
+
+@pytest.fixture(scope="session")
+def services() -> dict[str, str]:
+    """Start (or reuse) PostgreSQL and the S3 endpoint; export their environment for the session.
+    They are left running afterwards (`make services-stop` stops them)."""
+    env = devservices.start()
+    os.environ.update(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(services) -> str:
+    return f"host=127.0.0.1 port={devservices.pg_port()} user={devservices.PG_USER} dbname=postgres"
+
+
+def _admin(admin_dsn: str):
+    import psycopg2
+
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    return conn
+
+
+@pytest.fixture
+def pg_dsn(admin_dsn) -> str:
+    """DSN of a brand-new empty database, dropped after the test."""
+    name = f"imr_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin(admin_dsn)
+    try:
+        admin.cursor().execute(f"CREATE DATABASE {name}")
+        yield admin_dsn.replace("dbname=postgres", f"dbname={name}")
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def pg_conn(pg_dsn):
+    import psycopg2
+
+    conn = psycopg2.connect(pg_dsn)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def wh_conn(pg_conn):
+    """pg_conn with the warehouse schema applied."""
+    from imr import warehouse
+
+    warehouse.upgrade(pg_conn)
+    return pg_conn
+
+
+@pytest.fixture(scope="session")
+def s3_client(services):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=services["IMR_S3_ENDPOINT_URL"],
+        region_name=services["AWS_DEFAULT_REGION"],
+        aws_access_key_id=services["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=services["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@pytest.fixture
+def bucket(s3_client) -> str:
+    """A new empty bucket, emptied and deleted after the test (moto keeps everything in memory)."""
+    name = f"imr-test-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    yield name
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
+        if keys:
+            s3_client.delete_objects(Bucket=name, Delete={"Objects": keys})
+    s3_client.delete_bucket(Bucket=name)
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The real letters (../shared/corpus/dwc-2016 unless IMR_CORPUS_DIR says otherwise)."""
+    path = Path(os.environ.get("IMR_CORPUS_DIR") or REPO.parent / "shared" / "corpus" / "dwc-2016")
+    if not path.is_dir():
+        pytest.skip(f"corpus not found at {path}; set IMR_CORPUS_DIR to the dwc-2016 letters")
+    return path

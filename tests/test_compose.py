@@ -1,0 +1,452 @@
+"""The Docker Compose stack agrees with the code: fast, static checks (no Docker daemon needed).
+
+docker-compose.yaml, Dockerfile, .env.example and docker/ are read as text/YAML and compared with
+the names the DAGs use (include/imr/config.py). If a `docker-compose` binary (or the `docker
+compose` plugin) is installed, `config -q` validates the file as Compose itself parses it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COMPOSE = REPO / "docker-compose.yaml"
+DOCKERFILE = REPO / "Dockerfile"
+ENV_EXAMPLE = REPO / ".env.example"
+INIT_SCRIPT = REPO / "docker" / "airflow-init.sh"
+WAREHOUSE_INITDB = REPO / "docker" / "warehouse-initdb"
+
+AIRFLOW_SERVICES = (
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "airflow-init",
+)
+# Mounted for development at the paths Airflow (dags, plugins) and PYTHONPATH (include) read.
+MOUNTS = {
+    "./dags": "/opt/airflow/dags",
+    "./plugins": "/opt/airflow/plugins",
+    "./include": "/opt/airflow/include",
+}
+
+# What include/imr/config.py is expected to say, used if it does not exist (yet).
+EXPECTED_NAMES = {
+    "CONN_AWS": "aws_default",
+    "CONN_WAREHOUSE": "imr_warehouse",
+    "VAR_BUCKET": "imr_bucket",
+    "VAR_PREFIX": "imr_prefix",
+    "POOL_WAREHOUSE": "imr_warehouse",
+}
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}; `$$` is a literal dollar.
+_VAR_RE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\})")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _names() -> dict[str, str]:
+    path = REPO / "include" / "imr" / "config.py"
+    if not path.exists():
+        return dict(EXPECTED_NAMES)
+    spec = importlib.util.spec_from_file_location("_imr_config_for_compose_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {k: getattr(module, k) for k in EXPECTED_NAMES}
+
+
+@pytest.fixture(scope="module")
+def names() -> dict[str, str]:
+    return _names()
+
+
+@pytest.fixture(scope="module")
+def compose_text() -> str:
+    return COMPOSE.read_text()
+
+
+@pytest.fixture(scope="module")
+def compose(compose_text) -> dict:
+    # safe_load resolves the <<: merge keys of the x-airflow-common anchors, as Compose does.
+    return yaml.safe_load(compose_text)
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def env_example() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for n, line in enumerate(ENV_EXAMPLE.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        assert sep, f".env.example:{n}: not KEY=VALUE: {line!r}"
+        assert key not in env, f".env.example:{n}: {key} is set twice"
+        env[key] = value
+    return env
+
+
+def _strings(node) -> list[str]:
+    """Every string value (and key) in the parsed YAML: what Compose interpolates (not comments)."""
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(node, list):
+        return [s for item in node for s in _strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def _vars_used(compose: dict) -> list[tuple[str, str | None, str | None]]:
+    """(name, operator, default) for every interpolated ${...} in the compose file."""
+    return [
+        (m.group(1), m.group(2), m.group(3))
+        for text in _strings(compose)
+        for m in _VAR_RE.finditer(text)
+        if m.group(1)
+    ]
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's interpolation of one string, for checking resolved values."""
+
+    def sub(m: re.Match) -> str:
+        name, op, arg = m.group(1), m.group(2), m.group(3)
+        if name is None:
+            return "$"
+        val = env.get(name)
+        if op == ":-":
+            return val if val else arg
+        if op == "-":
+            return arg if val is None else val
+        if op in (":?", "?") and not val and (op == ":?" or val is None):
+            raise AssertionError(f"${{{name}}} is required: {arg}")
+        return val or ""
+
+    return _VAR_RE.sub(sub, value)
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.partition("=")[::2] for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def _command_text(service: dict) -> str:
+    cmd = service.get("command", "")
+    return " ".join(cmd) if isinstance(cmd, list) else str(cmd)
+
+
+def _volume_map(service: dict) -> dict[str, str]:
+    """container path -> host source, for the short volume syntax."""
+    out = {}
+    for v in service.get("volumes") or []:
+        src, _, rest = str(v).partition(":")
+        out[rest.split(":")[0]] = src
+    return out
+
+
+def _conn_env(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def _var_env(var: str) -> str:
+    return f"AIRFLOW_VAR_{var.upper()}"
+
+
+# --------------------------------------------------------------------------- services
+
+
+def test_services_present(services):
+    expected = set(AIRFLOW_SERVICES) | {"postgres", "redis", "warehouse", "minio", "minio-init"}
+    missing = expected - set(services)
+    assert not missing, f"docker-compose.yaml lacks services {sorted(missing)}"
+
+
+def test_airflow_services_use_the_project_image(services):
+    for name in AIRFLOW_SERVICES:
+        build = services[name].get("build")
+        context = build.get("context") if isinstance(build, dict) else build
+        assert context == ".", f"{name} must be built from ./Dockerfile"
+
+
+def test_component_commands(services):
+    assert _command_text(services["airflow-apiserver"]) == "api-server"
+    assert _command_text(services["airflow-scheduler"]) == "scheduler"
+    assert _command_text(services["airflow-dag-processor"]) == "dag-processor"
+    assert _command_text(services["airflow-triggerer"]) == "triggerer"
+    assert _command_text(services["airflow-worker"]) == "celery worker"
+    assert "8080" in " ".join(str(p) for p in services["airflow-apiserver"].get("ports", []))
+
+
+def test_celery_executor_and_broker(services):
+    for name in AIRFLOW_SERVICES:
+        env = _env(services[name])
+        assert env.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor", name
+        broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
+        assert broker.scheme == "redis" and broker.hostname in services, name
+        assert "AIRFLOW__CELERY__RESULT_BACKEND" in env, name
+        assert env.get("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "").startswith(
+            "http://airflow-apiserver:8080/"
+        ), name
+
+
+def test_worker_is_scalable(services):
+    worker = services["airflow-worker"]
+    assert "container_name" not in worker, "--scale airflow-worker=N needs distinct container names"
+    assert not worker.get("ports"), "--scale airflow-worker=N cannot share a host port"
+    assert "AIRFLOW__CELERY__WORKER_CONCURRENCY" in _env(worker)
+
+
+def test_components_share_secrets(services):
+    """JWT secret (task tokens), api secret key and Fernet key must be the same in every component."""
+    for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
+        values = {_env(services[name]).get(key) for name in AIRFLOW_SERVICES}
+        assert len(values) == 1 and None not in values, f"{key} differs between Airflow services: {values}"
+
+
+def test_simple_auth_manager_is_consistent(services, compose_text):
+    env = _env(services["airflow-apiserver"])
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
+    assert env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "").endswith(":admin")
+    password_file = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    # The file airflow-init writes must be on a volume the api-server sees too.
+    parent = str(Path(password_file).parent)
+    assert parent in _volume_map(services["airflow-apiserver"]), "api-server does not mount the password file"
+    assert parent in _volume_map(services["airflow-init"]), "airflow-init does not mount the password file"
+    # `airflow users create` exists only with the FAB auth manager.
+    assert _env(services["airflow-init"]).get("_AIRFLOW_WWW_USER_CREATE", "false").lower() != "true"
+
+
+# --------------------------------------------------------------------------- code <-> deployment
+
+
+def test_connections_and_variables_match_code(services, names, env_example):
+    for name in AIRFLOW_SERVICES:
+        env = _env(services[name])
+        for conn in (names["CONN_AWS"], names["CONN_WAREHOUSE"]):
+            assert _conn_env(conn) in env, f"{name} lacks {_conn_env(conn)}"
+        for var in (names["VAR_BUCKET"], names["VAR_PREFIX"]):
+            assert _var_env(var) in env, f"{name} lacks {_var_env(var)}"
+    env = {k: _interpolate(v, env_example) for k, v in _env(services["airflow-worker"]).items()}
+    assert env[_var_env(names["VAR_BUCKET"])] == "imr-letters"
+    assert env[_var_env(names["VAR_PREFIX"])] == "letters/"
+
+
+def test_aws_connection_points_at_minio(services, names, env_example):
+    raw = _env(services["airflow-worker"])[_conn_env(names["CONN_AWS"])]
+    conn = json.loads(_interpolate(raw, env_example))
+    assert conn["conn_type"] == "aws"
+    assert conn["login"] == env_example["MINIO_ROOT_USER"]
+    assert conn["password"] == env_example["MINIO_ROOT_PASSWORD"]
+    endpoint = urlsplit(conn["extra"]["endpoint_url"])
+    assert endpoint.hostname == "minio" and endpoint.port == 9000
+    assert conn["extra"].get("region_name")
+
+
+def test_warehouse_connection_is_imr_app(services, names, env_example):
+    raw = _env(services["airflow-worker"])[_conn_env(names["CONN_WAREHOUSE"])]
+    uri = urlsplit(_interpolate(raw, env_example))
+    assert uri.scheme in ("postgres", "postgresql")
+    assert (uri.hostname, uri.port, uri.path) == ("warehouse", 5432, "/imr")
+    assert uri.username == "imr_app", "DAGs must connect as the DML-only login role, not the owner"
+    assert uri.password == env_example["IMR_APP_PASSWORD"]
+    assert uri.hostname in services
+
+
+def test_bucket_created_is_the_bucket_read(services, names, env_example):
+    bucket = _interpolate(_env(services["airflow-worker"])[_var_env(names["VAR_BUCKET"])], env_example)
+    init = services["minio-init"]
+    init_env = {k: _interpolate(v, env_example) for k, v in _env(init).items()}
+    command = _command_text(init)
+    assert "mc mb" in command
+    assert bucket in command or ("$$IMR_BUCKET" in command and init_env.get("IMR_BUCKET") == bucket)
+
+
+def test_pool_created_by_init(services, names):
+    """The pool the loader tasks use is created, with a slot count, by airflow-init."""
+    text = _command_text(services["airflow-init"])
+    if INIT_SCRIPT.exists() and INIT_SCRIPT.name in text:
+        text += "\n" + INIT_SCRIPT.read_text()
+    m = re.search(rf"airflow pools set {re.escape(names['POOL_WAREHOUSE'])}\s+(\S+)", text)
+    assert m, f"airflow-init does not run `airflow pools set {names['POOL_WAREHOUSE']} ...`"
+    slots = m.group(1).strip("\"'")
+    if slots.startswith("$"):
+        var = slots.strip("${}")
+        assert var in _env(services["airflow-init"]), f"{var} is not passed to airflow-init"
+
+
+def test_warehouse_roles(services):
+    init_volumes = _volume_map(services["warehouse"])
+    assert init_volumes.get("/docker-entrypoint-initdb.d") == "./docker/warehouse-initdb"
+    initdb = "\n".join(p.read_text() for p in sorted(WAREHOUSE_INITDB.iterdir()) if p.is_file())
+    assert "CREATE ROLE imr_app LOGIN" in initdb
+    assert "CREATE DATABASE imr" in initdb
+    script = INIT_SCRIPT.read_text()
+    assert "imr db upgrade" in script
+    assert "GRANT imr_loader TO imr_app" in script
+    # The migrations, not the deployment, define the group role.
+    migrations = REPO / "include" / "imr" / "migrations"
+    if migrations.is_dir() and any(migrations.glob("*.sql")):
+        sql = "\n".join(p.read_text() for p in migrations.glob("*.sql"))
+        assert "imr_loader" in sql, "the migrations no longer create role imr_loader"
+    # Migrations run as the warehouse owner, the DAGs as imr_app.
+    dsn = urlsplit(_env(services["airflow-init"])["IMR_WAREHOUSE_DSN"])
+    assert dsn.hostname == "warehouse" and dsn.path == "/imr" and dsn.username != "imr_app"
+
+
+def test_dags_use_known_names(services, names):
+    """Literal conn ids, pools and variables in dags/*.py exist in the stack (once DAGs exist)."""
+    dag_files = sorted((REPO / "dags").glob("**/*.py"))
+    if not dag_files:
+        pytest.skip("dags/ has no .py files yet")
+    env = _env(services["airflow-worker"])
+    init_text = _command_text(services["airflow-init"]) + (
+        INIT_SCRIPT.read_text() if INIT_SCRIPT.exists() else ""
+    )
+    pools = set(re.findall(r"airflow pools set (\S+)", init_text)) | {"default_pool"}
+    conns = {k[len("AIRFLOW_CONN_") :].lower() for k in env if k.startswith("AIRFLOW_CONN_")}
+    variables = {k[len("AIRFLOW_VAR_") :].lower() for k in env if k.startswith("AIRFLOW_VAR_")}
+    for path in dag_files:
+        src = path.read_text()
+        for pool in re.findall(r"""\bpool\s*=\s*["']([^"']+)["']""", src):
+            assert pool in pools, f"{path.name}: pool {pool!r} is not created by airflow-init"
+        for conn in re.findall(r"""\b\w*conn_id\s*=\s*["']([^"']+)["']""", src):
+            assert conn in conns, f"{path.name}: connection {conn!r} is not defined in docker-compose.yaml"
+        for var in re.findall(r"""Variable\.get\(\s*["']([^"']+)["']""", src):
+            assert var in variables, f"{path.name}: variable {var!r} is not defined in docker-compose.yaml"
+    # The names in imr.config are the ones the stack defines.
+    assert names["POOL_WAREHOUSE"] in pools
+    assert {names["CONN_AWS"], names["CONN_WAREHOUSE"]} <= conns
+
+
+# --------------------------------------------------------------------------- mounts and image
+
+
+def test_code_is_mounted_where_airflow_reads_it(services):
+    for name in AIRFLOW_SERVICES:
+        volumes = _volume_map(services[name])
+        for host, container in MOUNTS.items():
+            assert volumes.get(container) == host, f"{name} does not mount {host} at {container}"
+        assert "/opt/airflow/include" in _env(services[name]).get("PYTHONPATH", "").split(":"), name
+
+
+def test_dockerfile(compose_text):
+    text = DOCKERFILE.read_text()
+    instructions = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    from_line = next(ln for ln in instructions if ln.upper().startswith("FROM "))
+    pinned = re.search(r"^apache-airflow==(\S+)", (REPO / "requirements.txt").read_text(), re.M)
+    assert pinned, "requirements.txt no longer pins apache-airflow"
+    assert from_line == f"FROM apache/airflow:{pinned.group(1)}-python3.11", (
+        f"{from_line!r} does not match requirements.txt's apache-airflow=={pinned.group(1)}"
+    )
+    assert any(re.match(r"COPY\b.*\brequirements\.txt\b", ln) for ln in instructions)
+    pip = [ln for ln in instructions if ln.startswith("RUN") and "pip install" in ln]
+    assert any(re.search(r"-r\s+\S*requirements\.txt", ln) for ln in pip), (
+        "the image must install requirements.txt"
+    )
+    # Installed as the airflow user (the image refuses pip as root), not at container start.
+    users = [ln for ln in instructions if ln.startswith("USER")]
+    assert users and users[-1] == "USER airflow"
+    assert "_PIP_ADDITIONAL_REQUIREMENTS" not in text
+    assert "_PIP_ADDITIONAL_REQUIREMENTS" not in compose_text
+    # include/ is importable: installed package and/or PYTHONPATH.
+    assert re.search(r"ENV PYTHONPATH=/opt/airflow/include\b", text) or any(
+        "/imr-src" in ln or re.search(r"pip install .*\s\.$", ln) for ln in pip
+    )
+
+
+def test_dockerignore_keeps_secrets_out():
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    if "*" in lines:  # whitelist style: the build context holds only what the Dockerfile copies
+        for needed in ("requirements.txt", "pyproject.toml", "include/", "dags/", "plugins/"):
+            assert f"!{needed}" in lines
+        assert "!.env" not in lines
+    else:
+        assert ".env" in lines and ".venv" in lines
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def test_every_variable_is_in_env_example(compose, env_example):
+    used = {name for name, _, _ in _vars_used(compose)}
+    missing = sorted(used - set(env_example))
+    assert not missing, f".env.example lacks {missing}"
+    unused = sorted(set(env_example) - used)
+    assert not unused, f".env.example sets variables docker-compose.yaml never uses: {unused}"
+
+
+def test_defaults_agree(compose, env_example):
+    """A variable's fallback is the same everywhere (else e.g. two services disagree on a password)."""
+    defaults: dict[str, set[str]] = {}
+    for name, op, arg in _vars_used(compose):
+        if op in (":-", "-"):
+            defaults.setdefault(name, set()).add(arg)
+    for name, values in defaults.items():
+        assert len(values) == 1, f"${{{name}}} has different defaults: {sorted(values)}"
+    # Non-secret settings default to the documented example value.
+    for name in ("IMR_BUCKET", "IMR_PREFIX", "AIRFLOW_WORKER_CONCURRENCY", "IMR_WAREHOUSE_POOL_SLOTS"):
+        assert defaults[name] == {env_example[name]}, name
+
+
+def test_env_is_gitignored_and_example_has_no_real_secrets(env_example):
+    ignored = [ln.strip() for ln in (REPO / ".gitignore").read_text().splitlines()]
+    assert ".env" in ignored
+    for key, value in env_example.items():
+        if any(word in key for word in ("PASSWORD", "SECRET")):
+            assert value.startswith("change-me"), f"{key} in .env.example must be a change-me placeholder"
+
+
+def test_shell_scripts_parse():
+    scripts = [INIT_SCRIPT, *sorted(WAREHOUSE_INITDB.glob("*.sh"))]
+    for script in scripts:
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{script}: {result.stderr}"
+
+
+# --------------------------------------------------------------------------- Compose itself
+
+
+def _compose_command() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return None
+
+
+@pytest.mark.parametrize("env_file", [".env.example", "empty"])
+def test_compose_config_validates(env_file, tmp_path):
+    cmd = _compose_command()
+    if cmd is None:
+        pytest.skip("no docker-compose nor docker compose plugin on PATH (apt-get install docker-compose)")
+    if env_file == "empty":  # no .env at all: every ${VAR} must have a working default
+        path = tmp_path / "empty.env"
+        path.write_text("")
+    else:
+        path = REPO / env_file
+    result = subprocess.run(
+        [*cmd, "-f", str(COMPOSE), "--project-directory", str(REPO), "--env-file", str(path), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"{' '.join(cmd)} config failed:\n{result.stdout}\n{result.stderr}"
