@@ -107,6 +107,9 @@ def bucket(s3_client) -> str:
 def corpus_dir() -> Path:
     """The real letters (../shared/corpus/dwc-2016 unless IMR_CORPUS_DIR says otherwise)."""
     path = Path(os.environ.get("IMR_CORPUS_DIR") or REPO.parent / "shared" / "corpus" / "dwc-2016")
-    if not path.is_dir():
-        pytest.skip(f"corpus not found at {path}; set IMR_CORPUS_DIR to the dwc-2016 letters")
+    if not (path / "expected.jsonl").is_file():
+        message = f"corpus not found at {path}; set IMR_CORPUS_DIR to the dwc-2016 letters"
+        if os.environ.get("IMR_REQUIRE_CORPUS") == "1":  # CI: a missing corpus is a failure, not a skip
+            pytest.fail(message)
+        pytest.skip(message)
     return path

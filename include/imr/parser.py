@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .errors import LetterError
-from .pdftext import Line
+from .pdftext import Fragment, Line
 from .records import Item, Letter
 
 HEADER_LABELS = {
@@ -100,8 +100,19 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+_WORD_HYPHEN_END = re.compile(r"(?<=[A-Za-z])-$")
+
+
 def join_lines(lines: list[Line]) -> str:
-    return normalize(" ".join(ln.text for ln in lines))
+    """Lines into one paragraph; a word hyphenated at a line end is joined without a space."""
+    parts: list[str] = []
+    for ln in lines:
+        text = ln.text.strip()
+        if parts and _WORD_HYPHEN_END.search(parts[-1]):
+            parts[-1] += text
+        else:
+            parts.append(text)
+    return normalize(" ".join(parts))
 
 
 # --- header ---------------------------------------------------------------------------------
@@ -259,14 +270,16 @@ def _patient(summary: str) -> tuple[int | None, str | None]:
 # --- items ----------------------------------------------------------------------------------
 
 
-def _same_paragraph(prev: Line, cur: Line, anchor: Line) -> bool:
-    """Whether `prev` continues into `cur` as one paragraph of the decision line `anchor`."""
-    if prev.bold != anchor.bold:
+def _same_paragraph(prev: Line, cur: Line) -> bool:
+    """Whether `prev` and `cur` are lines of one decision paragraph."""
+    # Plain rationale text never runs on into a bold decision line; the reverse happens (the last
+    # line of a bold decision paragraph can be mostly regular: "#26 is: Upheld").
+    if cur.bold and not prev.bold:
         return False
     if prev.page == cur.page:
         return 0 < cur.y - prev.y < 1.75 * max(cur.size, prev.size)
     # Across a page break spacing says nothing; a finished sentence in plain text ends a paragraph.
-    return anchor.bold or not prev.text.rstrip().endswith(".")
+    return prev.bold or not prev.text.rstrip().endswith(".")
 
 
 def _item_spans(lines: list[Line]) -> list[tuple[int, int, str]]:
@@ -287,7 +300,7 @@ def _item_spans(lines: list[Line]) -> list[tuple[int, int, str]]:
                 continue
             anchor = i - 1
         start = anchor
-        while start - 1 >= floor and _same_paragraph(lines[start - 1], lines[start], lines[anchor]):
+        while start - 1 >= floor and _same_paragraph(lines[start - 1], lines[start]):
             if _ITEM_LABEL.match(lines[start - 1].text) or _ISSUES_INTRO.search(lines[start - 1].text):
                 break
             start -= 1
@@ -296,23 +309,27 @@ def _item_spans(lines: list[Line]) -> list[tuple[int, int, str]]:
     return spans
 
 
-def _labelled_fields(lines: list[Line]) -> dict[str, str]:
-    """Splits an item's body lines into its labelled paragraphs."""
-    text = "\n".join(ln.text for ln in lines)
-    fields: dict[str, str] = {}
-    rx = re.compile(rf"(?im)^\s*(?P<label>{_CA}|{_MAX}|{_RAT})")
-    hits = list(rx.finditer(text))
-    for k, h in enumerate(hits):
-        end = hits[k + 1].start() if k + 1 < len(hits) else len(text)
-        label = h.group("label").lower()
-        key = (
-            "claims_administrator_guideline"
-            if label.startswith("claims")
-            else "maximus_guideline"
-            if label.startswith("maximus")
-            else "decision_rationale"
-        )
-        fields.setdefault(key, normalize(text[h.end() : end]) or None)
+def _labelled_fields(lines: list[Line]) -> dict[str, str | None]:
+    """Splits an item's body lines into its labelled paragraphs (a label starts a line)."""
+    fields: dict[str, str | None] = {}
+    key, body = None, []
+
+    def close() -> None:
+        if key is not None and key not in fields:
+            fields[key] = join_lines(body) or None
+
+    for ln in lines:
+        m = _ITEM_LABEL.match(ln.text)
+        if m:
+            close()
+            label = m.group("label").lower()
+            key = ("claims_administrator_guideline" if label.startswith("claims")
+                   else "maximus_guideline" if label.startswith("maximus") else "decision_rationale")
+            rest = ln.text[m.end():].strip()
+            body = [Line(ln.page, ln.y, ln.size, (Fragment(ln.x0, ln.x0, rest, ln.bold),))] if rest else []
+        elif key is not None:
+            body.append(ln)
+    close()
     return fields
 
 

@@ -39,6 +39,10 @@ _PAGE_NUMBER = re.compile(
 )
 
 
+# Later pages of a letter often carry the case number in a running header ("Case Number: CM17-...").
+_RUNNING_CASE = re.compile(r"\bCM\d{2}-\d{7}\b")
+
+
 @dataclass(frozen=True)
 class Fragment:
     x0: float
@@ -214,7 +218,9 @@ def _drop_running_lines(pages: list[list[Line]], heights: list[float]) -> list[L
     for lines in pages:
         for ln in lines:
             if margin(ln) and (
-                _PAGE_NUMBER.match(ln.text.strip()) or (len(pages) > 1 and repeated[shape(ln)] > 1)
+                _PAGE_NUMBER.match(ln.text.strip())
+                or (len(pages) > 1 and repeated[shape(ln)] > 1)
+                or (ln.page > 0 and _RUNNING_CASE.search(ln.text) and len(ln.text) < 60)
             ):
                 continue
             if re.fullmatch(r"page\s*\d{1,4}\s*of\s*\d{1,4}", ln.text.strip(), re.I):
