@@ -17,23 +17,33 @@ from .errors import LetterError
 from .pdftext import Fragment, Line
 from .records import Item, Letter
 
+# Header labels per field, preferred first ("Dated:" is the 2013-14 letters' decision date).
 HEADER_LABELS = {
-    "case_number": "Case Number",
-    "date_assigned": "Date Assigned",
-    "date_of_injury": "Date of Injury",
-    "decision_date": "Decision Date",
-    "ur_denial_date": "UR Denial Date",
-    "application_received": "Application Received",
-    "priority": "Priority",
+    "case_number": ("Case Number", "IMR Case Number"),
+    "date_assigned": ("Date Assigned",),
+    "date_of_injury": ("Date of Injury",),
+    "decision_date": ("Decision Date", "Dated"),
+    "ur_denial_date": ("UR Denial Date",),
+    "application_received": ("Application Received",),
+    "priority": ("Priority",),
 }
 # A loadable letter must say which case it decides and when.
 REQUIRED_HEADER = ("case_number", "decision_date")
 
-_LABEL_RE = {
-    field: re.compile(r"^\s*" + r"\s+".join(map(re.escape, label.split())) + r"\s*:\s*(?P<rest>.*)$", re.I)
-    for field, label in HEADER_LABELS.items()
-}
-_LABEL_WORDS = {field: label.lower().split() for field, label in HEADER_LABELS.items()}
+
+def _label_pattern(label: str) -> str:
+    return r"\s+".join(map(re.escape, label.split()))
+
+
+_LABELS = sorted(((lab, f) for f, labs in HEADER_LABELS.items() for lab in labs), key=lambda x: -len(x[0]))
+# Any label with its colon, anywhere in a cell (some producers put a whole header row in one run).
+_ANY_LABEL = re.compile(
+    r"(?<![A-Za-z])(?:"
+    + "|".join(f"(?P<l{i}>{_label_pattern(lab)})" for i, (lab, _) in enumerate(_LABELS))
+    + r")\s*:",
+    re.I,
+)
+_LABEL_WORDS = [lab.lower().split() for lab, _ in _LABELS]
 _CASE_RE = re.compile(r"\b(CM\d{2}-\d{7})\b")
 _DATE_RE = re.compile(r"\b(\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4}|\d{2})\b")
 _ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -61,7 +71,7 @@ _DECISION_END = re.compile(r":\s*(?P<decision>Upheld|Overturned)\s*\.?\s*$", re.
 _DECISION_ALONE = re.compile(r"^\s*(?P<decision>Upheld|Overturned)\s*\.?\s*$", re.I)
 
 _AGE_SEX = re.compile(
-    r"\b(?P<age>\d{1,3})\s*-?\s*(?:year|yr)s?\s*-?\s*old\s+(?P<sex>male|female|man|woman|gentleman|lady|"
+    r"\b(?P<age>\d{1,3})\s*-?\s*(?:(?:year|yr)s?\s*-?\s*old|y\s*/\s*o|y\.o\.)\s+(?P<sex>male|female|man|woman|gentleman|lady|"
     r"boy|girl)\b",
     re.I,
 )
@@ -131,56 +141,84 @@ def _header_cells(lines: list[Line]) -> list[_Cell]:
     return [_Cell(f.x0, f.x1, ln.y, ln.y, f.text) for ln in lines for f in ln.fragments]
 
 
-def _label_field(text: str) -> tuple[str, str] | None:
-    for field, rx in _LABEL_RE.items():
-        m = rx.match(text)
-        if m:
-            return field, m.group("rest").strip()
-    return None
+def _label_of(text: str) -> tuple[str, str, int] | None:
+    """(field, label text, end) when `text` starts with a header label and its colon."""
+    m = _ANY_LABEL.match(text.strip())
+    if not m:
+        return None
+    idx = int(next(k for k, v in m.groupdict().items() if v is not None)[1:])
+    return _LABELS[idx][1], _LABELS[idx][0], m.end()
+
+
+def _split_cells(cells: list[_Cell]) -> list[_Cell]:
+    """Cuts a cell holding several "Label: value" pairs into one cell per pair; x positions are
+    interpolated by character offset, which is close enough to keep the left-to-right order."""
+    out = []
+    for c in cells:
+        starts = [m.start() for m in _ANY_LABEL.finditer(c.text)]
+        if not starts or starts == [0]:
+            out.append(c)
+            continue
+        bounds = [0, *[s for s in starts if s > 0], len(c.text)]
+        width = (c.x1 - c.x0) / max(len(c.text), 1)
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            piece = c.text[a:b].strip()
+            if piece and piece.upper() != "IMR":  # "IMR Case Number:" split before "Case Number"
+                out.append(_Cell(c.x0 + a * width, c.x0 + b * width, c.top, c.bottom, piece))
+    return out
 
 
 def _merge_wrapped_labels(cells: list[_Cell]) -> list[_Cell]:
     """Joins a label cut over two lines ("Application" / "Received:") into one cell spanning both."""
     out = list(cells)
     for a in cells:
-        if a not in out or _label_field(a.text) or a.text.endswith(":"):
+        if a not in out or _label_of(a.text) or a.text.endswith(":"):
             continue
         words = a.text.lower().split()
-        if not any(w[: len(words)] == words for w in _LABEL_WORDS.values()):
+        if not any(w[: len(words)] == words for w in _LABEL_WORDS):
             continue
         below = [b for b in out if b is not a and 0 < b.top - a.top < 30 and abs(b.x0 - a.x0) < 6]
         for b in sorted(below, key=lambda c: c.top):
             joined = f"{a.text} {b.text}"
-            if _label_field(joined):
+            if _label_of(joined):
                 out.remove(b)
-                idx = out.index(a)
-                out[idx] = _Cell(a.x0, max(a.x1, b.x1), a.top, b.top, joined)
+                out[out.index(a)] = _Cell(a.x0, max(a.x1, b.x1), a.top, b.top, joined)
                 break
     return out
 
 
+def _value_for(cell: _Cell, labels: list[_Cell], values: list[_Cell]) -> str | None:
+    """The nearest non-label cell to the right in the label's rows, with no other label in between;
+    failing that, the cell right below the label (stacked layouts)."""
+    tol = 4.0
+    in_rows = [v for v in values if v.x0 >= cell.x1 - 2 and cell.top - tol <= v.top <= cell.bottom + tol]
+    fences = [
+        c.x0
+        for c in labels
+        if c is not cell and c.x0 > cell.x1 - 2 and cell.top - tol <= c.top <= cell.bottom + tol
+    ]
+    limit = min(fences, default=float("inf"))
+    right = [v for v in in_rows if v.x0 < limit]
+    if right:
+        return min(right, key=lambda v: (v.x0, abs(v.top - cell.top))).text
+    below = [v for v in values if 0 < v.top - cell.bottom < 20 and v.x0 < cell.x1 and v.x1 > cell.x0]
+    if below:
+        return min(below, key=lambda v: v.top).text
+    return None
+
+
 def _parse_header(lines: list[Line]) -> dict[str, str | None]:
-    cells = _merge_wrapped_labels(_header_cells(lines))
-    labels = [(c, *lf) for c in cells if (lf := _label_field(c.text))]
-    values = [c for c in cells if not _label_field(c.text)]
+    cells = _merge_wrapped_labels(_split_cells(_header_cells(lines)))
+    labelled = [(c, lab) for c in cells if (lab := _label_of(c.text))]
+    label_cells = [c for c, _ in labelled]
+    values = [c for c in cells if c not in label_cells]
+    # Preferred labels first, so an alias ("Dated:") only fills a field its main label did not.
     raw: dict[str, str | None] = {}
-    for cell, field, inline in labels:
-        if inline:
-            raw.setdefault(field, inline)
-            continue
-        # Value: the nearest non-label cell to the right whose row overlaps the label's rows,
-        # and with no other label in between.
-        tol = 4.0
-        row = [v for v in values if v.x0 >= cell.x1 - 2 and cell.top - tol <= v.top <= cell.bottom + tol]
-        fences = [
-            c.x0
-            for c, *_ in labels
-            if c is not cell and c.x0 > cell.x1 - 2 and cell.top - tol <= c.top <= cell.bottom + tol
-        ]
-        limit = min(fences, default=float("inf"))
-        row = [v for v in row if v.x0 < limit]
-        if row:
-            raw.setdefault(field, min(row, key=lambda v: (v.x0, abs(v.top - cell.top))).text)
+    for cell, (field, _label, end) in sorted(labelled, key=lambda x: HEADER_LABELS[x[1][0]].index(x[1][1])):
+        inline = cell.text.strip()[end:].strip()
+        value = inline or _value_for(cell, label_cells, values)
+        if value and field not in raw:
+            raw[field] = value
     return raw
 
 
@@ -245,7 +283,7 @@ def _reviewer(text: str) -> tuple[str | None, list[str] | None]:
     if m := _SPECIALTY.search(text):
         spec = normalize(m.group("v")) or None
     if (spec is None or states is None) and (m := _BOARD.search(text)):
-        spec = spec or normalize(m.group("spec"))
+        spec = spec or normalize(m.group("spec")).rstrip(",;")
         states = states or _split_states(m.group("states"))
     return spec, states
 
@@ -323,9 +361,14 @@ def _labelled_fields(lines: list[Line]) -> dict[str, str | None]:
         if m:
             close()
             label = m.group("label").lower()
-            key = ("claims_administrator_guideline" if label.startswith("claims")
-                   else "maximus_guideline" if label.startswith("maximus") else "decision_rationale")
-            rest = ln.text[m.end():].strip()
+            key = (
+                "claims_administrator_guideline"
+                if label.startswith("claims")
+                else "maximus_guideline"
+                if label.startswith("maximus")
+                else "decision_rationale"
+            )
+            rest = ln.text[m.end() :].strip()
             body = [Line(ln.page, ln.y, ln.size, (Fragment(ln.x0, ln.x0, rest, ln.bold),))] if rest else []
         elif key is not None:
             body.append(ln)
@@ -333,8 +376,13 @@ def _labelled_fields(lines: list[Line]) -> dict[str, str | None]:
     return fields
 
 
+_ENUMERATOR = re.compile(r"^\(?\d{1,2}[.)]\s+")
+
+
 def _request(paragraph: str) -> tuple[str, str | None]:
-    text = _DECISION_END.sub("", paragraph).strip()
+    # Some letters number their decision lines ("1. MRI of the knee: Upheld"); the number is not
+    # part of the item.
+    text = _ENUMERATOR.sub("", _DECISION_END.sub("", paragraph).strip())
     m = _ORIGINAL.match(text)
     if not m:
         return text, None
