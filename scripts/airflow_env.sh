@@ -2,8 +2,14 @@
 # Metadata lives in the embedded PostgreSQL (SQLite would serialize parallel tasks).
 _repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _run="${IMR_RUN_DIR:-$_repo/.run}"
-# shellcheck disable=SC1091
-source "$_run/services.env"
+# The services' variables, except where the caller set one already (tests point the connections at
+# their own database and bucket).
+while IFS= read -r _line; do
+  [[ $_line == export\ * ]] || continue
+  _kv=${_line#export }
+  _k=${_kv%%=*}
+  [ -n "${!_k+x}" ] || eval "$_line"
+done <"$_run/services.env"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$_run/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$_repo/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$_repo/plugins"
@@ -14,4 +20,4 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
 export PATH="$_repo/.venv/bin:$PATH"
 mkdir -p "$AIRFLOW_HOME"
-unset _repo _run
+unset _repo _run _line _kv _k

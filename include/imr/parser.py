@@ -429,7 +429,7 @@ def parse_lines(lines: list[Line]) -> Letter:
     missing = [f for f in REQUIRED_HEADER if head.get(f) is None]
     if missing:
         raise LetterError(
-            "header_missing_field", "header lacks " + ", ".join(HEADER_LABELS[f] for f in missing)
+            "header_missing_field", "header lacks " + ", ".join(HEADER_LABELS[f][0] for f in missing)
         )
     reviewer_text = "\n".join(ln.text for ln in sections.get("how", []))
     specialty, states = _reviewer(reviewer_text)

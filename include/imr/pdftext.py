@@ -20,6 +20,7 @@ from pdfminer.pdffont import PDFUnicodeNotDefined
 from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
 from pdfminer.pdfpage import PDFPage
 from pdfminer.pdfparser import PDFParser, PDFSyntaxError
+from pdfminer.pdftypes import resolve1
 from pdfminer.psexceptions import PSException
 
 from .errors import LetterError
@@ -229,10 +230,22 @@ def _drop_running_lines(pages: list[list[Line]], heights: list[float]) -> list[L
     return kept
 
 
+def _declared_pages(doc: PDFDocument) -> int | None:
+    """The page tree's /Count, read without walking the pages (a broken tree yields None)."""
+    try:
+        count = resolve1(resolve1(doc.catalog["Pages"]).get("Count"))
+        return int(count) if count is not None else None
+    except (KeyError, TypeError, ValueError, AttributeError, PDFException, PSException):
+        return None
+
+
 def extract_lines(data: bytes, *, max_pages: int = 100) -> list[Line]:
     """All text lines of a PDF in reading order (page, then top to bottom), running page
     headers/footers removed. Raises LetterError for files that are not usable PDFs."""
     doc = _open_document(data)
+    declared = _declared_pages(doc)
+    if declared is not None and declared > max_pages:
+        raise LetterError("too_large", f"{declared} pages; the limit is {max_pages}")
     rsrc = PDFResourceManager(caching=True)
     device = _GlyphCollector(rsrc)
     interp = PDFPageInterpreter(rsrc, device)

@@ -9,13 +9,15 @@ kills a worker that overruns and starts a fresh one. One bad file costs one work
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
+import json
 import os
 import resource
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from .parse import DEFAULT_LIMITS, Limits, parse_pdf
 from .records import Letter
 
 Document = tuple[str, bytes | Path]
+# So a worker interpreter finds this package however the parent found it (installed, PYTHONPATH).
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 
 @dataclass
@@ -70,14 +74,18 @@ def parse_document(
         return sha, None, "internal_error", f"unexpected {type(exc).__name__} in the parser"
 
 
-def _worker_main(conn: Connection, limits: Limits) -> None:
+def _serve(limits: Limits) -> None:
+    """Worker loop (`python -m imr.workers LIMITS_JSON`): requests on stdin, results on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    reader, writer = Connection(os.dup(0)), Connection(os.dup(1))
+    os.dup2(2, 1)  # stray prints must not corrupt the result stream
     if limits.memory_mb:
         cap = limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    writer.send("ready")
     while True:
         try:
-            msg = conn.recv()
+            msg = reader.recv()
         except EOFError:
             return
         if msg is None:
@@ -85,13 +93,14 @@ def _worker_main(conn: Connection, limits: Limits) -> None:
         idx, payload = msg
         start = time.perf_counter()
         sha, letter, code, message = parse_document(payload, limits)
-        conn.send((idx, sha, letter, code, message, time.perf_counter() - start))
+        writer.send((idx, sha, letter, code, message, time.perf_counter() - start))
 
 
 @dataclass
 class _Worker:
-    process: multiprocessing.process.BaseProcess
-    conn: Connection
+    process: subprocess.Popen
+    reader: Connection
+    writer: Connection
     task: tuple[int, str] | None = None
     deadline: float = 0.0
     started: float = 0.0
@@ -103,46 +112,66 @@ class ParserPool:
     def __init__(self, jobs: int = 1, limits: Limits = DEFAULT_LIMITS) -> None:
         self.jobs = max(1, jobs)
         self.limits = limits
-        self._ctx = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that has the parser imported already: cheap restarts, and no
-        # fork of a parent that may hold threads (Airflow's task runner, boto3's pools).
-        self._ctx.set_forkserver_preload(["imr.workers"])
         self._workers: list[_Worker] = []
 
     def __enter__(self) -> ParserPool:
         self._workers = [self._spawn() for _ in range(self.jobs)]
+        for w in self._workers:
+            self._await_ready(w)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_worker_main, args=(child, self.limits), daemon=True)
-        proc.start()
-        child.close()
-        return _Worker(proc, parent)
+        # A fresh interpreter rather than multiprocessing's fork/forkserver: under Airflow the parent
+        # may hold threads (fork is unsafe) and multiprocessing children re-import the parent's
+        # __main__ (Airflow's CLI: seconds per worker), which would eat the per-letter deadline.
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "imr.workers", json.dumps(asdict(self.limits))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        reader = Connection(os.dup(proc.stdout.fileno()), writable=False)
+        writer = Connection(os.dup(proc.stdin.fileno()), readable=False)
+        proc.stdout.close()
+        proc.stdin.close()
+        return _Worker(proc, reader, writer)
+
+    @staticmethod
+    def _await_ready(w: _Worker) -> None:
+        if w.reader.recv() != "ready":
+            raise RuntimeError("parser worker failed to start")
 
     def close(self) -> None:
         for w in self._workers:
             try:
-                w.conn.send(None)
+                w.writer.send(None)
             except OSError:
                 pass
         for w in self._workers:
-            w.process.join(timeout=2)
-            if w.process.is_alive():
+            try:
+                w.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
                 w.process.kill()
-                w.process.join()
-            w.conn.close()
+                w.process.wait()
+            w.reader.close()
+            w.writer.close()
         self._workers = []
 
     def _replace(self, w: _Worker) -> None:
-        if w.process.is_alive():
+        if w.process.poll() is None:
             w.process.kill()
-        w.process.join()
-        w.conn.close()
-        self._workers[self._workers.index(w)] = self._spawn()
+        w.process.wait()
+        w.reader.close()
+        w.writer.close()
+        fresh = self._spawn()
+        self._await_ready(fresh)
+        self._workers[self._workers.index(w)] = fresh
 
     def imap(self, documents: Iterable[Document]) -> Iterator[ParseResult]:
         if not self._workers:
@@ -161,18 +190,18 @@ class ParserPool:
                     idx, (source, payload) = nxt
                     w.task, w.started = (idx, source), time.monotonic()
                     w.deadline = w.started + self.limits.timeout_s
-                    w.conn.send((idx, payload))
+                    w.writer.send((idx, payload))
             busy = [w for w in self._workers if w.task is not None]
             if not busy:
                 break
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-            ready = set(wait([w.conn for w in busy], timeout=timeout))
+            ready = set(wait([w.reader for w in busy], timeout=timeout))
             now = time.monotonic()
             for w in busy:
                 idx, source = w.task
-                if w.conn in ready:
+                if w.reader in ready:
                     try:
-                        _, sha, letter, code, message, secs = w.conn.recv()
+                        _, sha, letter, code, message, secs = w.reader.recv()
                         done[idx] = ParseResult(source, sha, letter, code, message, secs)
                         w.task = None
                         continue
@@ -191,8 +220,10 @@ class ParserPool:
 
     @staticmethod
     def _death_reason(w: _Worker) -> tuple[str, str]:
-        w.process.join(timeout=1)
-        rc = w.process.exitcode
+        try:
+            rc = w.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            rc = None
         if rc == -signal.SIGKILL:
             return "too_large", "the worker was killed while parsing (out of memory?)"
         return "internal_error", f"the parser process died (exit code {rc})"
@@ -203,3 +234,7 @@ def parse_many(
 ) -> Iterator[ParseResult]:
     with ParserPool(jobs, limits) as pool:
         yield from pool.imap(documents)
+
+
+if __name__ == "__main__":
+    _serve(Limits(**json.loads(sys.argv[1])))

@@ -4,6 +4,7 @@ hands them to plain functions in `imr`; XCom carries counts and lane numbers, ne
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,9 +26,11 @@ LETTERS_ASSET = Asset(name="imr_letters", uri="postgres://imr_warehouse/imr/imr/
 # Mapped lanes per run: bounded so the UI's task list stays short whatever the backlog.
 MAX_LANES = 32
 
+# Transient S3 and database errors are retried with exponential backoff. The env overrides exist so
+# tests can retry in seconds rather than minutes.
 RETRY = {
-    "retries": 3,
-    "retry_delay": timedelta(seconds=20),
+    "retries": int(os.environ.get("IMR_TASK_RETRIES", "3")),
+    "retry_delay": timedelta(seconds=float(os.environ.get("IMR_RETRY_DELAY_SECONDS", "20"))),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
 }

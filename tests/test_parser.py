@@ -1,0 +1,251 @@
+"""Parser unit tests on letters our own generator makes (known ground truth) and on hand-built lines."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from imr import synth
+from imr.errors import LetterError
+from imr.parse import parse_pdf
+from imr.parser import _parse_header, _request, parse_date
+from imr.pdftext import Fragment, Line, extract_lines
+from imr.records import Item, Letter
+from imr.validate import rationale_polarity, validate
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SCORER = SHARED / "tools" / "score_records.py"
+SEED = SHARED / "seed-letter-2013-era.txt"
+
+
+def _line(y: float, *cells: tuple[float, str], page: int = 0, bold: bool = False) -> Line:
+    return Line(page, y, 11.0, tuple(Fragment(x, x + 6 * len(t), t, bold) for x, t in cells))
+
+
+def _score(tmp_path: Path, pairs: list[tuple[dict, dict]]) -> dict:
+    """The project's one metric (shared/tools/score_records.py); a copy of its rules if absent."""
+    exp, act = tmp_path / "expected.jsonl", tmp_path / "actual.jsonl"
+    exp.write_text("".join(json.dumps(e) + "\n" for e, _ in pairs))
+    act.write_text("".join(json.dumps(a) + "\n" for _, a in pairs))
+    if not SCORER.exists():
+        pytest.skip(f"scorer not found at {SCORER}")
+    out = subprocess.run(
+        [sys.executable, str(SCORER), str(exp), str(act), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+# --- header table ---------------------------------------------------------------------------
+
+
+def test_header_two_column_table_with_wrapped_label() -> None:
+    lines = [
+        _line(100, (72, "Case Number:"), (179, "CM16-0230651")),
+        _line(
+            113, (72, "Date Assigned:"), (179, "12/07/2016"), (329, "Date of Injury:"), (427, "10/13/2016")
+        ),
+        _line(127, (72, "Decision Date:"), (179, "01/09/2017"), (329, "UR Denial Date: 11/22/2016")),
+        _line(140, (72, "Priority:"), (179, "Standard"), (329, "Application"), (427, "11/29/2016")),
+        _line(152, (329, "Received:")),
+    ]
+    raw = _parse_header(lines)
+    assert raw == {
+        "case_number": "CM16-0230651",
+        "date_assigned": "12/07/2016",
+        "date_of_injury": "10/13/2016",
+        "decision_date": "01/09/2017",
+        "ur_denial_date": "11/22/2016",
+        "application_received": "11/29/2016",
+        "priority": "Standard",
+    }
+
+
+def test_header_row_in_one_run_and_stacked_value_and_alias() -> None:
+    lines = [
+        _line(90, (72, "Dated: 12/27/2013")),
+        _line(100, (72, "IMR Case Number: CM13-0017437 Date of Injury: 04/22/2010")),
+        _line(113, (72, "Priority: STANDARD Application Received: 09/03/2013")),
+        _line(126, (72, "UR Denial Date:")),
+        _line(139, (72, "08/23/2013")),
+    ]
+    raw = _parse_header(lines)
+    assert raw["case_number"] == "CM13-0017437"
+    assert raw["date_of_injury"] == "04/22/2010"
+    assert raw["application_received"] == "09/03/2013"
+    assert raw["ur_denial_date"] == "08/23/2013"
+    assert raw["decision_date"] == "12/27/2013"  # "Dated:" stands in when "Decision Date:" is absent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("11/03/2016", date(2016, 11, 3)),
+        ("1/5/17", date(2017, 1, 5)),
+        ("2017-02-01", date(2017, 2, 1)),
+        ("January 5, 2017", date(2017, 1, 5)),
+        ("13/45/2016", None),
+        ("", None),
+    ],
+)
+def test_parse_date(text: str, expected: date | None) -> None:
+    assert parse_date(text) == expected
+
+
+# --- decision lines -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "expected_request", "original"),
+    [
+        ("MRI of the right shoulder: Upheld", "MRI of the right shoulder", None),
+        ("1. MRI of the right shoulder: Upheld", "MRI of the right shoulder", None),
+        (
+            "Norco 10/325mg #60 was the original request. Norco 10/325mg #25 was authorized by the Claims "
+            "Administrator. The remaining IMR eligible portion of the original request, "
+            "Norco 10/325mg #35 is: Upheld",
+            "Norco 10/325mg #35",
+            "Norco 10/325mg #60",
+        ),
+        (
+            "Baclofen 100mg #30 was the original request. Baclofen 100mg #27 was authorized by the Claims "
+            "Administrator. The remaining IMR eligible portion of the original request, "
+            "Baclofen 100mg #3: Upheld",
+            "Baclofen 100mg #3",
+            "Baclofen 100mg #30",
+        ),
+        (
+            "Purchase of a bath/shower chair was the original request. The Claims Administrator authorized a "
+            "bath/shower chair for 1 month, leaving the original request IMR eligible. The original request, "
+            "purchase of a bath/shower chair is: Overturned",
+            "purchase of a bath/shower chair",
+            "Purchase of a bath/shower chair",
+        ),
+    ],
+)
+def test_request_and_partial_authorizations(
+    paragraph: str, expected_request: str, original: str | None
+) -> None:
+    assert _request(paragraph) == (expected_request, original)
+
+
+# --- generated letters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["2016", "2013"])
+def test_generated_letters_parse_exactly(style: str, tmp_path: Path) -> None:
+    """Letters of 1-25 items, items and rationales crossing page breaks, running headers and
+    `Page N of M` footers, justified text, partial authorizations, some encrypted (empty password)."""
+    pairs = []
+    for seed in range(25):
+        truth, pdf = synth.random_letter(random.Random(f"{style}-{seed}"), style=style)
+        pairs.append((truth.to_dict(), parse_pdf(pdf).to_dict()))
+    score = _score(tmp_path, pairs)
+    assert score["field_accuracy"] == 1.0, score["mismatches"][:3]
+    assert score["letters_all_correct"] == len(pairs)
+
+
+def test_long_letter_crosses_pages_and_drops_footers() -> None:
+    truth, pdf = synth.random_letter(random.Random(7), n_items=20)
+    lines = extract_lines(pdf)
+    assert max(ln.page for ln in lines) >= 3
+    assert not any(ln.text.strip().lower().startswith("page ") and " of " in ln.text for ln in lines)
+    got = parse_pdf(pdf)
+    assert [i.request for i in got.items] == [i.request for i in truth.items]
+    assert [i.decision for i in got.items] == [i.decision for i in truth.items]
+
+
+def test_encrypted_with_empty_password_opens() -> None:
+    truth, _ = synth.random_letter(random.Random(11), n_items=3)
+    pdf = synth.render_letter(truth, encrypt_empty_password=True)
+    assert b"/Encrypt" in pdf
+    assert parse_pdf(pdf).case_number == truth.case_number
+
+
+def test_seed_letter_2013_style(tmp_path: Path) -> None:
+    if not SEED.exists():
+        pytest.skip(f"seed letter not found at {SEED}")
+    truth, pdf = synth.seed_letter_pdf(SEED)
+    got = parse_pdf(pdf)
+    assert got.reviewer_specialty == "Anesthesiology"
+    assert got.reviewer_licensure_states == ["California"]
+    assert (got.patient_age, got.patient_sex) == (50, "male")
+    assert [(i.request, i.decision) for i in got.items] == [
+        ("Hot/cold contrast system with deep vein thrombosis/compression unit", "Upheld")
+    ]
+    assert got.outcome == "Uphold"
+    item = got.items[0]
+    assert (
+        item.claims_administrator_guideline
+        == "The Claims Administrator did not cite any medical evidence for its decision."
+    )
+    assert item.maximus_guideline.startswith("The Expert Reviewer did not base their decision on the MTUS.")
+    assert item.maximus_guideline.endswith("Low Back Chapter, Cold/Heat packs")
+    assert item.decision_rationale.startswith(
+        "ACOEM Guidelines discuss application of cold in the acute phase"
+    )
+    assert item.decision_rationale.endswith("is not medically necessary.")
+    score = _score(tmp_path, [(truth.to_dict(), got.to_dict())])
+    assert score["field_accuracy"] == 1.0, score["mismatches"]
+
+
+# --- rejections and warnings ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "not_pdf",
+        "encrypted",
+        "no_text_layer",
+        "not_an_imr_letter",
+        "header_missing_field",
+        "item_structure",
+        "too_large",
+    ],
+)
+def test_bad_files_are_classified(code: str) -> None:
+    with pytest.raises(LetterError) as exc:
+        parse_pdf(synth.bad_files()[code])
+    assert exc.value.code == code
+    assert exc.value.message
+
+
+def test_date_order_and_age_warnings() -> None:
+    letter = Letter(
+        case_number="CM16-0000001",
+        date_of_injury=date(2016, 5, 1),
+        ur_denial_date=date(2016, 4, 1),
+        decision_date=date(2016, 6, 1),
+        patient_age=7,
+        items=[Item(1, "MRI", "Upheld", decision_rationale="It is not medically necessary.")],
+    )
+    codes = [w.code for w in validate(letter).warnings]
+    assert codes.count("date_order") == 1
+    assert "unusual_age" in codes
+    assert "rationale_polarity" not in codes
+
+
+@pytest.mark.parametrize(
+    ("rationale", "polarity"),
+    [
+        ("Therefore the request is determined to not be medically necessary.", "negative"),
+        ("The requested Diclofenac is not seen as medically necessary.", "negative"),
+        (
+            "Guidelines do not support it. However, in this case the request is medically necessary.",
+            "positive",
+        ),
+        ("The notes were reviewed.", None),
+    ],
+)
+def test_rationale_polarity(rationale: str, polarity: str | None) -> None:
+    assert rationale_polarity("Upheld", rationale) == polarity
