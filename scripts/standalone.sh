@@ -29,7 +29,8 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_S
 export IMR_MONITOR_AIRFLOW_URL="${IMR_MONITOR_AIRFLOW_URL:-http://127.0.0.1:${AIRFLOW__API__PORT}}"
 
 # As scripts/airflow.sh: migrate the metadata DB once per Airflow version, create the pool.
-stamp="$AIRFLOW_HOME/.migrated-$(airflow version)"
+version="$(python -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')"
+stamp="$AIRFLOW_HOME/.migrated-$version"
 if [ ! -f "$stamp" ]; then
   airflow db migrate >/dev/null
   touch "$stamp"

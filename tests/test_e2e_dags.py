@@ -8,8 +8,8 @@ import random
 from pathlib import Path
 
 import pytest
-from airflow_run import run_dag, task_states, xcom_sizes
 
+from airflow_run import run_dag, task_states, xcom_sizes
 from imr import synth
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

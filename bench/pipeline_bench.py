@@ -1,0 +1,243 @@
+"""Pipeline figures for `make bench`, each against a baseline measured in the same run:
+
+* end-to-end letters/s for N generated letters through `imr_backfill` under Airflow's LocalExecutor
+  with parallelism 2, as a ratio to `imr parse --jobs 2` on the same files;
+* warehouse load rows/s with COPY (the loader) versus `executemany`, same rows, fresh databases.
+
+Uses the embedded services (scripts/devservices.py) and a scratch database and bucket of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+import psycopg2
+
+from imr import synth, warehouse
+from imr.warehouse import Outcome
+from imr.workers import parse_many
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", ROOT / ".run"))
+
+
+def _env() -> dict[str, str]:
+    env = {}
+    for line in (RUN_DIR / "services.env").read_text().splitlines():
+        if line.startswith("export "):
+            k, _, v = line[len("export ") :].partition("=")
+            env[k] = v.strip("'")
+    return env
+
+
+def _admin(env: dict[str, str]):
+    conn = psycopg2.connect(env["IMR_WAREHOUSE_DSN"].replace("dbname=imr", "dbname=postgres"))
+    conn.autocommit = True
+    return conn
+
+
+def _fresh_db(env: dict[str, str], name: str) -> str:
+    with _admin(env).cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {name}")
+    return env["IMR_WAREHOUSE_DSN"].replace("dbname=imr", f"dbname={name}")
+
+
+def _letters(n: int) -> Path:
+    out = RUN_DIR / f"bench-{n}"
+    if not (out / "expected.jsonl").exists():
+        synth.write_sample_set(out, count=n, seed=4242, include_bad=False)
+    return out
+
+
+def _parse_only(files: list[Path]) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "imr", "parse", "--quiet", "--jobs", "2", *map(str, files)],
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+    return time.perf_counter() - start
+
+
+def _dag_run_seconds(env: dict[str, str], run_id: str) -> float:
+    uri = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2://", "postgresql://")
+    conn = psycopg2.connect(uri)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT extract(epoch FROM end_date - start_date) FROM dag_run "
+                "WHERE dag_id = 'imr_backfill' AND run_id = %s",
+                (run_id,),
+            )
+            return float(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _api_server(env: dict[str, str], port: int):
+    (RUN_DIR / "logs").mkdir(parents=True, exist_ok=True)
+    log = (RUN_DIR / "logs" / "bench-api-server.log").open("w")
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "airflow.sh"), "api-server", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(
+                        "the api-server did not start; see .run/logs/bench-api-server.log"
+                    ) from None
+                time.sleep(1)
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _end_to_end(env: dict[str, str], files: list[Path]) -> float:
+    dsn = _fresh_db(env, "imr_bench")
+    bucket = f"imr-bench-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["IMR_S3_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    s3.create_bucket(Bucket=bucket)
+    for f in files:
+        s3.put_object(Bucket=bucket, Key=f"letters/{f.name}", Body=f.read_bytes())
+    kv = dict(p.split("=", 1) for p in dsn.split())
+    run_env = dict(os.environ, **env)
+    run_env.update(
+        {
+            "AIRFLOW_CONN_IMR_WAREHOUSE": f"postgresql://{kv['user']}@{kv['host']}:{kv['port']}/{kv['dbname']}",
+            "AIRFLOW_VAR_IMR_BUCKET": bucket,
+            "AIRFLOW_VAR_IMR_PREFIX": "letters/",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "2",
+        }
+    )
+    # Executor-run tasks talk to Airflow's Execution API: serve it on a private port for this run.
+    port = 28080
+    run_env.update(
+        {
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
+            "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
+        }
+    )
+    conf = json.dumps({"batch_size": 100, "max_lanes": 2})
+    cmd = [
+        "bash",
+        str(ROOT / "scripts" / "airflow.sh"),
+        "dags",
+        "test",
+        "--use-executor",
+        "imr_backfill",
+        "-c",
+        conf,
+    ]
+    with _api_server(run_env, port):
+        proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    (RUN_DIR / "logs").mkdir(exist_ok=True)
+    (RUN_DIR / "logs" / "bench-backfill.log").write_text(log)
+    m = re.search(r"DagRun Finished: .*?run_id=(\S+?), .*?state=(\w+)", log)
+    if not m or m.group(2) != "success":
+        raise SystemExit(f"bench backfill run failed; see {RUN_DIR / 'logs' / 'bench-backfill.log'}")
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM imr.letters")
+        loaded = cur.fetchone()[0]
+    if loaded != len(files):
+        raise SystemExit(f"bench backfill loaded {loaded} of {len(files)} letters")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+    s3.delete_bucket(Bucket=bucket)
+    return _dag_run_seconds(env, m.group(1))
+
+
+def _outcomes(files: list[Path]) -> list[Outcome]:
+    results = parse_many(((f"letters/{f.name}", f) for f in files), jobs=2)
+    return [Outcome(r.source, f"etag-{i}", r.sha256, r.letter) for i, r in enumerate(results)]
+
+
+def _load_seconds(env: dict[str, str], outcomes: list[Outcome], loader) -> tuple[float, int]:
+    dsn = _fresh_db(env, "imr_bench_load")
+    conn = psycopg2.connect(dsn)
+    try:
+        warehouse.upgrade(conn)
+        objects = [{"key": o.key, "etag": o.etag, "size": 1, "last_modified": None} for o in outcomes]
+        warehouse.register_objects(conn, "bench", objects, "bench")
+        warehouse.claim_batches(conn, "bench", "bench", batch_size=len(outcomes))
+        start = time.perf_counter()
+        for i in range(0, len(outcomes), 200):  # the DAG's default batch size
+            loader(conn, "bench", outcomes[i : i + 200], "bench")
+        secs = time.perf_counter() - start
+        rows = sum(1 + len(o.result.items) for o in outcomes)
+        return secs, rows
+    finally:
+        conn.close()
+
+
+def run_pipeline_bench(n_letters: int) -> dict:
+    env = _env()
+    sample = _letters(n_letters)
+    files = sorted((sample / "letters").glob("*.pdf"))
+    parse_s = _parse_only(files)
+    e2e_s = _end_to_end(env, files)
+    outcomes = _outcomes(files)
+    copy_s, rows = _load_seconds(env, outcomes, warehouse.load_batch)
+    many_s, _ = _load_seconds(env, outcomes, warehouse.load_rows_executemany)
+    res = {
+        "letters": len(files),
+        "parse_jobs2_letters_per_s": len(files) / parse_s,
+        "dag_local_executor_p2_letters_per_s": len(files) / e2e_s,
+        "dag_vs_parse_ratio": parse_s / e2e_s,
+        "copy_rows_per_s": rows / copy_s,
+        "executemany_rows_per_s": rows / many_s,
+        "copy_vs_executemany": many_s / copy_s,
+    }
+    print(f"\nPipeline on {len(files)} generated letters")
+    print(f"imr parse --jobs 2:                     {res['parse_jobs2_letters_per_s']:.1f} letters/s")
+    print(
+        f"imr_backfill, LocalExecutor, parallel 2: "
+        f"{res['dag_local_executor_p2_letters_per_s']:.1f} letters/s "
+        f"(ratio to parse-only {res['dag_vs_parse_ratio']:.2f}; target >= 0.7)"
+    )
+    print(
+        f"warehouse load: COPY {res['copy_rows_per_s']:.0f} rows/s, executemany "
+        f"{res['executemany_rows_per_s']:.0f} rows/s ({res['copy_vs_executemany']:.2f}x)"
+    )
+    return res
+
+
+if __name__ == "__main__":
+    run_pipeline_bench(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)

@@ -1,0 +1,675 @@
+"""The failed-parse monitor (plugins/imr_monitor) through Airflow's own api-server app.
+
+The app under test is airflow.api_fastapi.app.create_app(): the plugin is loaded from plugins/ and
+mounted under /imr-monitor exactly as `airflow api-server` does it, with the SimpleAuthManager, its
+JWT middleware and the real auth dependencies. Tokens are real JWTs minted by the auth manager.
+The warehouse is a fresh database per test reached through the Airflow connection `imr_warehouse`
+(AIRFLOW_CONN_IMR_WAREHOUSE), S3 is the moto endpoint through `aws_default`, and Airflow's REST API
+(the reprocess trigger) is a small HTTP server in this process that records what it receives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGINS = REPO / "plugins"
+PREFIX = "/imr-monitor"
+R1 = "scheduled__2026-01-10T02:00:00+00:00"
+R2 = "manual__2026-01-12T09:30:00+00:00"
+EVIL_KEY = "letters/<script>alert(\"x\")</script>'q'.pdf"
+EVIL_MESSAGE = '<script>alert("x")</script> "double" & \'single\' <b>bold</b>'
+ALL_ROUTES = [
+    ("GET", "/"),
+    ("GET", "/api/failures"),
+    ("GET", "/api/counts"),
+    ("GET", "/api/trend"),
+    ("GET", "/api/error-codes"),
+    ("GET", "/download?key=letters/a.pdf"),
+    ("GET", "/static/monitor.js"),
+    ("POST", "/api/reprocess"),
+]
+
+
+def ts(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 1, day, hour, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- Airflow in-process
+
+
+def _metadata_db_ready(dsn: str) -> bool:
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('public.revoked_token'), to_regclass('public.dag_run')")
+            return all(cur.fetchone())
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def airflow_app(services, tmp_path_factory):
+    """Airflow's api-server app with the plugin mounted; users admin (role admin) and viewer."""
+    saved_env = dict(os.environ)
+    home = REPO / ".run" / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("AIRFLOW_HOME", str(home))
+    os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PLUGINS)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__AUTH_MANAGER"] = (
+        "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+    )
+    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
+    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin,viewer:viewer"
+    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(
+        tmp_path_factory.mktemp("auth") / "passwords.json"
+    )
+    os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = "imr-monitor-test-secret-" + "x" * 48
+
+    # The metadata DB (revoked tokens, dag runs) is the embedded `airflow` database.
+    sa_conn = services["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    pg = sa_conn.replace("postgresql+psycopg2://", "postgresql://")
+    if not _metadata_db_ready(pg):
+        subprocess.run(["bash", str(REPO / "scripts" / "airflow.sh"), "version"], check=True, cwd=REPO)
+
+    from airflow import plugins_manager, settings
+
+    # Airflow may have been imported earlier in this session with other settings.
+    if settings.SQL_ALCHEMY_CONN != sa_conn:
+        settings.SQL_ALCHEMY_CONN = sa_conn
+        settings.reconfigure_orm()
+    settings.PLUGINS_FOLDER = str(PLUGINS)
+    if str(PLUGINS) not in sys.path:
+        sys.path.append(str(PLUGINS))
+    for cached in ("_get_plugins", "_get_ui_plugins", "get_fastapi_plugins"):
+        getattr(plugins_manager, cached).cache_clear()
+
+    from airflow.api_fastapi.app import create_app, purge_cached_app
+
+    purge_cached_app()
+    app = create_app(apps="core")
+    yield app
+    purge_cached_app()
+    # Later subprocesses (the DAG tests' `airflow` commands) inherit os.environ: leave it as found.
+    os.environ.clear()
+    os.environ.update(saved_env)
+
+
+@pytest.fixture(scope="module")
+def tokens(airflow_app) -> dict[str, str]:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    am = get_auth_manager()
+    out = {
+        role: am.generate_jwt(SimpleAuthManagerUser(username=role, role=role)) for role in ("admin", "viewer")
+    }
+    out["expired"] = am.generate_jwt(
+        SimpleAuthManagerUser(username="admin", role="admin"), expiration_time_in_seconds=-60
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def monitor_app(airflow_app):
+    """The plugin's FastAPI sub-application (the very object Airflow mounted)."""
+    from imr_monitor import app as module
+
+    mounted = [r.app for r in airflow_app.routes if getattr(r, "path", None) == PREFIX]
+    assert mounted == [module.app], "the plugin's app is not mounted under /imr-monitor"
+    yield module
+    module.app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def client(airflow_app, monitor_app, wh_conn, monkeypatch):
+    """A TestClient on the api-server app whose `imr_warehouse` connection is this test's database."""
+    from fastapi.testclient import TestClient
+
+    info = wh_conn.info
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_IMR_WAREHOUSE", f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
+    )
+    with TestClient(airflow_app, base_url="http://localhost:8080") as c:
+        yield c
+    monitor_app.app.dependency_overrides.clear()
+
+
+def auth(tokens, role="admin") -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[role]}"}
+
+
+# --------------------------------------------------------------------------- a fake Airflow REST API
+
+
+class FakeAirflow:
+    """Records POSTs and answers like POST /api/v2/dags/{dag_id}/dagRuns."""
+
+    def __init__(self, status: int = 200):
+        self.requests: list[dict] = []
+        self.status = status
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"null")}
+                )
+                n = len(outer.requests)
+                payload = (
+                    {"dag_run_id": f"manual__fake_{n}", "dag_id": "imr_reprocess_failures", "state": "queued"}
+                    if outer.status < 300
+                    else {"detail": "Forbidden"}
+                )
+                data = json.dumps(payload).encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def fake_airflow(monkeypatch):
+    with FakeAirflow() as fake:
+        monkeypatch.setenv("IMR_MONITOR_AIRFLOW_URL", fake.url)
+        yield fake
+
+
+# --------------------------------------------------------------------------- seed data
+
+
+def add_object(cur, bucket, key, status, *, error_code=None, message=None, attempts=1, run=R1, at=None):
+    cur.execute(
+        """
+        INSERT INTO imr.s3_objects (bucket, key, etag, size, status, attempts, first_run_id, last_run_id,
+                                    error_code, error_message, updated_at)
+        VALUES (%s, %s, 'etag-' || md5(%s), 100, %s, %s, %s, %s, %s, %s, %s)
+        """,
+        (bucket, key, key, status, attempts, run, run, error_code, message, at or ts(10)),
+    )
+
+
+def add_failure(cur, bucket, key, run, code, message, at, *, task="process_lane", map_index=0, resolved=None):
+    cur.execute(
+        """
+        INSERT INTO imr.parse_failures
+            (bucket, key, etag, dag_run_id, task_id, map_index, error_code, message, occurred_at, resolved_at)
+        VALUES (%s, %s, 'etag-' || md5(%s), %s, %s, %s, %s, %s, %s, %s)
+        """,
+        (bucket, key, key, run, task, map_index, code, message, at, resolved),
+    )
+
+
+@pytest.fixture
+def seeded(wh_conn, bucket):
+    """Objects in every state; b.pdf failed twice (timeout in R1, pdf_error in R2)."""
+    with wh_conn, wh_conn.cursor() as cur:
+        add_object(cur, bucket, "letters/a.pdf", "quarantined", error_code="not_pdf", message="not a PDF")
+        add_failure(cur, bucket, "letters/a.pdf", R1, "not_pdf", "not a PDF", ts(10, 2))
+        add_object(cur, bucket, "letters/b.pdf", "quarantined", error_code="pdf_error", attempts=2, run=R2)
+        add_failure(cur, bucket, "letters/b.pdf", R1, "timeout", "took too long", ts(10, 3), map_index=1)
+        add_failure(cur, bucket, "letters/b.pdf", R2, "pdf_error", "bad xref", ts(12, 9), map_index=-1)
+        add_object(cur, bucket, EVIL_KEY, "quarantined", error_code="not_an_imr_letter", run=R2)
+        add_failure(cur, bucket, EVIL_KEY, R2, "not_an_imr_letter", EVIL_MESSAGE, ts(12, 10), map_index=None)
+        add_object(cur, bucket, "letters/fixed.pdf", "loaded", attempts=2, at=ts(11))
+        add_failure(
+            cur, bucket, "letters/fixed.pdf", R1, "item_structure", "items", ts(10, 4), resolved=ts(11)
+        )
+        add_object(cur, bucket, "letters/requeued.pdf", "pending", error_code="timeout")
+        add_failure(cur, bucket, "letters/requeued.pdf", R1, "timeout", "slow", ts(10, 5))
+        for i, day in enumerate((10, 10, 11, 12)):
+            add_object(cur, bucket, f"letters/ok{i}.pdf", "loaded", at=ts(day))
+    return bucket
+
+
+def keys_of(response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [r["key"] for r in response.json()["failures"]]
+
+
+# --------------------------------------------------------------------------- listing and filters
+
+
+def test_lists_open_and_queued_by_default_newest_first(client, tokens, seeded):
+    r = client.get(f"{PREFIX}/api/failures", headers=auth(tokens, "viewer"))
+    assert keys_of(r) == [EVIL_KEY, "letters/b.pdf", "letters/requeued.pdf", "letters/a.pdf"]
+    rows = {row["key"]: row for row in r.json()["failures"]}
+    assert r.json()["total"] == 4
+    b = rows["letters/b.pdf"]
+    assert (b["error_code"], b["message"], b["run_id"], b["attempts"], b["state"]) == (
+        "pdf_error",
+        "bad xref",
+        R2,
+        2,
+        "open",
+    )
+    assert b["first_seen"] == ts(10, 3).isoformat() and b["last_seen"] == ts(12, 9).isoformat()
+    assert b["failures"] == 2
+    assert rows["letters/requeued.pdf"]["state"] == "queued"
+    # The runs are not in Airflow's metadata DB here, so there is nothing to link to.
+    assert b["dag_id"] is None and b["log_url"] is None
+
+
+def test_state_filter(client, tokens, seeded):
+    url = f"{PREFIX}/api/failures"
+    assert keys_of(client.get(url, params={"state": "resolved"}, headers=auth(tokens))) == [
+        "letters/fixed.pdf"
+    ]
+    assert keys_of(client.get(url, params={"state": "queued"}, headers=auth(tokens))) == [
+        "letters/requeued.pdf"
+    ]
+    assert len(keys_of(client.get(url, params={"state": "all"}, headers=auth(tokens)))) == 5
+    assert client.get(url, params={"state": "bogus"}, headers=auth(tokens)).status_code == 422
+
+
+def test_error_code_filter_shows_the_matching_failure(client, tokens, seeded):
+    url = f"{PREFIX}/api/failures"
+    assert keys_of(client.get(url, params={"error_code": "pdf_error"}, headers=auth(tokens))) == [
+        "letters/b.pdf"
+    ]
+    r = client.get(url, params={"error_code": "timeout"}, headers=auth(tokens))
+    assert keys_of(r) == ["letters/requeued.pdf", "letters/b.pdf"]
+    b = r.json()["failures"][1]
+    # b.pdf's timeout was in R1: that failure is the row, its history stays whole.
+    assert (b["error_code"], b["run_id"], b["map_index"], b["failures"]) == ("timeout", R1, 1, 2)
+    assert keys_of(client.get(url, params={"error_code": "encrypted"}, headers=auth(tokens))) == []
+
+
+def test_run_filter(client, tokens, seeded):
+    url = f"{PREFIX}/api/failures"
+    assert keys_of(client.get(url, params={"run_id": R2}, headers=auth(tokens))) == [
+        EVIL_KEY,
+        "letters/b.pdf",
+    ]
+    r1 = keys_of(client.get(url, params={"run_id": R1, "state": "all"}, headers=auth(tokens)))
+    assert sorted(r1) == ["letters/a.pdf", "letters/b.pdf", "letters/fixed.pdf", "letters/requeued.pdf"]
+
+
+def test_date_filters(client, tokens, seeded):
+    url = f"{PREFIX}/api/failures"
+    assert keys_of(client.get(url, params={"since": "2026-01-11"}, headers=auth(tokens))) == [
+        EVIL_KEY,
+        "letters/b.pdf",
+    ]
+    # `until` as a date includes that whole day.
+    r = client.get(url, params={"until": "2026-01-10"}, headers=auth(tokens))
+    assert keys_of(r) == ["letters/requeued.pdf", "letters/b.pdf", "letters/a.pdf"]
+    assert r.json()["failures"][1]["error_code"] == "timeout"
+    r = client.get(
+        url,
+        params={"since": "2026-01-10T04:30:00Z", "until": "2026-01-12T09:30:00+00:00"},
+        headers=auth(tokens),
+    )
+    assert keys_of(r) == ["letters/b.pdf", "letters/requeued.pdf"]
+    assert client.get(url, params={"since": "yesterday"}, headers=auth(tokens)).status_code == 422
+    assert (
+        client.get(
+            url, params={"since": "2026-01-12", "until": "2026-01-10"}, headers=auth(tokens)
+        ).status_code
+        == 422
+    )
+
+
+def test_filters_are_bound_parameters(client, tokens, seeded):
+    r = client.get(
+        f"{PREFIX}/api/failures",
+        params={"error_code": "x' OR '1'='1", "run_id": "'; DROP TABLE imr.s3_objects; --"},
+        headers=auth(tokens),
+    )
+    assert keys_of(r) == []
+    assert len(keys_of(client.get(f"{PREFIX}/api/failures", headers=auth(tokens)))) == 4
+
+
+def test_pagination(client, tokens, seeded):
+    r = client.get(f"{PREFIX}/api/failures", params={"limit": 2, "offset": 1}, headers=auth(tokens))
+    assert keys_of(r) == ["letters/b.pdf", "letters/requeued.pdf"] and r.json()["total"] == 4
+
+
+def test_links_to_task_instance_logs(client, tokens, seeded, monitor_app):
+    dags = {R1: "imr_ingest_nightly", R2: "imr_reprocess_failures"}
+    monitor_app.app.dependency_overrides[monitor_app.get_run_dags] = lambda: (
+        lambda runs: {r: dags[r] for r in runs if r in dags}
+    )
+    rows = {
+        row["key"]: row
+        for row in client.get(f"{PREFIX}/api/failures", params={"state": "all"}, headers=auth(tokens)).json()[
+            "failures"
+        ]
+    }
+    r1, r2 = quote(R1, safe=""), quote(R2, safe="")
+    assert (
+        rows["letters/a.pdf"]["log_url"] == f"/dags/imr_ingest_nightly/runs/{r1}/tasks/process_lane/mapped/0"
+    )
+    assert rows["letters/a.pdf"]["run_url"] == f"/dags/imr_ingest_nightly/runs/{r1}"
+    # map_index -1 (unmapped task) and NULL link to the task itself.
+    assert rows["letters/b.pdf"]["log_url"] == f"/dags/imr_reprocess_failures/runs/{r2}/tasks/process_lane"
+    assert rows[EVIL_KEY]["log_url"] == f"/dags/imr_reprocess_failures/runs/{r2}/tasks/process_lane"
+    html = client.get(f"{PREFIX}/", headers=auth(tokens)).text
+    assert f'href="/dags/imr_ingest_nightly/runs/{r1}/tasks/process_lane/mapped/0"' in html
+
+
+def test_quarantined_object_without_failure_rows(client, tokens, wh_conn, bucket):
+    with wh_conn, wh_conn.cursor() as cur:
+        add_object(cur, bucket, "letters/old.pdf", "quarantined", error_code="encrypted", message="password")
+    rows = client.get(f"{PREFIX}/api/failures", headers=auth(tokens)).json()["failures"]
+    assert [(r["key"], r["error_code"], r["message"], r["run_id"], r["state"]) for r in rows] == [
+        ("letters/old.pdf", "encrypted", "password", R1, "open")
+    ]
+
+
+# --------------------------------------------------------------------------- counts and trend
+
+
+def test_counts_by_error_code(client, tokens, seeded):
+    r = client.get(f"{PREFIX}/api/counts", headers=auth(tokens, "viewer"))
+    assert r.status_code == 200
+    assert r.json()["counts"] == [
+        {"error_code": "not_an_imr_letter", "count": 1, "open": 1, "queued": 0, "resolved": 0},
+        {"error_code": "not_pdf", "count": 1, "open": 1, "queued": 0, "resolved": 0},
+        {"error_code": "pdf_error", "count": 1, "open": 1, "queued": 0, "resolved": 0},
+        {"error_code": "timeout", "count": 1, "open": 0, "queued": 1, "resolved": 0},
+    ]
+    r = client.get(f"{PREFIX}/api/counts", params={"state": "all", "run_id": R1}, headers=auth(tokens))
+    assert {c["error_code"]: c["count"] for c in r.json()["counts"]} == {
+        "timeout": 2,
+        "not_pdf": 1,
+        "item_structure": 1,
+    }
+
+
+def test_daily_trend(client, tokens, seeded):
+    r = client.get(
+        f"{PREFIX}/api/trend", params={"since": "2026-01-09", "until": "2026-01-13"}, headers=auth(tokens)
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["first"], body["last"]) == ("2026-01-09", "2026-01-13")
+    # loaded: manifest rows with status loaded by day (fixed.pdf on the 11th included);
+    # quarantined: distinct objects that failed that day.
+    assert [(d["day"], d["loaded"], d["quarantined"]) for d in body["days"]] == [
+        ("2026-01-09", 0, 0),
+        ("2026-01-10", 2, 4),
+        ("2026-01-11", 2, 0),
+        ("2026-01-12", 1, 2),
+        ("2026-01-13", 0, 0),
+    ]
+    default = client.get(f"{PREFIX}/api/trend", headers=auth(tokens)).json()
+    assert len(default["days"]) == 14 and default["last"] == datetime.now(UTC).date().isoformat()
+
+
+def test_error_codes(client, tokens, wh_conn, bucket):
+    with wh_conn, wh_conn.cursor() as cur:
+        add_failure(cur, bucket, "letters/z.pdf", R1, "some_future_code", "?", ts(10))
+    codes = client.get(f"{PREFIX}/api/error-codes", headers=auth(tokens)).json()["error_codes"]
+    assert "some_future_code" in codes and "not_pdf" in codes and codes == sorted(codes)
+
+
+# --------------------------------------------------------------------------- reprocess
+
+
+def test_reprocess_triggers_the_dag_with_the_callers_token(client, tokens, seeded, fake_airflow):
+    r = client.post(
+        f"{PREFIX}/api/reprocess",
+        json={"keys": ["letters/a.pdf", EVIL_KEY, "letters/fixed.pdf", "letters/nope.pdf"]},
+        headers=auth(tokens),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["skipped"] == ["letters/fixed.pdf", "letters/nope.pdf"]
+    assert body["queued"] == [
+        {
+            "bucket": seeded,
+            "keys": sorted(["letters/a.pdf", EVIL_KEY]),
+            "dag_id": "imr_reprocess_failures",
+            "dag_run_id": "manual__fake_1",
+            "state": "queued",
+            "run_url": "/dags/imr_reprocess_failures/runs/manual__fake_1",
+        }
+    ]
+    [sent] = fake_airflow.requests
+    assert sent["path"] == "/api/v2/dags/imr_reprocess_failures/dagRuns"
+    assert sent["headers"]["Authorization"] == f"Bearer {tokens['admin']}"
+    assert sent["json"]["logical_date"] is None
+    assert sent["json"]["conf"] == {"bucket": seeded, "keys": sorted(["letters/a.pdf", EVIL_KEY])}
+    assert "admin" in sent["json"]["note"]
+
+
+def test_reprocess_forwards_the_ui_session_cookie(client, tokens, seeded, fake_airflow):
+    client.cookies.set("_token", tokens["admin"])
+    r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/b.pdf"]})
+    assert r.status_code == 200, r.text
+    [sent] = fake_airflow.requests
+    assert sent["headers"]["Authorization"] == f"Bearer {tokens['admin']}"
+    assert sent["json"]["conf"]["keys"] == ["letters/b.pdf"]
+
+
+def test_reprocess_nothing_quarantined_sends_nothing(client, tokens, seeded, fake_airflow):
+    r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/requeued.pdf"]}, headers=auth(tokens))
+    assert r.status_code == 409 and r.json()["queued"] == []
+    assert fake_airflow.requests == []
+    assert client.post(f"{PREFIX}/api/reprocess", json={"keys": []}, headers=auth(tokens)).status_code == 422
+    bad = client.post(
+        f"{PREFIX}/api/reprocess", content=b"keys=a", headers=auth(tokens) | {"Content-Type": "text/plain"}
+    )
+    assert bad.status_code == 422
+
+
+def test_reprocess_refused_by_airflow(client, tokens, seeded, monkeypatch):
+    with FakeAirflow(status=403) as fake:
+        monkeypatch.setenv("IMR_MONITOR_AIRFLOW_URL", fake.url)
+        r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers=auth(tokens))
+    assert r.status_code == 403 and len(fake.requests) == 1
+
+
+def test_reprocess_airflow_unreachable(client, tokens, seeded, monkeypatch):
+    monkeypatch.setenv("IMR_MONITOR_AIRFLOW_URL", "http://127.0.0.1:9")
+    r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers=auth(tokens))
+    assert r.status_code == 502
+
+
+def test_reprocess_cross_origin_refused(client, tokens, seeded, fake_airflow):
+    client.cookies.set("_token", tokens["admin"])
+    r = client.post(
+        f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers={"Origin": "http://evil.example"}
+    )
+    assert r.status_code == 403 and fake_airflow.requests == []
+    ok = client.post(
+        f"{PREFIX}/api/reprocess",
+        json={"keys": ["letters/a.pdf"]},
+        headers={"Origin": "http://localhost:8080"},
+    )
+    assert ok.status_code == 200
+
+
+# --------------------------------------------------------------------------- download
+
+
+def test_download_streams_manifest_objects_only(client, tokens, wh_conn, bucket, s3_client):
+    pdf = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
+    s3_client.put_object(Bucket=bucket, Key="letters/CM16-0000001.pdf", Body=pdf)
+    s3_client.put_object(Bucket=bucket, Key="letters/unlisted.pdf", Body=b"%PDF-1.4 secret")
+    with wh_conn, wh_conn.cursor() as cur:
+        add_object(cur, bucket, "letters/CM16-0000001.pdf", "quarantined", error_code="pdf_error")
+        add_object(cur, bucket, "letters/gone.pdf", "quarantined", error_code="pdf_error")
+    url = f"{PREFIX}/download"
+    r = client.get(
+        url, params={"bucket": bucket, "key": "letters/CM16-0000001.pdf"}, headers=auth(tokens, "viewer")
+    )
+    assert r.status_code == 200 and r.content == pdf
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.headers["content-disposition"].startswith('attachment; filename="CM16-0000001.pdf"')
+    assert r.headers["x-content-type-options"] == "nosniff"
+    # Without the bucket: the key is unambiguous.
+    assert client.get(url, params={"key": "letters/CM16-0000001.pdf"}, headers=auth(tokens)).content == pdf
+    # In S3 but not in the manifest; in the manifest but not in S3; in another bucket.
+    assert (
+        client.get(
+            url, params={"bucket": bucket, "key": "letters/unlisted.pdf"}, headers=auth(tokens)
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            url, params={"bucket": bucket, "key": "letters/gone.pdf"}, headers=auth(tokens)
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            url, params={"bucket": "other", "key": "letters/CM16-0000001.pdf"}, headers=auth(tokens)
+        ).status_code
+        == 404
+    )
+
+
+# --------------------------------------------------------------------------- the page and escaping
+
+
+def test_page_renders_letter_text_as_text(client, tokens, seeded):
+    r = client.get(f"{PREFIX}/", headers=auth(tokens, "viewer"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert "<script>alert" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&#39;q&#39;.pdf" in html  # the key
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &#34;double&#34; &amp; &#39;single&#39;" in html
+    # The only scripts are the page's own file; no inline handlers anywhere.
+    assert html.count("<script") == 1 and f'<script src="{PREFIX}/static/monitor.js" defer></script>' in html
+    assert not re.search(r"\son[a-z]+\s*=", html, re.IGNORECASE)
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'self'" in csp
+    # Rows, checkboxes for the open ones only, links, charts.
+    assert html.count('class="pick"') == 3
+    assert 'id="chart-codes"' in html and 'id="chart-trend"' in html
+    assert f'href="{PREFIX}/download?bucket={seeded}&amp;key=letters%2Fa.pdf"' in html
+
+
+def test_page_filters_and_dag_run_view(client, tokens, seeded):
+    html = client.get(
+        f"{PREFIX}/",
+        params={"dag_id": "imr_ingest_nightly", "run_id": R2, "state": "all"},
+        headers=auth(tokens),
+    ).text
+    assert "letters/b.pdf" in html and "letters/a.pdf" not in html
+    assert f'value="{R2}"' in html and "Run <a" in html
+    html = client.get(f"{PREFIX}/", params={"error_code": "not_pdf"}, headers=auth(tokens)).text
+    assert "letters/a.pdf" in html and "letters/b.pdf" not in html
+    assert '<option value="not_pdf" selected>' in html
+    other = client.get(f"{PREFIX}/", params={"dag_id": "some_other_dag", "run_id": R2}, headers=auth(tokens))
+    assert "does not ingest letters" in other.text and "letters/b.pdf" not in other.text
+    bad = client.get(f"{PREFIX}/", params={"since": "not-a-date"}, headers=auth(tokens))
+    assert bad.status_code == 200 and 'class="error"' in bad.text
+
+
+def test_static_files(client, tokens):
+    r = client.get(f"{PREFIX}/static/monitor.js", headers=auth(tokens, "viewer"))
+    assert (
+        r.status_code == 200
+        and "openInAirflow" in r.text
+        and r.headers["content-type"].startswith("text/javascript")
+    )
+    assert client.get(f"{PREFIX}/static/../app.py", headers=auth(tokens)).status_code == 404
+    assert client.get(f"{PREFIX}/static/app.py", headers=auth(tokens)).status_code == 404
+
+
+# --------------------------------------------------------------------------- authentication and authorization
+
+
+@pytest.mark.parametrize(("method", "path"), ALL_ROUTES)
+def test_every_route_needs_an_authenticated_user(client, seeded, method, path):
+    r = client.request(method, PREFIX + path, json={"keys": ["letters/a.pdf"]} if method == "POST" else None)
+    assert r.status_code == 401, r.text
+    r = client.request(
+        method,
+        PREFIX + path,
+        json={"keys": ["letters/a.pdf"]} if method == "POST" else None,
+        headers={"Authorization": "Bearer not-a-jwt"},
+    )
+    assert r.status_code == 403, r.text
+
+
+def test_expired_or_foreign_tokens_are_refused(client, tokens, seeded):
+    import jwt
+
+    claims = {"sub": "admin", "role": "admin", "exp": datetime.now(UTC) + timedelta(hours=1)}
+    forged = jwt.encode(claims, "another-secret-" + "y" * 64, "HS512")
+    r = client.get(f"{PREFIX}/api/failures", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 403
+    # A real token of this deployment, expired: 401 "Token Expired".
+    r = client.get(f"{PREFIX}/api/failures", headers={"Authorization": f"Bearer {tokens['expired']}"})
+    assert r.status_code == 401 and r.json()["detail"] == "Token Expired"
+
+
+def test_page_without_session_redirects_to_login(client):
+    r = client.get(f"{PREFIX}/", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert r.status_code == 303 and "/auth/login" in r.headers["location"]
+
+
+def test_viewer_reads_but_cannot_queue(client, tokens, seeded, fake_airflow):
+    assert client.get(f"{PREFIX}/api/failures", headers=auth(tokens, "viewer")).status_code == 200
+    r = client.post(
+        f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers=auth(tokens, "viewer")
+    )
+    assert r.status_code == 403
+    assert fake_airflow.requests == []
+
+
+def test_session_cookie_is_accepted(client, tokens, seeded):
+    client.cookies.set("_token", tokens["viewer"])
+    assert len(keys_of(client.get(f"{PREFIX}/api/failures"))) == 4
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def test_plugin_registers_the_app_and_the_views(client, tokens):
+    """What the UI reads (GET /api/v2/plugins): the mounted app, the nav view and the dag-run view,
+    whose href the UI fills in with the run ({DAG_ID}, {RUN_ID})."""
+    r = client.get("/api/v2/plugins", headers=auth(tokens))
+    assert r.status_code == 200, r.text
+    [plugin] = [p for p in r.json()["plugins"] if p["name"] == "imr_monitor"]
+    assert [(a["url_prefix"], a["name"]) for a in plugin["fastapi_apps"]] == [
+        (PREFIX, "IMR ingestion monitor")
+    ]
+    views = {v["destination"]: v for v in plugin["external_views"]}
+    assert views["nav"]["name"] == "IMR Ingestion" and views["nav"]["href"] == f"{PREFIX}/"
+    assert views["dag_run"]["href"] == f"{PREFIX}/?dag_id={{DAG_ID}}&run_id={{RUN_ID}}&state=all"
+    assert all(v["url_route"] for v in views.values())
+
+
+def test_imr_monitor_does_not_import_airflow():
+    code = "import sys, imr.monitor; sys.exit(any(m.split('.')[0] == 'airflow' for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
