@@ -32,7 +32,7 @@ run: services-start
 test: setup
 	bash scripts/test.sh
 
-bench: setup
+bench: services-start
 	$(BIN)/python bench/run.py
 
 lint: setup

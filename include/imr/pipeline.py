@@ -67,13 +67,23 @@ def fetch(
 
 
 def parse_objects(s3, bucket: str, objects: list[ObjectRef], pool: ParserPool) -> list[Outcome]:
+    """One Outcome per object, in order. Downloads stream into the parser pool as they arrive, so
+    S3 latency overlaps parsing; bytes are dropped as soon as a worker has them."""
+    failed: dict[str, LetterError] = {}
+
+    def documents() -> Iterator[tuple[str, bytes]]:
+        for obj, data in fetch(s3, bucket, objects, pool.limits.max_bytes):
+            if isinstance(data, LetterError):
+                failed[obj.key] = data
+            else:
+                yield obj.key, data
+
+    parsed = {r.source: r for r in pool.imap(documents())}
     outcomes: list[Outcome] = []
-    fetched = list(fetch(s3, bucket, objects, pool.limits.max_bytes))
-    docs = [(o.key, data) for o, data in fetched if isinstance(data, bytes)]
-    parsed = {r.source: r for r in pool.imap(docs)}
-    for obj, data in fetched:
-        if isinstance(data, LetterError):
-            outcomes.append(Outcome(obj.key, obj.etag, "", (data.code, data.message)))
+    for obj in objects:
+        if obj.key in failed:
+            err = failed[obj.key]
+            outcomes.append(Outcome(obj.key, obj.etag, "", (err.code, err.message)))
             continue
         r = parsed[obj.key]
         result = r.letter if r.ok else (r.error_code, r.message)
