@@ -2,17 +2,10 @@
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag
+from airflow.sdk import dag
 
+from imr_airflow.params import common_params
 from imr_airflow.tasks import discover, ingest_tail, migrate
-
-PARAMS = {
-    "bucket": Param("", type="string", description="S3 bucket; empty: the `imr_bucket` Variable"),
-    "prefix": Param("", type="string", description="key prefix; empty: the `imr_prefix` Variable"),
-    "batch_size": Param(200, type="integer", minimum=1, maximum=5000, description="letters per batch"),
-    "max_lanes": Param(32, type="integer", minimum=1, maximum=32, description="parallel mapped lanes"),
-    "timeout_s": Param(30, type="number", minimum=1, description="hard per-letter parse timeout"),
-}
 
 
 @dag(
@@ -21,7 +14,7 @@ PARAMS = {
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params=PARAMS,
+    params=common_params(),
     tags=["imr"],
     doc_md=__doc__,
 )

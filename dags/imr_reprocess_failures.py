@@ -5,16 +5,12 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag
 
+from imr_airflow.params import common_params
 from imr_airflow.tasks import ingest_tail, migrate, requeue
 
-PARAMS = {
-    "bucket": Param("", type="string", description="S3 bucket; empty: the `imr_bucket` Variable"),
-    "prefix": Param("", type="string", description="only keys under this prefix"),
+PARAMS = common_params("only keys under this prefix") | {
     "error_codes": Param([], type="array", description="only these error codes (empty: all)"),
     "keys": Param([], type="array", description="only these keys (empty: all)"),
-    "batch_size": Param(200, type="integer", minimum=1, maximum=5000, description="letters per batch"),
-    "max_lanes": Param(32, type="integer", minimum=1, maximum=32, description="parallel mapped lanes"),
-    "timeout_s": Param(30, type="number", minimum=1, description="hard per-letter parse timeout"),
 }
 
 

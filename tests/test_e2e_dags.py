@@ -11,6 +11,7 @@ import pytest
 
 from airflow_run import run_dag, task_states, xcom_sizes
 from imr import synth
+from imr.records import LETTER_FIELDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -67,19 +68,7 @@ def _assert_matches_truth(conn, expected: list[dict]) -> None:
     by_case = {r["case_number"]: r for r in actual}
     for e in expected:
         a = by_case[e["case_number"]]
-        for field in (
-            "date_assigned",
-            "date_of_injury",
-            "decision_date",
-            "ur_denial_date",
-            "application_received",
-            "priority",
-            "reviewer_specialty",
-            "reviewer_licensure_states",
-            "patient_age",
-            "patient_sex",
-            "outcome",
-        ):
+        for field in LETTER_FIELDS:
             assert a[field] == e[field], (e["case_number"], field)
         assert [(i["seq"], i["request"], i["original_request"], i["decision"]) for i in a["items"]] == [
             (i["seq"], i["request"], i["original_request"], i["decision"]) for i in e["items"]

@@ -147,19 +147,17 @@ def lane_batches(conn, run_id: str, lane: int, lanes: int) -> list[int]:
 def run_lane(
     s3,
     conn,
-    run_id: str,
-    lane: int,
-    lanes: int,
+    batch_ids: list[int],
     *,
     limits: Limits = DEFAULT_LIMITS,
     jobs: int = 1,
     task_id: str | None = None,
     map_index: int | None = None,
 ) -> dict[str, int]:
-    """Processes one lane's batches with one parser pool; returns totals (small, for XCom)."""
+    """Processes a lane's batches with one parser pool; returns totals (small, for XCom)."""
     totals: Counter = Counter()
     with ParserPool(jobs, limits) as pool:
-        for batch_id in lane_batches(conn, run_id, lane, lanes):
+        for batch_id in batch_ids:
             r = process_batch(s3, conn, batch_id, pool, task_id=task_id, map_index=map_index)
             totals.update(
                 batches=1,

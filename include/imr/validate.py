@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .records import DATE_FIELDS, Letter, Warning
+from .records import DATE_FIELDS, LETTER_FIELDS, Letter, Warning
 
 # Expected chronology of a dispute: injury, UR denial, IMR application, assignment, decision.
 DATE_ORDER = DATE_FIELDS
@@ -25,17 +25,8 @@ _POSITIVE = re.compile(
     r"recommended|appropriate|warranted|certified)",
     re.I,
 )
-_OPTIONAL = (
-    "date_assigned",
-    "date_of_injury",
-    "ur_denial_date",
-    "application_received",
-    "priority",
-    "reviewer_specialty",
-    "reviewer_licensure_states",
-    "patient_age",
-    "patient_sex",
-)
+# Fields a loadable letter may lack (the rest are required by the parser or derived).
+_OPTIONAL = tuple(f for f in LETTER_FIELDS if f not in ("case_number", "decision_date", "outcome"))
 
 
 def date_order_warnings(letter: Letter) -> list[Warning]:

@@ -18,13 +18,12 @@ from imr import PARSER_VERSION, pipeline, quality, warehouse
 from imr.config import CONN_AWS, CONN_WAREHOUSE, POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 from imr.parse import Limits
 from imr.s3_listing import iter_pages
+from imr_airflow.params import MAX_LANES
 
 log = logging.getLogger(__name__)
 
 # Downstream DAGs schedule on this: it is updated after a run's letters pass the quality gates.
 LETTERS_ASSET = Asset(name="imr_letters", uri="postgres://imr_warehouse/imr/imr/letters")
-# Mapped lanes per run: bounded so the UI's task list stays short whatever the backlog.
-MAX_LANES = 32
 
 # Transient S3 and database errors are retried with exponential backoff. The env overrides exist so
 # tests can retry in seconds rather than minutes.
@@ -149,20 +148,18 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
     """Downloads, parses (killable worker process) and loads this lane's batches, one transaction per
     batch. A retry resumes with the lane's unfinished batches; loads are idempotent."""
     ctx = get_current_context()
-    ctx["lane_label"] = f"lane {spec['lane'] + 1} of {spec['lanes']}"
     params = ctx["params"]
     limits = Limits(timeout_s=float(params.get("timeout_s") or Limits.timeout_s))
     s3, conn = s3_client(), warehouse_conn()
     try:
+        batch_ids = pipeline.lane_batches(conn, ctx["run_id"], spec["lane"], spec["lanes"])
+        # The name shown for this mapped task in the UI (rendered when the task ends).
+        span = (
+            f"batches {batch_ids[0]}-{batch_ids[-1]} ({len(batch_ids)})" if batch_ids else "no batches left"
+        )
+        ctx["lane_label"] = f"lane {spec['lane'] + 1} of {spec['lanes']}: {span}"
         totals = pipeline.run_lane(
-            s3,
-            conn,
-            ctx["run_id"],
-            spec["lane"],
-            spec["lanes"],
-            limits=limits,
-            task_id=ctx["ti"].task_id,
-            map_index=ctx["ti"].map_index,
+            s3, conn, batch_ids, limits=limits, task_id=ctx["ti"].task_id, map_index=ctx["ti"].map_index
         )
     finally:
         conn.close()
