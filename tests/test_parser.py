@@ -249,3 +249,38 @@ def test_date_order_and_age_warnings() -> None:
 )
 def test_rationale_polarity(rationale: str, polarity: str | None) -> None:
     assert rationale_polarity("Upheld", rationale) == polarity
+
+
+def test_reviewer_values_stop_at_the_paragraph_end() -> None:
+    from imr.parser import _reviewer, paragraphs_text
+
+    lines = [
+        _line(300, (72, "The Expert Reviewer has the following credentials:")),
+        _line(314, (72, "State(s) of Licensure: California, Nevada and Arizona")),
+        _line(328, (72, "Certification(s)/Specialty: Physical Medicine & Rehabilitation,")),
+        _line(342, (72, "Pain Management")),
+        _line(380, (72, "This determination is final and binding.")),
+    ]
+    assert _reviewer(paragraphs_text(lines)) == (
+        "Physical Medicine & Rehabilitation, Pain Management",
+        ["California", "Nevada", "Arizona"],
+    )
+    older = [
+        _line(100, (72, "The physician reviewer is Board Certified in Anesthesiology and Pain Management")),
+        _line(114, (72, "and is licensed to practice in California and Nevada. He/she has been in practice")),
+    ]
+    assert _reviewer(paragraphs_text(older)) == (
+        "Anesthesiology and Pain Management",
+        ["California", "Nevada"],
+    )
+
+
+def test_glyphs_drawn_twice_for_fake_bold_are_read_once() -> None:
+    from imr.pdftext import _make_line
+
+    glyphs = []
+    x = 72.0
+    for ch in "Upheld":
+        glyphs += [(700.0, x, x + 6, 12.0, ch, False), (700.0, x + 0.4, x + 6.4, 12.0, ch, False)]
+        x += 6
+    assert _make_line(glyphs, 0, 792.0).text == "Upheld"

@@ -87,10 +87,13 @@ _SEX_WORDS = {
     "girl": "female",
 }
 
+# Values run to the next label or the end of their paragraph (paragraphs are split by blank lines).
 _LICENSURE = re.compile(
-    r"State\(s\)\s+of\s+Licensure\s*:\s*(?P<v>.*?)\s*(?=Certification\(s\)|$)", re.I | re.S
+    r"State\(s\)\s+of\s+Licensure\s*:\s*(?P<v>.*?)\s*(?=Certification\(s\)|\n\n|$)", re.I | re.S
 )
-_SPECIALTY = re.compile(r"Certification\(s\)\s*/\s*Specialty\s*:\s*(?P<v>.*)$", re.I | re.S)
+_SPECIALTY = re.compile(
+    r"Certification\(s\)\s*/\s*Specialty\s*:\s*(?P<v>.*?)\s*(?=State\(s\)\s+of|\n\n|$)", re.I | re.S
+)
 _BOARD = re.compile(
     r"Board\s+Certified\s+in\s+(?P<spec>.+?)\s+and\s+(?:is\s+)?licensed\s+to\s+practice\s+in\s+(?P<states>.+?)\s*\.",
     re.I | re.S,
@@ -123,6 +126,18 @@ def join_lines(lines: list[Line]) -> str:
         else:
             parts.append(text)
     return normalize(" ".join(parts))
+
+
+def paragraphs_text(lines: list[Line]) -> str:
+    """Lines joined with newlines, with a blank line where a new paragraph starts (a gap of more
+    than one line's spacing, or a new page)."""
+    out: list[str] = []
+    for prev, ln in zip([None, *lines], lines, strict=False):
+        if prev is not None:
+            gap = ln.y - prev.y
+            out.append("\n\n" if ln.page != prev.page or gap >= 1.75 * max(ln.size, prev.size) else "\n")
+        out.append(ln.text)
+    return "".join(out)
 
 
 # --- header ---------------------------------------------------------------------------------
@@ -431,7 +446,7 @@ def parse_lines(lines: list[Line]) -> Letter:
         raise LetterError(
             "header_missing_field", "header lacks " + ", ".join(HEADER_LABELS[f][0] for f in missing)
         )
-    reviewer_text = "\n".join(ln.text for ln in sections.get("how", []))
+    reviewer_text = paragraphs_text(sections.get("how", []))
     specialty, states = _reviewer(reviewer_text)
     summary = join_lines(sections.get("summary", []))
     age, sex = _patient(summary)

@@ -176,7 +176,12 @@ def _make_line(bucket: list, page_no: int, page_height: float) -> Line:
     parts: list[str] = []
     start = prev_x1 = None
     bold_n = n = 0
+    prev_x0 = prev_text = None
     for _base, x0, x1, _gsize, text, bold in bucket:
+        # Some producers fake bold by drawing each glyph twice, a fraction of a point apart.
+        if text == prev_text and abs(x0 - prev_x0) < 0.1 * size and text.strip():
+            continue
+        prev_x0, prev_text = x0, text
         if prev_x1 is not None:
             gap = x0 - prev_x1
             if gap > FRAGMENT_GAP_EM * size:
