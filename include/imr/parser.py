@@ -71,7 +71,7 @@ _DECISION_END = re.compile(r":\s*(?P<decision>Upheld|Overturned)\s*\.?\s*$", re.
 _DECISION_ALONE = re.compile(r"^\s*(?P<decision>Upheld|Overturned)\s*\.?\s*$", re.I)
 
 _AGE_SEX = re.compile(
-    r"\b(?P<age>\d{1,3})\s*-?\s*(?:(?:year|yr)s?\s*-?\s*old|y\s*/\s*o|y\.o\.)\s+(?P<sex>male|female|man|woman|gentleman|lady|"
+    r"\b(?P<age>\d{1,3})\s*-?\s*(?:(?:year|yr)s?\s*-?\s*old|y\s*/\s*o|y\.o\.),?\s+(?P<sex>male|female|man|woman|gentleman|lady|"
     r"boy|girl)\b",
     re.I,
 )

@@ -201,8 +201,23 @@ def _make_line(bucket: list, page_no: int, page_height: float) -> Line:
     return Line(page=page_no, y=y, size=size, fragments=tuple(frags))
 
 
+# Presentation forms some producers emit: ligatures as their letters, soft hyphens dropped,
+# no-break spaces as spaces.
+_PRESENTATION = str.maketrans(
+    {
+        "\ufb00": "ff",
+        "\ufb01": "fi",
+        "\ufb02": "fl",
+        "\ufb03": "ffi",
+        "\ufb04": "ffl",
+        "\u00ad": None,
+        "\u00a0": " ",
+    }
+)
+
+
 def _close_fragment(frags: list, parts: list, x0, x1, bold_n: int, n: int) -> None:
-    text = " ".join("".join(parts).split())
+    text = " ".join("".join(parts).translate(_PRESENTATION).split())
     if text:
         frags.append(Fragment(x0=x0, x1=x1, text=text, bold=n > 0 and bold_n * 2 >= n))
 
