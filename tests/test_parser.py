@@ -284,3 +284,18 @@ def test_glyphs_drawn_twice_for_fake_bold_are_read_once() -> None:
         glyphs += [(700.0, x, x + 6, 12.0, ch, False), (700.0, x + 0.4, x + 6.4, 12.0, ch, False)]
         x += 6
     assert _make_line(glyphs, 0, 792.0).text == "Upheld"
+
+
+def test_header_labels_the_parser_does_not_use_are_not_values() -> None:
+    lines = [
+        _line(90, (72, "Dated:"), (179, "12/31/2013")),
+        _line(100, (72, "IMR Case Number:"), (300, "Date of Injury:"), (420, "06/21/2011")),
+        _line(113, (72, "Claims Number:"), (179, "4455-A"), (300, "UR Denial Date:"), (420, "09/04/2013")),
+        _line(126, (72, "Priority:"), (179, "STANDARD"), (300, "Application Received:"), (420, "09/16/2013")),
+        _line(139, (72, "Employee Name:"), (179, "Redacted")),
+    ]
+    raw = _parse_header(lines)
+    assert "case_number" not in raw  # its cell is empty: no neighbour's label or value is taken
+    assert raw["ur_denial_date"] == "09/04/2013"
+    assert raw["priority"] == "STANDARD"
+    assert raw["decision_date"] == "12/31/2013"

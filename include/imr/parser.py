@@ -44,6 +44,7 @@ _ANY_LABEL = re.compile(
     re.I,
 )
 _LABEL_WORDS = [lab.lower().split() for lab, _ in _LABELS]
+_OTHER_LABEL = re.compile(r"^\s*[A-Za-z][A-Za-z()/'&\s-]{1,40}:")
 _CASE_RE = re.compile(r"\b(CM\d{2}-\d{7})\b")
 _DATE_RE = re.compile(r"\b(\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4}|\d{2})\b")
 _ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -226,12 +227,16 @@ def _parse_header(lines: list[Line]) -> dict[str, str | None]:
     cells = _merge_wrapped_labels(_split_cells(_header_cells(lines)))
     labelled = [(c, lab) for c in cells if (lab := _label_of(c.text))]
     label_cells = [c for c, _ in labelled]
-    values = [c for c in cells if c not in label_cells]
+    # Labels this parser does not use ("Claims Number:", "Employee Name:") are no one's value, and
+    # they end the row segment of the label to their left like any label.
+    other_labels = [c for c in cells if c not in label_cells and _OTHER_LABEL.match(c.text)]
+    values = [c for c in cells if c not in label_cells and c not in other_labels]
+    fences = label_cells + other_labels
     # Preferred labels first, so an alias ("Dated:") only fills a field its main label did not.
     raw: dict[str, str | None] = {}
     for cell, (field, _label, end) in sorted(labelled, key=lambda x: HEADER_LABELS[x[1][0]].index(x[1][1])):
         inline = cell.text.strip()[end:].strip()
-        value = inline or _value_for(cell, label_cells, values)
+        value = inline or _value_for(cell, fences, values)
         if value and field not in raw:
             raw[field] = value
     return raw
