@@ -30,15 +30,12 @@ from imr.workers import parse_many
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", ROOT / ".run"))
+sys.path.insert(0, str(ROOT / "scripts"))
+import devservices  # noqa: E402  (scripts/ is not a package)
 
 
 def _env() -> dict[str, str]:
-    env = {}
-    for line in (RUN_DIR / "services.env").read_text().splitlines():
-        if line.startswith("export "):
-            k, _, v = line[len("export ") :].partition("=")
-            env[k] = v.strip("'")
-    return env
+    return devservices.service_env()
 
 
 def _admin(env: dict[str, str]):

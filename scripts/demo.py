@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import boto3
+import devservices  # scripts/, beside this file
 import psycopg2
 from botocore.exceptions import ClientError
 
@@ -25,11 +26,9 @@ RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", REPO / ".run"))
 
 
 def load_services_env() -> None:
-    """The variables scripts/devservices.py wrote, unless the caller set them."""
-    for line in (RUN_DIR / "services.env").read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            os.environ.setdefault(key, value.strip("'"))
+    """The local engines' variables (scripts/devservices.py), unless the caller set them."""
+    for key, value in devservices.service_env().items():
+        os.environ.setdefault(key, value)
 
 
 def sample_set(count: int, seed: int) -> Path:
