@@ -184,11 +184,7 @@ def _end_to_end(env: dict[str, str], files: list[Path]) -> tuple[float, float]:
         loaded = cur.fetchone()[0]
     if loaded != len(files):
         raise SystemExit(f"bench backfill loaded {loaded} of {len(files)} letters")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
-        if keys:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
-    s3.delete_bucket(Bucket=bucket)
+    devservices.drop_bucket(s3, bucket)
     return _dag_run_seconds(env, m.group(1))
 
 

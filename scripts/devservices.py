@@ -102,6 +102,15 @@ def service_env() -> dict[str, str]:
     }
 
 
+def drop_bucket(s3_client, name: str) -> None:
+    """Empties and deletes a scratch bucket (moto keeps every object in memory until then)."""
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
+        if keys:
+            s3_client.delete_objects(Bucket=name, Delete={"Objects": keys})
+    s3_client.delete_bucket(Bucket=name)
+
+
 def export_lines(env: dict[str, str]) -> str:
     return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
 

@@ -96,11 +96,13 @@ def bucket(s3_client) -> str:
     name = f"imr-test-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=name)
     yield name
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=name):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
-        if keys:
-            s3_client.delete_objects(Bucket=name, Delete={"Objects": keys})
-    s3_client.delete_bucket(Bucket=name)
+    devservices.drop_bucket(s3_client, name)
+
+
+@pytest.fixture(scope="session")
+def drop_bucket():
+    """devservices.drop_bucket, for fixtures that make buckets of their own."""
+    return devservices.drop_bucket
 
 
 @pytest.fixture(scope="session")

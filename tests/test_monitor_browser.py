@@ -108,7 +108,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def airflow(services, admin_dsn, s3_client, corpus_dir_optional, tmp_path_factory):
+def airflow(services, admin_dsn, s3_client, drop_bucket, corpus_dir_optional, tmp_path_factory):
     """A running isolated `airflow standalone`: {"url", "password", "token", "bucket", "log"}."""
     _require_browser()
     tag = uuid.uuid4().hex[:10]
@@ -194,11 +194,7 @@ def airflow(services, admin_dsn, s3_client, corpus_dir_optional, tmp_path_factor
         log.close()
         _admin_sql(admin, f"DROP DATABASE IF EXISTS {meta_db} WITH (FORCE)")
         _admin_sql(admin, f"DROP DATABASE IF EXISTS {wh_db} WITH (FORCE)")
-        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
-            if keys:
-                s3_client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
-        s3_client.delete_bucket(Bucket=bucket)
+        drop_bucket(s3_client, bucket)
 
 
 @pytest.fixture(scope="module")
