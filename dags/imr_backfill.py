@@ -6,7 +6,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag
 
 from imr_airflow.params import common_params
-from imr_airflow.tasks import discover, ingest_tail, migrate
+from imr_airflow.tasks import check_schema, discover, ingest_tail
 
 PARAMS = common_params("key prefix to backfill") | {
     "modified_since": Param(
@@ -27,7 +27,7 @@ PARAMS = common_params("key prefix to backfill") | {
     doc_md=__doc__,
 )
 def imr_backfill():
-    ingest_tail(migrate() >> discover())
+    ingest_tail(check_schema() >> discover())
 
 
 imr_backfill()

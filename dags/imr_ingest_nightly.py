@@ -5,7 +5,7 @@ from datetime import datetime
 from airflow.sdk import dag
 
 from imr_airflow.params import common_params
-from imr_airflow.tasks import discover, ingest_tail, migrate
+from imr_airflow.tasks import check_schema, discover, ingest_tail
 
 
 @dag(
@@ -19,7 +19,7 @@ from imr_airflow.tasks import discover, ingest_tail, migrate
     doc_md=__doc__,
 )
 def imr_ingest_nightly():
-    ingest_tail(migrate() >> discover())
+    ingest_tail(check_schema() >> discover())
 
 
 imr_ingest_nightly()

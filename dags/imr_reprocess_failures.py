@@ -6,7 +6,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag
 
 from imr_airflow.params import common_params
-from imr_airflow.tasks import ingest_tail, migrate, requeue
+from imr_airflow.tasks import check_schema, ingest_tail, requeue
 
 PARAMS = common_params("only keys under this prefix") | {
     "error_codes": Param([], type="array", description="only these error codes (empty: all)"),
@@ -24,7 +24,7 @@ PARAMS = common_params("only keys under this prefix") | {
     doc_md=__doc__,
 )
 def imr_reprocess_failures():
-    ingest_tail(migrate() >> requeue())
+    ingest_tail(check_schema() >> requeue())
 
 
 imr_reprocess_failures()

@@ -118,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout-s", type=float, default=5.0)
     args = ap.parse_args(argv)
     load_services_env()
+    # Set-up, not the DAG, migrates the warehouse (the DAGs' login may have no DDL rights).
+    conn = psycopg2.connect(os.environ["IMR_WAREHOUSE_DSN"])
+    try:
+        applied = warehouse.upgrade(conn)
+    finally:
+        conn.close()
+    if applied:
+        print(f"warehouse migrated: {', '.join(applied)}")
     sample = sample_set(args.count, args.seed)
     n = upload(sample, os.environ["AIRFLOW_VAR_IMR_BUCKET"], os.environ["AIRFLOW_VAR_IMR_PREFIX"])
     print(

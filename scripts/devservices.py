@@ -241,6 +241,19 @@ def _create_databases() -> None:
         conn.close()
 
 
+def _migrate_warehouse() -> None:
+    """Schema changes belong to set-up, as in compose's airflow-init: DAG runs only check them."""
+    import psycopg2
+
+    from imr import warehouse
+
+    conn = psycopg2.connect(host="127.0.0.1", port=pg_port(), user=PG_USER, dbname="imr")
+    try:
+        warehouse.upgrade(conn)
+    finally:
+        conn.close()
+
+
 def _stop_pg() -> None:
     p = _paths()
     if _pg_running():
@@ -349,6 +362,7 @@ def start() -> dict[str, str]:
         _start_s3()
         _check_ports()
         _create_databases()
+        _migrate_warehouse()
         env = service_env()
         _write_env(env)
         return env

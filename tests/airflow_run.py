@@ -29,6 +29,17 @@ def dsn_to_uri(dsn: str) -> str:
     return f"postgresql://{kv['user']}@{kv['host']}:{kv['port']}/{kv['dbname']}"
 
 
+def _migrate(dsn: str) -> None:
+    """What deployment does before any run (the DAGs only check the schema)."""
+    from imr import warehouse
+
+    conn = psycopg2.connect(dsn)
+    try:
+        warehouse.upgrade(conn)
+    finally:
+        conn.close()
+
+
 def run_dag(
     dag_id: str,
     *,
@@ -37,7 +48,10 @@ def run_dag(
     conf: dict | None = None,
     extra_env: dict[str, str] | None = None,
     timeout: int = 1500,
+    migrate: bool = True,
 ) -> DagRun:
+    if migrate:
+        _migrate(warehouse_dsn)
     env = dict(os.environ)
     env.update(
         {

@@ -26,7 +26,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import psycopg2
 import pytest
+
+from imr import warehouse
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.e2e]
 
@@ -147,6 +150,12 @@ def airflow(services, admin_dsn, s3_client, drop_bucket, corpus_dir_optional, tm
     admin = admin_dsn
     _admin_sql(admin, f"CREATE DATABASE {meta_db}")
     _admin_sql(admin, f"CREATE DATABASE {wh_db}")
+    # Set-up migrates, as make standalone's services-start does for the default database.
+    wh_conn = psycopg2.connect(admin.replace("dbname=postgres", f"dbname={wh_db}"))
+    try:
+        warehouse.upgrade(wh_conn)
+    finally:
+        wh_conn.close()
     s3_client.create_bucket(Bucket=bucket)
     for key, body in BAD_FILES.items():
         s3_client.put_object(Bucket=bucket, Key=key, Body=body)

@@ -193,6 +193,41 @@ def upgrade(conn) -> list[str]:
     return applied
 
 
+class SchemaOutOfDate(RuntimeError):
+    """The warehouse's applied migrations differ from this package's: DAG runs never change the
+    schema (their login has no DDL rights), so the owner must run `imr db upgrade` first."""
+
+
+def applied_migrations(conn) -> list[str]:
+    """Versions recorded in imr.schema_migrations, read-only (empty when the schema is missing)."""
+    with _transaction(conn) as cur:
+        cur.execute("SELECT to_regclass('imr.schema_migrations') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return []
+        cur.execute("SELECT version FROM imr.schema_migrations ORDER BY version")
+        return [r[0] for r in cur.fetchall()]
+
+
+def check_schema(conn) -> list[str]:
+    """Raise SchemaOutOfDate unless the applied migrations are exactly this package's; needs only
+    SELECT, so a loader login can run it. Returns the versions."""
+    applied, expected = applied_migrations(conn), [v for v, _ in migrations()]
+    if applied == expected:
+        return applied
+    missing = [v for v in expected if v not in applied]
+    unknown = [v for v in applied if v not in expected]
+    detail = []
+    if missing:
+        detail.append(f"not applied: {', '.join(missing)}")
+    if unknown:
+        detail.append(f"applied but unknown to this package (a newer deployment?): {', '.join(unknown)}")
+    raise SchemaOutOfDate(
+        f"warehouse schema is not at this package's version ({'; '.join(detail)}). DAG runs do not "
+        "migrate: run `imr db upgrade` as the warehouse owner (compose: airflow-init; native stack: "
+        "make stack-start), then re-run."
+    )
+
+
 # --------------------------------------------------------------------------- manifest
 
 

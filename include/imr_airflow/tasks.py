@@ -80,11 +80,14 @@ def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-@task(**RETRY)
-def migrate() -> list[str]:
+@task(retries=0)
+def check_schema() -> list[str]:
+    """Fails the run at once when the warehouse is not migrated to this package's version: the
+    DAGs' login (imr_loader) has no DDL rights, so migrations belong to deployment, not to runs.
+    No retries: waiting does not fix a schema."""
     conn = warehouse_conn()
     try:
-        return warehouse.upgrade(conn)
+        return warehouse.check_schema(conn)
     finally:
         conn.close()
 

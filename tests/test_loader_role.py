@@ -1,0 +1,112 @@
+"""DAG runs need no DDL rights: the DAGs log in as a member of imr_loader only (compose's imr_app),
+check that the warehouse is at the package's migration version and never migrate it themselves."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import psycopg2
+import pytest
+
+from airflow_run import run_dag, task_states
+from imr import synth, warehouse
+
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture
+def loader_dsn(pg_dsn, admin_dsn):
+    """A LOGIN role whose only privileges come from imr_loader, on a warehouse its owner migrated."""
+    owner = psycopg2.connect(pg_dsn)
+    warehouse.upgrade(owner)  # creates imr_loader (0002) and grants it CONNECT on this database
+    owner.close()
+    name = f"imr_app_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(admin_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT")
+        cur.execute(f"GRANT imr_loader TO {name}")
+    yield pg_dsn.replace("user=postgres", f"user={name}")
+    with admin.cursor() as cur:
+        dbname = dict(p.split("=", 1) for p in pg_dsn.split())["dbname"]
+        cur.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")  # its grants name the role
+        cur.execute(f"DROP ROLE IF EXISTS {name}")
+    admin.close()
+
+
+def _delete_migration(owner_dsn: str, version: str) -> None:
+    conn = psycopg2.connect(owner_dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM imr.schema_migrations WHERE version = %s", (version,))
+    conn.close()
+
+
+def test_loader_cannot_migrate_but_can_check(loader_dsn) -> None:
+    conn = psycopg2.connect(loader_dsn)
+    try:
+        assert warehouse.check_schema(conn) == [v for v, _ in warehouse.migrations()]
+        # What every DAG run did before: CREATE SCHEMA IF NOT EXISTS checks the privilege first.
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            warehouse.upgrade(conn)
+    finally:
+        conn.close()
+
+
+def test_check_names_missing_and_unknown_versions(loader_dsn, pg_dsn) -> None:
+    last = warehouse.migrations()[-1][0]
+    _delete_migration(pg_dsn, last)
+    conn = psycopg2.connect(loader_dsn)
+    try:
+        with pytest.raises(warehouse.SchemaOutOfDate, match=rf"not applied: {last}.*imr db upgrade"):
+            warehouse.check_schema(conn)
+    finally:
+        conn.close()
+    owner = psycopg2.connect(pg_dsn)
+    with owner, owner.cursor() as cur:
+        cur.execute("INSERT INTO imr.schema_migrations (version) VALUES (%s), ('9999_future')", (last,))
+    with pytest.raises(warehouse.SchemaOutOfDate, match="unknown to this package.*9999_future"):
+        warehouse.check_schema(owner)
+    owner.close()
+
+
+def test_check_on_an_empty_database(pg_conn) -> None:
+    with pytest.raises(warehouse.SchemaOutOfDate, match="not applied: 0001_schema"):
+        warehouse.check_schema(pg_conn)
+
+
+@pytest.mark.e2e
+def test_nightly_runs_as_loader_and_refuses_an_unmigrated_warehouse(
+    loader_dsn, pg_dsn, s3_client, bucket
+) -> None:
+    truth, pdf = synth.random_letter(random.Random("loader"), n_items=2)
+    s3_client.put_object(Bucket=bucket, Key="letters/a.pdf", Body=pdf)
+    s3_client.put_object(Bucket=bucket, Key="letters/bad.pdf", Body=synth.bad_files()["not_pdf"])
+    login = {"AIRFLOW_CONN_IMR_WAREHOUSE": _uri(loader_dsn)}
+
+    run = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=login, migrate=False)
+    assert run.state == "success", run.log[-3000:]
+    owner = psycopg2.connect(pg_dsn)
+    with owner, owner.cursor() as cur:
+        cur.execute("SELECT status, count(*) FROM imr.s3_objects GROUP BY 1 ORDER BY 1")
+        assert cur.fetchall() == [("loaded", 1), ("quarantined", 1)]
+        cur.execute("SELECT count(*) FROM imr.items WHERE case_number = %s", (truth.case_number,))
+        assert cur.fetchone()[0] == 2
+        cur.execute("SELECT count(*) FROM imr.dq_results WHERE run_id = %s", (run.run_id,))
+        assert cur.fetchone()[0] > 0
+    owner.close()
+
+    _delete_migration(pg_dsn, warehouse.migrations()[-1][0])
+    failed = run_dag(
+        "imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=login, migrate=False
+    )
+    assert failed.state == "failed"
+    states = task_states(failed)
+    assert states[("check_schema", -1)] == ("failed", 1)  # no retries: waiting does not fix a schema
+    assert "imr db upgrade" in failed.log
+    assert states.get(("discover", -1), ("upstream_failed",))[0] == "upstream_failed"
+
+
+def _uri(dsn: str) -> str:
+    kv = dict(part.split("=", 1) for part in dsn.split())
+    return f"postgresql://{kv['user']}@{kv['host']}:{kv['port']}/{kv['dbname']}"
