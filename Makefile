@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench lint services-start services-stop standalone clean
+.PHONY: setup run test bench lint services-start services-stop standalone clean stack-start stack-stop stack-status
 
 setup: $(STAMP)
 
@@ -44,3 +44,13 @@ standalone: services-start
 
 clean: services-stop
 	rm -rf .run
+
+# The production topology natively (docker-compose.yaml's services as processes): see README.
+stack-start: setup
+	$(BIN)/python scripts/stack.py start
+
+stack-stop:
+	test ! -x $(BIN)/python || $(BIN)/python scripts/stack.py stop
+
+stack-status:
+	$(BIN)/python scripts/stack.py status

@@ -1,36 +1,22 @@
 #!/usr/bin/env bash
 # Project part of the one-shot `airflow-init` service (docker-compose.yaml). It runs as root after
 # the image entrypoint has migrated the Airflow metadata database (`/entrypoint airflow version`
-# with _AIRFLOW_DB_MIGRATE=true), and it is safe to run again: every step is idempotent.
+# with _AIRFLOW_DB_MIGRATE=true), and it is safe to run again: every step is idempotent. The native
+# stack (scripts/stack.py) runs this same file after `airflow db migrate`.
 #
-#   1. SimpleAuthManager password file for the admin user from .env.
+#   1. The admin and viewer users (docker/airflow-users.sh).
 #   2. Pool `imr_warehouse` (warehouse writers; parse tasks use default_pool).
 #   3. Warehouse schema: `imr db upgrade` as the warehouse owner (migration/admin role).
 #   4. Role wiring the migrations cannot know: imr_app (the DAGs' login) joins imr_loader.
 #   5. A least-privilege check of connection `imr_warehouse` (imr_app).
 set -euo pipefail
 
-: "${AIRFLOW_UID:?}" "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:?}"
-: "${_AIRFLOW_WWW_USER_USERNAME:?}" "${_AIRFLOW_WWW_USER_PASSWORD:?}"
 : "${IMR_WAREHOUSE_POOL_SLOTS:?}" "${IMR_WAREHOUSE_DSN:?}" "${IMR_APP_PASSWORD:?}"
 : "${AIRFLOW_CONN_IMR_WAREHOUSE:?}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-echo "== SimpleAuthManager user ${_AIRFLOW_WWW_USER_USERNAME} (admin)"
-auth_dir=$(dirname "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE}")
-mkdir -p "${auth_dir}"
-python - <<'PY'
-import json
-import os
-
-path = os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
-with open(path, "w") as fh:
-    json.dump({os.environ["_AIRFLOW_WWW_USER_USERNAME"]: os.environ["_AIRFLOW_WWW_USER_PASSWORD"]}, fh)
-    fh.write("\n")
-PY
-# The api-server opens the file read-write (it adds generated passwords for unknown users).
-chown -R "${AIRFLOW_UID}:0" "${auth_dir}"
-chmod 0770 "${auth_dir}"
-chmod 0660 "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE}"
+echo "== Users (Flask-AppBuilder): admin and viewer"
+bash "${here}/airflow-users.sh"
 
 echo "== Pool imr_warehouse (${IMR_WAREHOUSE_POOL_SLOTS} slots)"
 airflow pools set imr_warehouse "${IMR_WAREHOUSE_POOL_SLOTS}" \
@@ -82,7 +68,9 @@ if not usage or create_in_schema or create_schema:
     raise SystemExit("imr_app must have USAGE on schema imr and no CREATE: check the imr_loader grants")
 PY
 
-echo "== Ownership of /opt/airflow/logs for ${AIRFLOW_UID}:0"
-mkdir -p /opt/airflow/logs
-chown -R "${AIRFLOW_UID}:0" /opt/airflow/logs
+if [ -n "${AIRFLOW_UID:-}" ]; then  # in the image only: the native stack runs as the caller
+  echo "== Ownership of /opt/airflow/logs for ${AIRFLOW_UID}:0"
+  mkdir -p /opt/airflow/logs
+  chown -R "${AIRFLOW_UID}:0" /opt/airflow/logs
+fi
 echo "airflow-init: project initialisation done"

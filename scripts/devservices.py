@@ -391,6 +391,37 @@ def _stop_s3() -> None:
     _paths()["moto_pid"].unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _s3_at(state_dir: Path, port: int) -> Iterator[None]:
+    # TEMPORARY until the persistent S3 lands: the moto helpers read their dir and port from env.
+    saved = {k: os.environ.get(k) for k in ("IMR_RUN_DIR", "IMR_S3_PORT")}
+    os.environ.update(IMR_RUN_DIR=str(state_dir), IMR_S3_PORT=str(port))
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def start_s3(state_dir: Path, port: int) -> None:
+    with _s3_at(state_dir, port):
+        _start_s3()
+
+
+def stop_s3(state_dir: Path) -> None:
+    with _s3_at(state_dir, 0):
+        _stop_s3()
+
+
+def s3_pid(state_dir: Path) -> int | None:
+    with _s3_at(state_dir, 0):
+        return _moto_pid()
+
+
 def _check_ports() -> None:
     """A service found running must be on the ports the environment names, or the env we print lies."""
     pid_file = _paths()["pgdata"] / "postmaster.pid"

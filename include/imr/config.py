@@ -10,3 +10,16 @@ CONN_WAREHOUSE = "imr_warehouse"
 VAR_BUCKET = "imr_bucket"
 VAR_PREFIX = "imr_prefix"
 POOL_WAREHOUSE = "imr_warehouse"
+DAG_NIGHTLY = "imr_ingest_nightly"
+DAG_BACKFILL = "imr_backfill"
+DAG_REPROCESS = "imr_reprocess_failures"
+DAG_IDS = (DAG_NIGHTLY, DAG_BACKFILL, DAG_REPROCESS)
+
+# Production auth (compose and the native stack): Flask-AppBuilder roles; `make standalone` keeps
+# Airflow's SimpleAuthManager.
+AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+# Seconds without a task heartbeat before the scheduler fails (and retries) a task whose worker died.
+TASK_HEARTBEAT_TIMEOUT_S = 60
+# botocore retries for S3 throttling (503 SlowDown) and dropped connections, in the aws_default
+# connection's extra (S3Hook hands config_kwargs to botocore.config.Config).
+S3_RETRY_EXTRA = {"config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}}}

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""The native stack's S3 proxy: tests/faultproxy.FaultProxy as a process of its own, so that Celery
+workers (other process groups) reach S3 through it and a test in yet another process can make it
+misbehave.
+
+    s3_fault_proxy.py --listen PORT --upstream http://127.0.0.1:S3PORT --control FILE
+
+It forwards everything until FILE holds a JSON object such as {"fault_rate": 0.2, "seed": 7}; it
+re-reads FILE twice a second and writes its counters to FILE's sibling `<name>.counts.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from faultproxy import FaultProxy  # noqa: E402
+
+
+def _settings(control: Path) -> dict:
+    try:
+        return json.loads(control.read_text() or "{}")
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--listen", type=int, required=True)
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--control", type=Path, required=True)
+    args = ap.parse_args(argv[1:])
+    counts = args.control.with_name(args.control.stem + ".counts.json")
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    with FaultProxy(args.upstream, fault_rate=0.0, port=args.listen) as proxy:
+        applied: dict = {}
+        while not stop:
+            wanted = _settings(args.control)
+            if wanted != applied:
+                proxy.fault_rate = float(wanted.get("fault_rate", 0.0))
+                proxy.reset_share = float(wanted.get("reset_share", 0.5))
+                applied = wanted
+            counts.write_text(json.dumps(proxy.counts()))
+            time.sleep(0.5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
