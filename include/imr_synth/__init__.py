@@ -1,5 +1,6 @@
 """Synthetic IMR Final Determination letters with known ground truth, for tests, benchmarks, the demo and
-`imr generate`. Development tooling, not runtime: it needs reportlab, which the production image leaves out.
+`imr generate`. Development tooling, not runtime: it needs reportlab (a development dependency), and the
+runtime package `imr` imports it only inside `imr generate`.
 
 The layout copies the real DWC letters (../shared/corpus): a bordered 2-column header table in
 Helvetica 11 (bold labels, `Application` / `Received:` wrapping in its cell), then Times 12 sections
