@@ -69,10 +69,18 @@ def no_text_layer(rng: random.Random) -> bytes:
     return buf.getvalue()
 
 
-def not_an_imr_letter(rng: random.Random) -> bytes:
-    """A medical bill: real text, dates and money, but none of an IMR letter's structure."""
-    buf = io.BytesIO()
-    c = Canvas(buf, pagesize=LETTER_PAGE, invariant=1)
+# The invoice's services: (CPT code, description, units, unit price).
+_INVOICE_LINES = [
+    ("99213", "Office visit, established patient", 1, 145.0),
+    ("97110", "Therapeutic exercises", 4, 58.5),
+    ("97140", "Manual therapy techniques", 2, 52.0),
+    ("72148", "MRI lumbar spine without contrast", 1, 890.0),
+    ("J1030", "Methylprednisolone acetate 40 mg", 1, 24.75),
+]
+
+
+def _invoice_heading(c: Canvas, rng: random.Random) -> float:
+    """The practice, the title and the billing details; returns the y below them."""
     c.setFont("Helvetica-Bold", 16)
     c.drawString(MARGIN, 720, "Westside Orthopedic Medical Group")
     c.setFont("Helvetica", 10)
@@ -91,7 +99,11 @@ def not_an_imr_letter(rng: random.Random) -> bytes:
         c.drawString(MARGIN, y, label)
         c.drawString(MARGIN + 100, y, value)
         y -= 15
-    y -= 15
+    return y - 15
+
+
+def _invoice_table(c: Canvas, y: float) -> None:
+    """The services with their amounts and the total."""
     c.setFont("Helvetica-Bold", 10)
     for x, h in [
         (MARGIN, "CPT"),
@@ -102,14 +114,7 @@ def not_an_imr_letter(rng: random.Random) -> bytes:
         c.drawString(x, y, h)
     c.setFont("Helvetica", 10)
     total = 0
-    lines = [
-        ("99213", "Office visit, established patient", 1, 145.0),
-        ("97110", "Therapeutic exercises", 4, 58.5),
-        ("97140", "Manual therapy techniques", 2, 52.0),
-        ("72148", "MRI lumbar spine without contrast", 1, 890.0),
-        ("J1030", "Methylprednisolone acetate 40 mg", 1, 24.75),
-    ]
-    for cpt, desc, units, price in lines:
+    for cpt, desc, units, price in _INVOICE_LINES:
         y -= 16
         amount = units * price
         total += amount
@@ -121,6 +126,13 @@ def not_an_imr_letter(rng: random.Random) -> bytes:
     c.setFont("Helvetica-Bold", 11)
     c.drawString(MARGIN + 330, y, "Total due:")
     c.drawRightString(MARGIN + 460, y, f"${total:,.2f}")
+
+
+def not_an_imr_letter(rng: random.Random) -> bytes:
+    """A medical bill: real text, dates and money, but none of an IMR letter's structure."""
+    buf = io.BytesIO()
+    c = Canvas(buf, pagesize=LETTER_PAGE, invariant=1)
+    _invoice_table(c, _invoice_heading(c, rng))
     c.setFont("Helvetica", 9)
     c.drawString(
         MARGIN, 100, "Payment is due within 30 days. Please include the invoice number with your payment."
