@@ -24,7 +24,8 @@ from pathlib import Path
 import boto3
 import psycopg2
 
-from imr import synth, warehouse
+import imr_synth
+from imr import warehouse
 from imr.warehouse import Outcome
 from imr.workers import parse_many
 
@@ -54,7 +55,7 @@ def _fresh_db(env: dict[str, str], name: str) -> str:
 def _letters(n: int) -> Path:
     out = RUN_DIR / f"bench-{n}"
     if not (out / "expected.jsonl").exists():
-        synth.write_sample_set(out, count=n, seed=4242, include_bad=False)
+        imr_synth.write_sample_set(out, count=n, seed=4242, include_bad=False)
     return out
 
 

@@ -19,7 +19,8 @@ import devservices  # scripts/, beside this file
 import psycopg2
 from botocore.exceptions import ClientError
 
-from imr import synth, warehouse
+import imr_synth
+from imr import warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", REPO / ".run"))
@@ -34,7 +35,7 @@ def load_services_env() -> None:
 def sample_set(count: int, seed: int) -> Path:
     out = RUN_DIR / "sample"
     if not (out / "expected.jsonl").exists():
-        synth.write_sample_set(out, count=count, seed=seed)
+        imr_synth.write_sample_set(out, count=count, seed=seed)
     return out
 
 

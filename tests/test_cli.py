@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from imr import cli
+
 
 def _imr(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "imr", *args], capture_output=True, text=True, timeout=300)
@@ -35,3 +37,48 @@ def test_generate_writes_letters_truth_and_bad_files(tmp_path: Path) -> None:
     assert [json.loads(line)["case_number"] for line in parsed.stdout.splitlines()] == [
         t["case_number"] for t in truth
     ]
+
+
+@pytest.fixture
+def without_reportlab(monkeypatch: pytest.MonkeyPatch):
+    """An interpreter where reportlab is not installed: `import reportlab` raises ModuleNotFoundError (a
+    None entry in sys.modules), and imr_synth is imported afresh. Everything is restored afterwards."""
+    before = {name for name in sys.modules if name.partition(".")[0] == "imr_synth"}
+    for name in list(sys.modules):
+        root = name.partition(".")[0]
+        if root == "imr_synth":
+            monkeypatch.delitem(sys.modules, name)
+        elif root == "reportlab":
+            monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "reportlab", None)
+    yield
+    for name in [n for n in sys.modules if n.partition(".")[0] == "imr_synth" and n not in before]:
+        del sys.modules[name]  # half-imported during the test; monkeypatch restores the originals
+
+
+@pytest.mark.usefixtures("without_reportlab")
+def test_generate_without_the_dev_dependencies_says_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ModuleNotFoundError):
+        import reportlab  # noqa: F401 - the fixture works
+
+    assert cli.main(["generate", str(tmp_path / "out"), "--count", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "imr generate: needs reportlab, a development dependency" in err
+    assert "make setup" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_runtime_package_does_not_import_the_generator() -> None:
+    """Every module of `imr` imports without reportlab or imr_synth (only `imr generate` needs them)."""
+    code = (
+        "import importlib, pkgutil, sys, imr\n"
+        "for m in pkgutil.iter_modules(imr.__path__):\n"
+        "    if m.name != '__main__':\n"
+        "        importlib.import_module('imr.' + m.name)\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('reportlab', 'imr_synth')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

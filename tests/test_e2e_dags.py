@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import imr_synth
 from airflow_run import run_dag, task_states, xcom_sizes
-from imr import synth
 from imr.records import LETTER_FIELDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -25,7 +25,7 @@ def _upload(s3, bucket: str, files: dict[str, bytes]) -> None:
 
 
 def _sample(tmp_path: Path, count: int, seed: int) -> tuple[list[dict], list[dict], dict[str, bytes]]:
-    rows = synth.write_sample_set(tmp_path, count=count, seed=seed)
+    rows = imr_synth.write_sample_set(tmp_path, count=count, seed=seed)
     good = [json.loads(line) for line in (tmp_path / "expected.jsonl").read_text().splitlines()]
     bad = [json.loads(line) for line in (tmp_path / "bad.jsonl").read_text().splitlines()]
     files = {f"letters/{Path(r['path']).name}": (tmp_path / r["path"]).read_bytes() for r in rows}
@@ -142,11 +142,11 @@ def test_nightly_loads_truth_quarantines_bad_and_is_idempotent(
 
     # New letters, a corrected letter for a loaded case, and a byte-identical copy under another key.
     rng = random.Random("new")
-    new = [synth.random_letter(rng) for _ in range(3)]
-    corrected_truth = synth.random_letter(
+    new = [imr_synth.random_letter(rng) for _ in range(3)]
+    corrected_truth = imr_synth.random_letter(
         random.Random("fix"), case_number=good[0]["case_number"], n_items=2
     )[0]
-    corrected_pdf = synth.render_letter(corrected_truth)
+    corrected_pdf = imr_synth.render_letter(corrected_truth)
     copy_key = "letters/copies/" + Path(good[1]["file"]).name
     original_key = f"letters/{Path(good[1]['file']).name}"
     uploads = {f"letters/new/{t.case_number}.pdf": pdf for t, pdf in new}
@@ -224,7 +224,7 @@ def test_fault_mid_batch_leaves_no_partial_letter_and_retry_completes(
     """A real database error (a trigger raising on one letter's items, after earlier letters of the
     same batch were written in the transaction) rolls the whole batch back; Airflow's retry loads it."""
     rng = random.Random("fault")
-    letters = [synth.random_letter(rng, n_items=rng.randint(2, 4)) for _ in range(15)]
+    letters = [imr_synth.random_letter(rng, n_items=rng.randint(2, 4)) for _ in range(15)]
     _upload(s3_client, bucket, {f"letters/{t.case_number}.pdf": pdf for t, pdf in letters})
     ordered = sorted(t.case_number for t, _ in letters)
     victim = ordered[7]  # second batch of five (batches are dealt in key order), not its first letter
@@ -262,8 +262,9 @@ def test_fault_mid_batch_leaves_no_partial_letter_and_retry_completes(
 def test_reprocess_failures_after_fix(pg_dsn, wh_conn, s3_client, bucket) -> None:
     """Quarantined objects go back through the pipeline when re-queued (here: a file replaced in place
     would be re-discovered anyway; re-queueing by key covers a parser fix with unchanged bytes)."""
-    truth, pdf = synth.random_letter(random.Random("requeue"), n_items=1)
-    _upload(s3_client, bucket, {"letters/ok.pdf": pdf, "letters/broken.pdf": synth.bad_files()["not_pdf"]})
+    truth, pdf = imr_synth.random_letter(random.Random("requeue"), n_items=1)
+    broken = imr_synth.bad_files()["not_pdf"]
+    _upload(s3_client, bucket, {"letters/ok.pdf": pdf, "letters/broken.pdf": broken})
     run = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket)
     assert run.state == "success"
     assert _query(wh_conn, "SELECT key, error_code FROM imr.s3_objects WHERE status = 'quarantined'") == [

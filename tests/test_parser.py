@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imr import synth
+import imr_synth
 from imr.errors import LetterError
 from imr.parse import parse_pdf
 from imr.parser import _parse_header, _request, parse_date
@@ -147,7 +147,7 @@ def test_generated_letters_parse_exactly(style: str, tmp_path: Path) -> None:
     `Page N of M` footers, justified text, partial authorizations, some encrypted (empty password)."""
     pairs = []
     for seed in range(25):
-        truth, pdf = synth.random_letter(random.Random(f"{style}-{seed}"), style=style)
+        truth, pdf = imr_synth.random_letter(random.Random(f"{style}-{seed}"), style=style)
         pairs.append((truth.to_dict(), parse_pdf(pdf).to_dict()))
     score = _score(tmp_path, pairs)
     assert score["field_accuracy"] == 1.0, score["mismatches"][:3]
@@ -155,7 +155,7 @@ def test_generated_letters_parse_exactly(style: str, tmp_path: Path) -> None:
 
 
 def test_long_letter_crosses_pages_and_drops_footers() -> None:
-    truth, pdf = synth.random_letter(random.Random(7), n_items=20)
+    truth, pdf = imr_synth.random_letter(random.Random(7), n_items=20)
     lines = extract_lines(pdf)
     assert max(ln.page for ln in lines) >= 3
     assert not any(ln.text.strip().lower().startswith("page ") and " of " in ln.text for ln in lines)
@@ -165,8 +165,8 @@ def test_long_letter_crosses_pages_and_drops_footers() -> None:
 
 
 def test_encrypted_with_empty_password_opens() -> None:
-    truth, _ = synth.random_letter(random.Random(11), n_items=3)
-    pdf = synth.render_letter(truth, encrypt_empty_password=True)
+    truth, _ = imr_synth.random_letter(random.Random(11), n_items=3)
+    pdf = imr_synth.render_letter(truth, encrypt_empty_password=True)
     assert b"/Encrypt" in pdf
     assert parse_pdf(pdf).case_number == truth.case_number
 
@@ -174,7 +174,7 @@ def test_encrypted_with_empty_password_opens() -> None:
 def test_seed_letter_2013_style(tmp_path: Path) -> None:
     if not SEED.exists():
         pytest.skip(f"seed letter not found at {SEED}")
-    truth, pdf = synth.seed_letter_pdf(SEED)
+    truth, pdf = imr_synth.seed_letter_pdf(SEED)
     got = parse_pdf(pdf)
     assert got.reviewer_specialty == "Anesthesiology"
     assert got.reviewer_licensure_states == ["California"]
@@ -215,7 +215,7 @@ def test_seed_letter_2013_style(tmp_path: Path) -> None:
 )
 def test_bad_files_are_classified(code: str) -> None:
     with pytest.raises(LetterError) as exc:
-        parse_pdf(synth.bad_files()[code])
+        parse_pdf(imr_synth.bad_files()[code])
     assert exc.value.code == code
     assert exc.value.message
 

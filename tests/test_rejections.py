@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from imr import synth
+import imr_synth
 from imr.parse import Limits
 from imr.workers import parse_many
 
@@ -19,8 +19,8 @@ SLACK_S = 2.0
 
 
 def test_batch_with_every_rejection_class() -> None:
-    bad = synth.bad_files()
-    good = [synth.random_letter(random.Random(f"batch-{i}")) for i in range(6)]
+    bad = imr_synth.bad_files()
+    good = [imr_synth.random_letter(random.Random(f"batch-{i}")) for i in range(6)]
     docs: list[tuple[str, bytes]] = []
     for i, (_, pdf) in enumerate(good):  # interleave so bad files sit between good ones
         docs.append((f"good-{i}", pdf))
@@ -34,7 +34,7 @@ def test_batch_with_every_rejection_class() -> None:
     elapsed = time.monotonic() - start
 
     assert set(results) == {name for name, _ in docs}  # nothing lost
-    for name, expected_code in synth.BAD_FILE_CODES.items():
+    for name, expected_code in imr_synth.BAD_FILE_CODES.items():
         r = results[name]
         assert not r.ok and r.error_code == expected_code, (name, r.error_code, r.message)
         assert r.seconds <= TIMEOUT_S + SLACK_S, (name, r.seconds)
@@ -48,9 +48,9 @@ def test_batch_with_every_rejection_class() -> None:
 
 
 def test_cli_reports_failures_per_file_and_exit_status(tmp_path: Path) -> None:
-    truth, pdf = synth.random_letter(random.Random("cli"), n_items=2)
+    truth, pdf = imr_synth.random_letter(random.Random("cli"), n_items=2)
     (tmp_path / "good.pdf").write_bytes(pdf)
-    (tmp_path / "bad.pdf").write_bytes(synth.bad_files()["not_pdf"])
+    (tmp_path / "bad.pdf").write_bytes(imr_synth.bad_files()["not_pdf"])
     out = subprocess.run(
         [sys.executable, "-m", "imr", "parse", str(tmp_path / "good.pdf"), str(tmp_path / "bad.pdf")],
         capture_output=True,

@@ -21,9 +21,10 @@ from pdfminer.pdfdocument import PDFDocument, PDFPasswordIncorrect
 from pdfminer.pdfpage import PDFPage
 from pdfminer.pdfparser import PDFParser
 
-from imr import synth
+import imr_synth
 from imr.errors import REJECTION_CODES
 from imr.records import DATE_FIELDS, DECISIONS, ITEM_FIELDS, LETTER_FIELDS, Letter, derive_outcome
+from imr_synth import badfiles
 
 SEED_TEXT = Path(__file__).resolve().parents[2] / "shared" / "seed-letter-2013-era.txt"
 FOOTER = re.compile(r"Page (\d+) of (\d+)")
@@ -122,26 +123,26 @@ def check_contract(row: dict) -> None:
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
     out = tmp_path_factory.mktemp("sample")
-    return out, synth.write_sample_set(out, count=16, seed=11)
+    return out, imr_synth.write_sample_set(out, count=16, seed=11)
 
 
 @pytest.fixture(scope="module")
 def bad() -> dict[str, bytes]:
-    return synth.bad_files()
+    return imr_synth.bad_files()
 
 
 def test_same_seed_same_letter_and_bytes() -> None:
-    a_letter, a_pdf = synth.random_letter(random.Random(5), style="2013")
-    b_letter, b_pdf = synth.random_letter(random.Random(5), style="2013")
+    a_letter, a_pdf = imr_synth.random_letter(random.Random(5), style="2013")
+    b_letter, b_pdf = imr_synth.random_letter(random.Random(5), style="2013")
     assert a_letter.to_dict() == b_letter.to_dict()
     assert a_pdf == b_pdf
-    c_letter, _ = synth.random_letter(random.Random(6), style="2013")
+    c_letter, _ = imr_synth.random_letter(random.Random(6), style="2013")
     assert c_letter.to_dict() != a_letter.to_dict()
 
 
 def test_sample_set_is_deterministic(sample: tuple[Path, list[dict]], tmp_path: Path) -> None:
     out, _ = sample
-    synth.write_sample_set(tmp_path, count=16, seed=11, include_bad=False)
+    imr_synth.write_sample_set(tmp_path, count=16, seed=11, include_bad=False)
     assert (tmp_path / "expected.jsonl").read_bytes() == (out / "expected.jsonl").read_bytes()
     for pdf in (out / "letters").iterdir():
         assert (tmp_path / "letters" / pdf.name).read_bytes() == pdf.read_bytes()
@@ -183,10 +184,10 @@ def test_ground_truth_is_exactly_the_rendered_text() -> None:
     # The contract's perfect parser: every truth text appears verbatim once page furniture is removed.
     for i in range(12):
         rng = random.Random(f"exact:{i}")
-        spec = synth.random_spec(rng, style="2013" if i % 3 == 0 else "2016")
-        text = body_text(synth.render_spec(spec), spec.running_header)
+        spec = imr_synth.random_spec(rng, style="2013" if i % 3 == 0 else "2016")
+        text = body_text(imr_synth.render_spec(spec), spec.running_header)
         assert_truth_is_rendered(spec.letter, text)
-        header = text[: text.index(synth.HEADING_HOW)]
+        header = text[: text.index(imr_synth.HEADING_HOW)]
         letter = spec.letter
         pairs = [
             ("Case Number:", letter.case_number),
@@ -210,9 +211,9 @@ def test_layout_variety() -> None:
     seen: set[str] = set()
     for i in range(40):
         rng = random.Random(f"variety:{i}")
-        spec = synth.random_spec(rng, style="2013" if i % 4 == 0 else "2016")
+        spec = imr_synth.random_spec(rng, style="2013" if i % 4 == 0 else "2016")
         log: list = []
-        synth._render(spec, log=log)
+        imr_synth.render_pdf(spec, log=log)
         pages: dict[tuple, list[int]] = defaultdict(list)
         for tag, page in log:
             pages[tag].append(page)
@@ -243,8 +244,8 @@ def test_layout_variety() -> None:
 
 
 def test_long_letters_and_hyphenated_line_ends() -> None:
-    spec = synth.random_spec(random.Random("long"), n_items=25)
-    pdf = synth.render_spec(spec)
+    spec = imr_synth.random_spec(random.Random("long"), n_items=25)
+    pdf = imr_synth.render_spec(spec)
     pages = page_lines(pdf)
     assert len(pages) >= 4
     lines = [line.rstrip() for page in pages for line in page]
@@ -253,18 +254,18 @@ def test_long_letters_and_hyphenated_line_ends() -> None:
 
 
 def test_render_letter_renders_any_record() -> None:
-    truth, _ = synth.random_letter(random.Random(21), n_items=4)
+    truth, _ = imr_synth.random_letter(random.Random(21), n_items=4)
     for style in ("2016", "2013"):
-        pdf = synth.render_letter(truth, style=style)
+        pdf = imr_synth.render_letter(truth, style=style)
         assert_truth_is_rendered(truth, body_text(pdf))
-    custom = synth.BOILERPLATE_2013.format(specialty="Neurology", states="California")
-    pdf = synth.render_letter(truth, style="2013", boilerplate_2013=custom)
+    custom = imr_synth.BOILERPLATE_2013.format(specialty="Neurology", states="California")
+    pdf = imr_synth.render_letter(truth, style="2013", boilerplate_2013=custom)
     assert "Board Certified in Neurology and is licensed to practice in California." in body_text(pdf)
 
 
 def test_empty_password_letters_open_and_the_encrypted_bad_file_does_not(bad: dict[str, bytes]) -> None:
-    truth, _ = synth.random_letter(random.Random(3))
-    pdf = synth.render_letter(truth, encrypt_empty_password=True)
+    truth, _ = imr_synth.random_letter(random.Random(3))
+    pdf = imr_synth.render_letter(truth, encrypt_empty_password=True)
     doc = PDFDocument(PDFParser(io.BytesIO(pdf)))
     assert doc.encryption is not None
     assert truth.case_number in extract_text(io.BytesIO(pdf))
@@ -274,7 +275,7 @@ def test_empty_password_letters_open_and_the_encrypted_bad_file_does_not(bad: di
 
 @pytest.mark.skipif(not SEED_TEXT.exists(), reason="needs ../shared/seed-letter-2013-era.txt")
 def test_seed_letter() -> None:
-    truth, pdf = synth.seed_letter_pdf(SEED_TEXT)
+    truth, pdf = imr_synth.seed_letter_pdf(SEED_TEXT)
     assert truth.reviewer_specialty == "Anesthesiology"
     assert truth.reviewer_licensure_states == ["California"]
     assert (truth.patient_age, truth.patient_sex) == (50, "male")
@@ -296,8 +297,8 @@ def test_seed_letter() -> None:
 
 
 def test_bad_files_have_every_code(bad: dict[str, bytes]) -> None:
-    assert set(bad) == set(synth.BAD_FILE_CODES)
-    assert set(synth.BAD_FILE_CODES.values()) <= set(REJECTION_CODES)
+    assert set(bad) == set(imr_synth.BAD_FILE_CODES)
+    assert set(imr_synth.BAD_FILE_CODES.values()) <= set(REJECTION_CODES)
     assert not bad["not_pdf"].startswith(b"%PDF")
     for key, data in bad.items():
         if key != "not_pdf":
@@ -320,14 +321,14 @@ def _walk(obj):
 
 def test_other_documents_and_broken_letters(bad: dict[str, bytes]) -> None:
     invoice = extract_text(io.BytesIO(bad["not_an_imr_letter"]))
-    assert "INVOICE" in invoice and "Case Number" not in invoice and synth.HEADING_ISSUES not in invoice
+    assert "INVOICE" in invoice and "Case Number" not in invoice and imr_synth.HEADING_ISSUES not in invoice
 
     no_case = extract_text(io.BytesIO(bad["header_missing_field"]))
     assert "Case Number" not in no_case and not re.search(r"CM\d\d-\d{7}", no_case)
-    assert "Date Assigned:" in no_case and synth.HEADING_ISSUES in no_case
+    assert "Date Assigned:" in no_case and imr_synth.HEADING_ISSUES in no_case
 
     no_items = norm(extract_text(io.BytesIO(bad["item_structure"])))
-    assert synth.HEADING_ISSUES in no_items and "Decision rationale:" in no_items
+    assert imr_synth.HEADING_ISSUES in no_items and "Decision rationale:" in no_items
     assert not re.search(r"(Upheld|Overturned)", no_items)
 
     with pytest.raises(Exception):  # noqa: B017 - any pdfminer failure is the point
@@ -336,7 +337,7 @@ def test_other_documents_and_broken_letters(bad: dict[str, bytes]) -> None:
 
 def test_too_large_has_more_pages_than_the_limit(bad: dict[str, bytes]) -> None:
     n = len(list(PDFPage.get_pages(io.BytesIO(bad["too_large"]))))
-    assert n > synth.PAGE_LIMIT
+    assert n > imr_synth.PAGE_LIMIT
     assert len(bad["too_large"]) < 1_000_000
 
 
@@ -346,7 +347,7 @@ class _Slow(Exception):
 
 def test_timeout_file_is_slow_for_pdfminer() -> None:
     started = time.perf_counter()
-    data = synth._bad_timeout()
+    data = badfiles.timeout()
     assert time.perf_counter() - started < 5
     assert len(data) < 10_000_000
 

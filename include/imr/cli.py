@@ -77,9 +77,25 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from .synth import write_sample_set
+# Modules `imr generate` needs that only the development requirements install: module -> what to install.
+DEV_ONLY_MODULES = {"imr_synth": "the imr_synth package", "reportlab": "reportlab"}
 
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    # The generator (include/imr_synth) is development tooling: imported here, not at module level, so
+    # that every other command works where its dependencies are absent.
+    try:
+        from imr_synth import write_sample_set
+    except ModuleNotFoundError as e:
+        missing = DEV_ONLY_MODULES.get((e.name or "").partition(".")[0])
+        if missing is None:
+            raise
+        print(
+            f"imr generate: needs {missing}, a development dependency that is not installed here; "
+            "install the development requirements (`make setup` does) to generate letters.",
+            file=sys.stderr,
+        )
+        return 2
     rows = write_sample_set(Path(args.outdir), count=args.count, seed=args.seed, include_bad=not args.no_bad)
     print(f"wrote {len(rows)} files under {args.outdir}", file=sys.stderr)
     return 0
