@@ -311,6 +311,8 @@ def redis_ping() -> bool:
 
 
 def start_redis() -> None:
+    if pid_of("redis") and redis_ping():
+        return
     data = stack_dir() / "redis"
     data.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -347,6 +349,8 @@ def start_s3(pw: dict[str, str]) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+    if pid_of("s3-proxy"):
+        return
     argv = [
         sys.executable, str(REPO / "scripts" / "s3_fault_proxy.py"), "--listen", str(port("s3_proxy")),
         "--upstream", f"http://127.0.0.1:{port('s3')}", "--control", str(proxy_control()),
@@ -461,14 +465,19 @@ def _wait_until(check, what: str, deadline: float) -> None:
 
 
 def start(concurrency: int = 1) -> dict[str, str]:
+    """Starts what is not running (all of it, or a component that died) and waits until it is usable.
+    Set-up (migrations, users, pool) runs only when the databases were down: it is idempotent but
+    takes half a minute."""
     t0 = time.monotonic()
     stack_dir().mkdir(parents=True, exist_ok=True)
     pw = _secrets()
     env = airflow_env(pw, concurrency) | _mark()
+    initialized = metadata_cluster(pw).running() and warehouse_cluster(pw).running()
     start_redis()
     start_databases(pw, env)
     start_s3(pw)
-    airflow_init(pw, env)
+    if not initialized:
+        airflow_init(pw, env)
     start_airflow(env, concurrency)
     deadline = t0 + START_TIMEOUT_S
     _wait_until(api_ready, "the API", deadline)

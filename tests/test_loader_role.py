@@ -9,8 +9,9 @@ import uuid
 import psycopg2
 import pytest
 
+import imr_synth as synth
 from airflow_run import run_dag, task_states
-from imr import synth, warehouse
+from imr import warehouse
 
 pytestmark = [pytest.mark.integration]
 

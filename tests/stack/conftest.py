@@ -197,3 +197,31 @@ def fault_counts(stack: dict[str, str]) -> dict[str, int]:
     control = Path(stack["IMR_S3_PROXY_CONTROL"])
     time.sleep(1.5)
     return json.loads(control.with_name(control.stem + ".counts.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def stack_ctl(stack):
+    """scripts/stack.py as a module: the tests stop and start its components to cause faults."""
+    import importlib.util
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    spec = importlib.util.spec_from_file_location("imr_stack", REPO / "scripts" / "stack.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def wait_for_running_lane(api: Api, dag_id: str, run_id: str, timeout: float = 300) -> dict:
+    """The first process_lane task instance seen running (the moment a fault should hit)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [
+            t
+            for t in api.task_instances(dag_id, run_id)
+            if t["task_id"] == "process_lane" and t["state"] == "running"
+        ]
+        if running:
+            return running[0]
+        time.sleep(1)
+    raise AssertionError(f"no lane of {run_id} started running within {timeout:.0f}s")

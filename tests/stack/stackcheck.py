@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from imr import synth
+import imr_synth as synth
 
 
 @dataclass
