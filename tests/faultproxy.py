@@ -127,8 +127,8 @@ class FaultProxy:
     """An HTTP/1.1 proxy to `upstream` ("http://host:port") injecting S3 faults; see the module doc.
 
     `fault_rate` (0..1) is the fraction of requests faulted, settable at any time; `reset_share` is
-    the fraction of faults that are connection resets (the rest are 503 SlowDown). Decisions come
-    from random.Random(seed), so a single-threaded client sees the same faults on every run."""
+    the fraction of faults that are connection resets (the rest are 503 SlowDown). Which requests
+    are faulted comes from random.Random(seed): the n-th request has the same fate on every run."""
 
     def __init__(
         self,
@@ -209,9 +209,12 @@ class FaultProxy:
     def _decide(self) -> str:
         with self._lock:
             self._counts["requests"] += 1
-            r = self._rng.random()
-            if r < self.fault_rate:
-                fate = "reset" if self._rng.random() < self.reset_share else "slowdown"
+            if self._rng.random() < self.fault_rate:
+                # The kinds are interleaved in proportion rather than drawn (with reset_share 0.5:
+                # 503, reset, 503, ...), so a run with a handful of faults has both kinds.
+                n = self._counts["slowdown"] + self._counts["reset"]
+                share = self.reset_share
+                fate = "reset" if int((n + 1) * share) > int(n * share) else "slowdown"
             else:
                 fate = "forwarded"
             self._counts[fate] += 1
