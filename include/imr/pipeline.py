@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 
 # S3 answers that mean "this object is gone", not "try again later".
 _GONE = {"NoSuchKey", "404", "NotFound"}
+# The GET is conditional on the manifest's ETag: this answer means the object was replaced after it
+# was listed. Not a letter error: the outcome is dropped and the key left to the next discovery.
+CHANGED = "object_changed"
+_PRECONDITION = {"PreconditionFailed", "412"}
 DOWNLOAD_THREADS = 4
 
 
@@ -37,30 +42,44 @@ class BatchReport:
     quarantined: int
     stale: int
     errors: dict[str, int]
+    changed: int = 0
 
     def line(self) -> str:
         """The one-line batch summary for task logs: counts and codes only, never letter text."""
         errs = ", ".join(f"{k}={v}" for k, v in sorted(self.errors.items())) or "none"
         return (
             f"batch {self.batch_id}: {self.objects} objects, {self.loaded} loaded, "
-            f"{self.duplicate} duplicate, {self.quarantined} quarantined ({errs}), {self.stale} stale"
+            f"{self.duplicate} duplicate, {self.quarantined} quarantined ({errs}), {self.stale} stale, "
+            f"{self.changed} changed since listing"
         )
 
 
-def _download(s3, bucket: str, obj: ObjectRef, max_bytes: int) -> bytes | LetterError:
+class _Changed(NamedTuple):
+    """_download's answer for an object replaced since listing (not a LetterError: no rejection)."""
+
+    message: str = "the object was replaced after it was listed"
+
+
+def _download(s3, bucket: str, obj: ObjectRef, max_bytes: int) -> bytes | LetterError | _Changed:
+    """The bytes of the version the manifest lists (If-Match its ETag), never those of a newer one:
+    a letter is loaded under the ETag it was listed with, so it must be that ETag's content."""
     try:
-        return get_object_bytes(s3, bucket, obj.key, max_bytes)
+        return get_object_bytes(s3, bucket, obj.key, max_bytes, etag=obj.etag)
     except LetterError as exc:
         return exc
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _GONE:
+        error = exc.response.get("Error", {})
+        if error.get("Code") in _GONE:
             return LetterError("object_missing", "the object was deleted after it was listed")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if error.get("Code") in _PRECONDITION or status == 412:
+            return _Changed()
         raise  # throttling, 5xx, credentials: the task retries with backoff
 
 
 def fetch(
     s3, bucket: str, objects: list[ObjectRef], max_bytes: int
-) -> Iterator[tuple[ObjectRef, bytes | LetterError]]:
+) -> Iterator[tuple[ObjectRef, bytes | LetterError | _Changed]]:
     """Objects' bytes in order; a few downloads run ahead so parsing rarely waits on S3."""
     with ThreadPoolExecutor(DOWNLOAD_THREADS) as ex:
         yield from zip(objects, ex.map(lambda o: _download(s3, bucket, o, max_bytes), objects), strict=True)
@@ -68,22 +87,24 @@ def fetch(
 
 def parse_objects(s3, bucket: str, objects: list[ObjectRef], pool: ParserPool) -> list[Outcome]:
     """One Outcome per object, in order. Downloads stream into the parser pool as they arrive, so
-    S3 latency overlaps parsing; bytes are dropped as soon as a worker has them."""
-    failed: dict[str, LetterError] = {}
+    S3 latency overlaps parsing; bytes are dropped as soon as a worker has them. An object replaced
+    since listing gets the error code CHANGED (nothing was parsed)."""
+    failed: dict[str, LetterError | _Changed] = {}
 
     def documents() -> Iterator[tuple[str, bytes]]:
         for obj, data in fetch(s3, bucket, objects, pool.limits.max_bytes):
-            if isinstance(data, LetterError):
-                failed[obj.key] = data
-            else:
+            if isinstance(data, bytes):
                 yield obj.key, data
+            else:
+                failed[obj.key] = data
 
     parsed = {r.source: r for r in pool.imap(documents())}
     outcomes: list[Outcome] = []
     for obj in objects:
         if obj.key in failed:
             err = failed[obj.key]
-            outcomes.append(Outcome(obj.key, obj.etag, "", (err.code, err.message)))
+            code = CHANGED if isinstance(err, _Changed) else err.code
+            outcomes.append(Outcome(obj.key, obj.etag, "", (code, err.message)))
             continue
         r = parsed[obj.key]
         result = r.letter if r.ok else (r.error_code, r.message)
@@ -103,6 +124,8 @@ def process_batch(
 ) -> BatchReport:
     batch = warehouse.get_batch(conn, batch_id)
     outcomes = parse_objects(s3, batch.bucket, batch.objects, pool)
+    changed = [o.key for o in outcomes if isinstance(o.result, tuple) and o.result[0] == CHANGED]
+    outcomes = [o for o in outcomes if not (isinstance(o.result, tuple) and o.result[0] == CHANGED)]
     counts = warehouse.load_batch(
         conn,
         batch.bucket,
@@ -112,6 +135,7 @@ def process_batch(
         map_index=map_index,
         parser_version=parser_version,
         batch_id=batch_id,
+        changed=changed,
     )
     errors = Counter(o.result[0] for o in outcomes if isinstance(o.result, tuple))
     report = BatchReport(
@@ -122,6 +146,7 @@ def process_batch(
         counts["quarantined"],
         counts["stale"],
         dict(errors),
+        counts["changed"],
     )
     log.info("%s", report.line())
     return report
@@ -166,5 +191,6 @@ def run_lane(
                 duplicate=r.duplicate,
                 quarantined=r.quarantined,
                 stale=r.stale,
+                changed=r.changed,
             )
     return dict(totals)

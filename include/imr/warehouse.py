@@ -5,8 +5,10 @@ uncommitted work the caller has on the connection is committed with it.
 
 The manifest `imr.s3_objects` drives everything. A key moves
     pending --claim_batches--> processing --load_batch--> loaded | quarantined | duplicate
-and register_objects puts it back to pending when its ETag changes. Claimed keys are stored as
-rows of `imr.batches`, so an orchestrator passes batch ids around, never key lists or letters.
+and register_objects puts it back to pending when its ETag changes (load_batch does too when the
+listed version was replaced before its download, leaving the new version to the next discovery).
+Claimed keys are stored as rows of `imr.batches`, so an orchestrator passes batch ids around, never
+key lists or letters.
 """
 
 from __future__ import annotations
@@ -501,15 +503,19 @@ def _stage(cur, rows: list[_Row], write: Writer) -> None:
     write(cur, "_item", ITEM_COLUMNS, [row for r in ok for row in item_rows(r.key, r.letter)])
 
 
-def _match_manifest(cur, bucket: str, run_id: str) -> None:
+def _match_manifest(cur, bucket: str, run_id: str, changed: Sequence[str]) -> int:
     """Keep (in _current) only results for the object version the manifest knows, locking those rows.
 
     A result whose ETag no longer matches was parsed from bytes that have since been replaced;
-    register_objects already made the key pending again, so the result is dropped and the claim released."""
+    register_objects already made the key pending again, so the result is dropped and the claim released.
+    `changed` keys had no result: their listed version was gone at download (412 on If-Match). They
+    go back to pending with the listed ETag kept, so the next discovery, which lists a different
+    ETag, re-registers them as the new version. Returns how many of those this run released."""
     cur.execute(
         """
         SELECT 1 FROM imr.s3_objects
-        WHERE bucket = %(bucket)s AND key IN (SELECT key FROM _result) ORDER BY key FOR UPDATE;
+        WHERE bucket = %(bucket)s AND (key IN (SELECT key FROM _result) OR key = ANY(%(changed)s::text[]))
+        ORDER BY key FOR UPDATE;
         CREATE TEMP TABLE _current ON COMMIT DROP AS
             SELECT r.*, o.last_modified FROM _result r
             JOIN imr.s3_objects o ON o.bucket = %(bucket)s AND o.key = r.key AND o.etag = r.etag;
@@ -520,8 +526,20 @@ def _match_manifest(cur, bucket: str, run_id: str) -> None:
         WHERE o.bucket = %(bucket)s AND o.key = r.key AND o.etag IS DISTINCT FROM r.etag
           AND o.claimed_by = %(run_id)s;
         """,
-        {"bucket": bucket, "run_id": run_id},
+        {"bucket": bucket, "run_id": run_id, "changed": list(changed)},
     )
+    if not changed:
+        return 0
+    cur.execute(
+        """
+        UPDATE imr.s3_objects
+        SET claimed_by = NULL, claimed_at = NULL, updated_at = now(),
+            status = CASE WHEN status = 'processing' THEN 'pending' ELSE status END
+        WHERE bucket = %(bucket)s AND key = ANY(%(changed)s::text[]) AND claimed_by = %(run_id)s
+        """,
+        {"bucket": bucket, "run_id": run_id, "changed": list(changed)},
+    )
+    return cur.rowcount
 
 
 def _decide_fates(cur, bucket: str) -> None:
@@ -651,13 +669,14 @@ def _load(
     parser_version: str,
     batch_id: int | None,
     write: Writer,
+    changed: Sequence[str] = (),
 ) -> dict[str, int]:
     # One outcome per key (the last one reported): the set-wise merge needs unique keys.
     by_key = {r.key: r for r in (_normalize(i, r) for i, r in enumerate(results))}
     rows = sorted(by_key.values(), key=lambda r: r.ord)
     with _transaction(conn) as cur:
         _stage(cur, rows, write)
-        _match_manifest(cur, bucket, run_id)
+        released = _match_manifest(cur, bucket, run_id, changed)
         _decide_fates(cur, bucket)
         _upsert_letters(cur, bucket, parser_version)
         cur.execute("SELECT count(*) FROM _applied")
@@ -673,6 +692,7 @@ def _load(
         "duplicate": statuses["duplicate"],
         "quarantined": statuses["quarantined"],
         "stale": len(rows) - processed,
+        "changed": released,
         "letters_written": letters_written,
         "items_written": items_written,
     }
@@ -687,15 +707,21 @@ def load_batch(
     map_index: int | None = None,
     parser_version: str = PARSER_VERSION,
     batch_id: int | None = None,
+    changed: Sequence[str] = (),
 ) -> dict[str, int]:
     """Load one batch of worker outcomes (see Outcome) in ONE transaction; return counts.
 
     Letters and items are COPYed into temp staging tables, then merged set-wise: a case's letter and
     items are replaced together or not at all, and any error rolls the whole batch back (manifest
     included), so a retry starts from a clean state. Loading the same outcomes twice changes nothing.
-    Returns {loaded, duplicate, quarantined, stale, letters_written, items_written}; `stale` counts
-    outcomes whose ETag the manifest no longer has (the object changed meanwhile: it is pending again)."""
-    return _load(conn, bucket, results, run_id, task_id, map_index, parser_version, batch_id, copy_rows)
+    Returns {loaded, duplicate, quarantined, stale, changed, letters_written, items_written}; `stale`
+    counts outcomes whose ETag the manifest no longer has (the object changed meanwhile: it is pending
+    again). `changed` are keys of the batch with no outcome because their listed version was gone at
+    download (S3 answered 412 to If-Match): released to pending in the same transaction (see
+    _match_manifest); the count says how many."""
+    return _load(
+        conn, bucket, results, run_id, task_id, map_index, parser_version, batch_id, copy_rows, changed
+    )
 
 
 def load_rows_executemany(
