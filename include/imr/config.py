@@ -20,6 +20,8 @@ DAG_IDS = (DAG_NIGHTLY, DAG_BACKFILL, DAG_REPROCESS)
 AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 # Seconds without a task heartbeat before the scheduler fails (and retries) a task whose worker died.
 TASK_HEARTBEAT_TIMEOUT_S = 60
-# botocore retries for S3 throttling (503 SlowDown) and dropped connections, in the aws_default
-# connection's extra (S3Hook hands config_kwargs to botocore.config.Config).
+# botocore retries in the aws_default connection's extra (the amazon provider hands `config_kwargs`
+# to botocore.config.Config). Standard mode retries 503 SlowDown/5xx, throttling and connection
+# errors (reset, closed, timeouts) with jittered backoff; 10 attempts make a task fail on an S3 fault
+# only when ten tries in a row fail. docker-compose.yaml sets the same (tests/test_compose.py).
 S3_RETRY_EXTRA = {"config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}}}
