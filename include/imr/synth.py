@@ -1152,7 +1152,7 @@ def random_spec(
         patient_sex=sex,
         items=[i.item for i in items],
         clinical_case_summary=_norm(" ".join(summary)),
-    )
+    ).enrich_items()  # the truth carries the v2 fields, as `imr parse` prints them
     running = None
     if rng.random() < 0.5:
         running = rng.choice(["Case Number: {cn}", "{cn}", "IMR Case Number {cn}"]).format(cn=case_number)
@@ -1575,7 +1575,7 @@ def seed_letter_pdf(
         patient_sex=m_pat.group(2) if m_pat else None,
         items=[s.item for s in items],
         clinical_case_summary=" ".join(summary),
-    )
+    ).enrich_items()
     spec = LetterSpec(
         letter=letter, style="2013", boilerplate=boilerplate, summary_paragraphs=summary, items=items
     )
