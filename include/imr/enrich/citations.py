@@ -94,7 +94,8 @@ def _mtus(body: str) -> list[dict[str, Any]]:
         if sm:
             sections = _strip_period(_norm(tail[sm.end() :])) or None
         elif re.match(r"\s*,\s*\S", tail):
-            # Older letters: "the MTUS Chronic Pain ... 2009, Opioids, pages 74-96, which is part of the MTUS."
+            # Older letters: "the MTUS Chronic Pain ... 2009, Opioids, pages 74-96, which is part of
+            # the MTUS." name sections without the `Section(s):` label.
             rest = re.sub(r",?\s*which is part of the MTUS\.?$", "", _norm(tail.lstrip(" ,")), flags=re.I)
             sections = _strip_period(rest) or None
         out.append({"family": "MTUS", "title": title, "year": year, "sections": sections})

@@ -35,13 +35,18 @@ TOPICAL_FORM = re.compile(
     re.IGNORECASE,
 )
 COMPOUNDED = re.compile(
-    r"compound\w*|cream\s+base|\bin\s+(a\s+)?base\b|lipo-?derm|pluronic|\bplo\b|versapro|\bbase\s+cream", re.IGNORECASE
+    r"compound\w*|cream\s+base|\bin\s+(a\s+)?base\b|lipo-?derm|pluronic|\bplo\b|versapro|\bbase\s+cream",
+    re.IGNORECASE,
 )
 PERCENT = re.compile(r"\d\s*%")
-LOCAL_ANESTHETIC = re.compile(r"lidocaine|xylocaine|bupivacaine|marcaine|ropivacaine|sensorcaine|naropin", re.I)
+LOCAL_ANESTHETIC = re.compile(
+    r"lidocaine|xylocaine|bupivacaine|marcaine|ropivacaine|sensorcaine|naropin",
+    re.I,
+)
 PRE_OP = re.compile(r"\bpre[- ]?(op|operative(ly)?)\b|\bbefore (the )?surgery\b", re.IGNORECASE)
 PRE_OP_RATIONALE = re.compile(r"\b(pre[- ]?)?(op|operative(ly)?|surgical|surgery)\b", re.IGNORECASE)
-REHAB_DISCIPLINES = ("Physical Therapy/Occupational Therapy (PT/OT)", "Chiropractic", "Acupuncture")
+PT_OT = "Physical Therapy/Occupational Therapy (PT/OT)"
+REHAB_DISCIPLINES = (PT_OT, "Chiropractic", "Acupuncture")
 POST_OP_ADJUNCT = (sv.DME, sv.ORTHOTICS, sv.SUPPLIES, sv.ELECTRICAL_STIMULATION, sv.ADJUNCT, sv.VISIT)
 MUA = re.compile(r"manipulation\s+under\s+(general\s+)?anesthesia|\bmua\b", re.IGNORECASE)
 CONSULTISH = re.compile(r"\bevaluation\b|\bassessment\b|\beval\b|\bopinion\b", re.IGNORECASE)
@@ -54,12 +59,17 @@ DRUG_WORDS = re.compile(
 )
 
 
+_BOOKKEEPING = re.compile(
+    r"^(retrospective|retro|prospective|concurrent)\b\s*(request\s+for|review\s+(of|for))?\s*:?\s*",
+    re.IGNORECASE,
+)
+
+
 def _clean(request: str) -> str:
     # Review bookkeeping says nothing about the service: "Retrospective request for ... DOS: 11/14/16".
     s = re.sub(r"\s+", " ", request).strip()
     s = re.sub(r"\b(DOS|date of service)\s*:?\s*[\d/.-]+", " ", s, flags=re.IGNORECASE)
-    s = re.sub(r"^(retrospective|retro|prospective|concurrent)\b\s*(request\s+for|review\s+(of|for))?\s*:?\s*", "", s,
-               flags=re.IGNORECASE)  # fmt: skip
+    s = _BOOKKEEPING.sub("", s)
     return s.strip()
 
 
@@ -90,8 +100,8 @@ def _drug(text: str, hits: list[Hit]) -> Classification | None:
             # A systemic drug (ketoprofen, gabapentin, cyclobenzaprine...) only exists as a cream
             # when a pharmacy compounds it.
             return _label("Pharmaceuticals", "Topical Compounds", f"topical-systemic:{first.name}")
-    return _label("Pharmaceuticals", first.drug_class, f"drug:{first.name}" + ("" if first.via == "lexicon" else
-                                                                                 f" ({first.via})"))  # fmt: skip
+    how = "" if first.via == "lexicon" else f" ({first.via})"
+    return _label("Pharmaceuticals", first.drug_class, f"drug:{first.name}{how}")
 
 
 def _therapy(text: str) -> Classification | None:
@@ -169,7 +179,8 @@ def _associated(text: str) -> Classification | None:
         return None
     therapy = _therapy(text[m.end() :])
     if therapy is not None and therapy.subcategory in REHAB_DISCIPLINES:
-        return Classification(therapy.category, therapy.subcategory, "associated-surgical-service:" + therapy.rule)
+        rule = "associated-surgical-service:" + therapy.rule
+        return Classification(therapy.category, therapy.subcategory, rule)
     return _label("Surgery", "Adjunct Surgical Services", "associated-surgical-service")
 
 
@@ -181,12 +192,16 @@ def _by_request(text: str) -> Classification | None:
         lambda: _associated(text),
         lambda: _periop(text, hits),
         lambda: _label("Pharmaceuticals", "Viscosupplementation", f"drug:{visco.name}") if visco else None,
-        lambda: _label("Surgery", "Non-arthroscopic Surgery", "manipulation-under-anesthesia")
-        if MUA.search(text)
-        else None,
-        lambda: (_from(sv.PSYCH_EVALUATION, " (clearance)") if psych else _from(sv.ADJUNCT))
-        if sv.ADJUNCT.search(text)
-        else None,
+        lambda: (
+            _label("Surgery", "Non-arthroscopic Surgery", "manipulation-under-anesthesia")
+            if MUA.search(text)
+            else None
+        ),
+        lambda: (
+            (_from(sv.PSYCH_EVALUATION, " (clearance)") if psych else _from(sv.ADJUNCT))
+            if sv.ADJUNCT.search(text)
+            else None
+        ),
         lambda: _from(sv.TRANSPORT) if sv.TRANSPORT.search(text) else None,
         lambda: _from(sv.HOME_HEALTH) if sv.HOME_HEALTH.search(text) else None,
         lambda: _from(sv.PROGRAMS) if sv.PROGRAMS.search(text) else None,
@@ -204,9 +219,11 @@ def _by_request(text: str) -> Classification | None:
         lambda: _from(sv.SUPPLIES) if sv.SUPPLIES.search(text) else None,
         lambda: _from(sv.ORTHOTICS) if sv.ORTHOTICS.search(text) else None,
         lambda: _from(sv.DME) if sv.DME.search(text) else None,
-        lambda: _from(sv.SCOPE_PROCEDURES)
-        if sv.SCOPE_PROCEDURES.search(text) and not re.search(r"\bopen\b", text, re.I)
-        else None,
+        lambda: (
+            _from(sv.SCOPE_PROCEDURES)
+            if sv.SCOPE_PROCEDURES.search(text) and not re.search(r"\bopen\b", text, re.I)
+            else None
+        ),
         lambda: _from(sv.OPEN_SURGERY) if sv.OPEN_SURGERY.search(text) else None,
         lambda: _from(sv.GENERIC_DIAGNOSTIC) if sv.GENERIC_DIAGNOSTIC.search(text) else None,
         lambda: _drug(text, find_drugs(text, fuzzy=True)),
@@ -229,9 +246,9 @@ def _refine_with_rationale(result: Classification, text: str, rationale: str) ->
     if result.rule in ("lab", "other-diagnostic", "imaging") and PRE_OP_RATIONALE.search(rationale):
         if re.search(r"\blabs?\b|\bekg\b|\becg\b|chest x-?ray|clearance", text, re.IGNORECASE):
             return _label("Surgery", "Adjunct Surgical Services", result.rule + "+rationale:pre-operative")
-    if result.rule == "visit" and sv.SESSIONS.search(text) and re.search(r"physical therapy", rationale, re.I):
-        # "Physical exam 2 times 8": a visit with a weekly frequency that the reviewer reviews as therapy.
-        return _label("Rehabilitation", "Physical Therapy/Occupational Therapy (PT/OT)", "visit+rationale:therapy")
+    if result.rule == "visit" and sv.SESSIONS.search(text) and "physical therapy" in rationale.lower():
+        # "Physical exam 2 times 8": a visit at a weekly frequency that the reviewer reviews as therapy.
+        return _label("Rehabilitation", PT_OT, "visit+rationale:therapy")
     return result
 
 

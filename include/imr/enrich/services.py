@@ -75,9 +75,11 @@ OTHER_THERAPY = _rule(
     r"""massage|myofascial|soft\s+tissue\s+mobili[sz]ation|infrared|paraffin|diathermy|iontophoresis|phonophoresis
     |laser|\blllt\b|shock\s?wave|\beswt\b|kinesio|taping|whirlpool|hydrotherapy|traction|spinolator|vax-?d
     |decompression\s+therapy|hyperbaric|light\s+therapy|contrast\s+baths?|magnet\w*\s+therapy|vibration\s+therapy
-    |therapeutic\s+ultrasound|ultrasound\s+(therapy|treatments?)|(hot|cold|ice|heat)\s*(/|and|or|-)?\s*(hot|cold|ice|heat)?\s+(packs?|pads?|therapy)
+    |therapeutic\s+ultrasound|ultrasound\s+(therapy|treatments?)
+    |(hot|cold|ice|heat)\s*(/|and|or|-)?\s*(hot|cold|ice|heat)?\s+(packs?|pads?|therapy)
     |cryotherapy|speech\s+therap\w*|cognitive\s+(rehab\w*|therapy)|vision\s+therapy|music\s+therapy|art\s+therapy
-    |recreational\s+therapy|mobili[sz]ation|cupping|instrument[- ]assisted|graston|muscle\s+stimulation\s+therapy""",
+    |recreational\s+therapy|mobili[sz]ation|cupping|instrument[- ]assisted|graston
+    |muscle\s+stimulation\s+therapy""",
     "Rehabilitation",
     "Other Therapies",
 )
@@ -96,8 +98,8 @@ ELECTRICAL_STIMULATION = _rule(
     r"""\btens\b|transcutaneous\s+electric\w*|interferential|\bif\s+(unit|stimulator|device)|h-?\s?wave|\bnmes\b
     |neuromuscular\s+(electrical\s+)?stimulat\w*|\bems\b|electric\w*\s+(muscle\s+|nerve\s+)?stimulat\w*
     |e-?stim\w*|electrotherap\w*|micro-?current|\bmens\b|\bpens\b|percutaneous\s+electrical|scrambler|calmare
-    |bone\s+(growth\s+)?stimulator|\bneurostimulat\w*\s+unit|alpha[- ]stim|cefaly|interspec|\brs-?4i\b|muscle\s+stimulator
-    |galvanic""",
+    |bone\s+(growth\s+)?stimulator|\bneurostimulat\w*\s+unit|alpha[- ]stim|cefaly|interspec|\brs-?4i\b
+    |muscle\s+stimulator|galvanic""",
     "DMEPOS",
     "Electrical Stimulation",
 )
@@ -117,7 +119,9 @@ SPINE_SURGERY = _rule(
     "Spine",
 )
 # Fusion and decompression are spine surgery only at a spinal level (an ankle fusion is not).
-SPINE_BY_LEVEL = re.compile(r"fusion|arthrodesis|decompression|hardware\s+removal|removal\s+of\s+hardware", re.I)
+SPINE_BY_LEVEL = re.compile(
+    r"fusion|arthrodesis|decompression|hardware\s+removal|removal\s+of\s+hardware", re.IGNORECASE
+)
 # Done through the scope as a rule; "open" in the request says otherwise.
 SCOPE_PROCEDURES = _rule(
     "arthroscopic-procedure",
@@ -163,8 +167,8 @@ INJECTION = _rule(
     "injection",
     r"""epidural|\b(tf|il|c|l|t)?esi(s)?\b|transforaminal|interlaminar|caudal|nerve\s+root\s+blocks?|\bsnrbs?\b|trigger\s+points?
     |\btpis?\b|nerve\s+blocks?|\bblocks?\b|occipital|stellate|sympathetic|genicular|intra-?articular|joint\s+injections?
-    |injections?|injected|inject\b|\bshots?\b|\bprp\b|platelet[- ]rich|prolotherap\w*|stem\s+cells?|neuroplast\w*
-    |adhesiolysis|racz|neurolytic|botox|botulinum|ozone|sarapin|aspiration|arthrocentesis|bursa\w*\s+injection
+    |injections?|injected|inject\b|\bshots?\b|\bprp\b|platelet[- ]rich|prolotherap\w*|stem\s+cells?
+    |neuroplast\w*|adhesiolysis|racz|neurolytic|botox|botulinum|ozone|sarapin|aspiration|arthrocentesis|bursa\w*\s+injection
     |intrathecal\s+injection|hydrodissection|ganglion\s+impar""",
     "Injection",
     "Injection",
@@ -310,7 +314,9 @@ SURGICAL_CONSULT = _rule(
 VISIT = _rule(
     "visit",
     r"""consult\w*|referr\w*|\brefer\b|second\s+opinion|office\s+visits?|\bf/u\b
-    |follow[- ]?ups?(\s+(visits?|appointments?|consult\w*|evaluations?|exam\w*|care|office|with|for|in|at)\b|\s*$)|evaluation\s+and\s+(management|treatment)
+    |follow[- ]?ups?(\s+(visits?|appointments?|consult\w*|evaluations?|exam\w*|care|office|with|for|in|at)\b
+    |\s*$)
+    |evaluation\s+and\s+(management|treatment)
     |evaluate\s+and\s+treat|transfer\s+of\s+care|\btoc\b|initial\s+(exam\w*|evaluation|visit|consultation)|new\s+patient
     |re-?evaluations?|re-?exam\w*|visits?|appointments?|\bexam\b|examination|medication\s+management|\bcare\s+with\b
     |pain\s+management|specialist|evaluation\s+(with|by)|\beval\b|\btreat\s+with\b""",
