@@ -30,12 +30,19 @@ def _from(rule: sv.Rule, suffix: str = "") -> Classification:
 
 
 TOPICAL_FORM = re.compile(
-    r"\b(creams?|gels?|ointments?|lotions?|patch(es)?|topicals?|topically|transdermal|sprays?|roll-?on|liniment|balm"
+    r"\b(creams?|gels?|ointments?|lotions?|patch(es)?|topicals?|topically|transdermal|roll-?on|liniment|balm"
     r"|foam|emulsion|rub)\b",
     re.IGNORECASE,
 )
 COMPOUNDED = re.compile(
     r"compound\w*|cream\s+base|\bin\s+(a\s+)?base\b|lipo-?derm|pluronic|\bplo\b|versapro|\bbase\s+cream",
+    re.IGNORECASE,
+)
+NASAL = re.compile(r"\bnasal|intranasal|inhal\w*|ophthalmic|eye\s+drops|\boral\b", re.IGNORECASE)
+# What kind of injection: without one of these, "Injections to the lumbar spine" leaves facet open.
+INJECTION_KIND = re.compile(
+    r"epidural|\besi|transforaminal|interlaminar|caudal|trigger|block|joint|articular|bursa|prp|platelet|prolo"
+    r"|stem\s+cell|neuroplast|adhesiolysis|neurolytic|botox|botulinum|cortisone|steroid|nerve|tendon|sheath",
     re.IGNORECASE,
 )
 PERCENT = re.compile(r"\d\s*%")
@@ -85,7 +92,8 @@ def _drug(text: str, hits: list[Hit]) -> Classification | None:
     kit = next((h for h in hits if h.drug_class == "Topical Compounds"), None)
     if kit is not None:
         return _label("Pharmaceuticals", "Topical Compounds", f"compound-kit:{kit.name}")
-    topical = TOPICAL_FORM.search(text) is not None
+    # Nasal sprays and the like act systemically: only skin products count as topical.
+    topical = TOPICAL_FORM.search(text) is not None and not NASAL.search(text)
     if COMPOUNDED.search(text):
         return _label("Pharmaceuticals", "Topical Compounds", "compounded")
     several = len(names) >= 2
@@ -115,7 +123,7 @@ def _therapy(text: str) -> Classification | None:
     if ULTRASOUND.search(text) and sv.SESSIONS.search(text) and not GUIDED.search(text):
         return _label("Rehabilitation", "Other Therapies", "ultrasound-sessions")
     if sv.ELECTRICAL_STIMULATION.search(text):
-        return _from(sv.ELECTRICAL_STIMULATION)
+        return _from(sv.SUPPLIES if sv.SUPPLIES.search(text) else sv.ELECTRICAL_STIMULATION)
     if sv.PT_OT.search(text):
         return _from(sv.PT_OT)
     return None
@@ -237,7 +245,7 @@ def _by_request(text: str) -> Classification | None:
 
 def _refine_with_rationale(result: Classification, text: str, rationale: str) -> Classification:
     """Requests whose wording leaves two labels open, settled by what the reviewer discussed."""
-    if result.rule == "injection" and not sv.INJECTION_SITE.search(text):
+    if result.rule == "injection" and not INJECTION_KIND.search(text):
         if re.search(r"facet|medial branch", rationale, re.IGNORECASE):
             return _label("Injection", "Facet Injection", "injection+rationale:facet")
     if result.rule == "imaging" and ULTRASOUND.search(text) and not GUIDED.search(text):
