@@ -167,7 +167,7 @@ CASES: list[tuple[str, str, str]] = [
     ("Lumbar laminectomy at L3-4", "Surgery", "Spine"),
     ("Spinal cord stimulator trial", "Surgery", "Spine"),
     ("Right knee arthroscopy with partial medial meniscectomy", "Surgery", "Arthroscopic Surgery"),
-    ("Left shoulder subacromial decompression and distal clavicle excision", "Surgery", "Arthroscopic Surgery"),
+    ("Left shoulder subacromial decompression, distal clavicle excision", "Surgery", "Arthroscopic Surgery"),
     ("Right carpal tunnel release", "Surgery", "Non-arthroscopic Surgery"),
     ("Left total knee arthroplasty", "Surgery", "Non-arthroscopic Surgery"),
     ("Trigger finger release, right ring finger", "Surgery", "Non-arthroscopic Surgery"),
@@ -177,7 +177,7 @@ CASES: list[tuple[str, str, str]] = [
     ("Pre-operative medical clearance with internist", "Surgery", "Adjunct Surgical Services"),
     ("Post-operative cold therapy unit, 7 day rental", "Surgery", "Adjunct Surgical Services"),
     ("2 day inpatient stay", "Surgery", "Adjunct Surgical Services"),
-    ("Associated surgical service: continuous passive motion machine", "Surgery", "Adjunct Surgical Services"),
+    ("Associated surgical service: CPM machine, 21 days", "Surgery", "Adjunct Surgical Services"),
     ("Associated surgical service: post-op physical therapy x12", RH, PT),
     ("Post-op Norco 10/325 #40", PH, "Opioids"),
     ("Consultation with an orthopedic spine surgeon", "Surgery", "Surgical Consult"),
@@ -240,13 +240,21 @@ def test_classify(request_text: str, category: str, subcategory: str) -> None:
 
 # The rationale decides only where the request does not.
 RATIONALE_CASES = [
-    ("Injections to the lumbar spine", "The request for medial branch blocks at L4-5 is not supported.",
-     "Injection", "Facet Injection"),  # fmt: skip
-    ("Ultrasound of the right shoulder", "Therapeutic ultrasound is not recommended by the guidelines.",
-     RH, "Other Therapies"),  # fmt: skip
+    (
+        "Injections to the lumbar spine",
+        "The request for medial branch blocks at L4-5 is not supported.",
+        "Injection",
+        "Facet Injection",
+    ),  # fmt: skip
+    (
+        "Ultrasound of the right shoulder",
+        "Therapeutic ultrasound is not recommended by the guidelines.",
+        RH,
+        "Other Therapies",
+    ),  # fmt: skip
     ("Unknown medication", "The request for Norco 10/325mg #60 is not medically necessary.", PH, "Opioids"),
     ("Preoperative labs", None, "Surgery", "Adjunct Surgical Services"),
-    ("MRI of the right knee", "Physical therapy was tried; surgery is being considered.", DX, "Imaging/Radiology"),
+    ("MRI of the right knee", "Physical therapy was tried; surgery is considered.", DX, "Imaging/Radiology"),
 ]
 
 
@@ -271,7 +279,7 @@ def test_lexicon_classes_are_taxonomy_drug_classes() -> None:
 
 
 def _shared_taxonomy() -> Path:
-    # ../shared beside the checkout, or the one the corpus lives in (IMR_CORPUS_DIR=.../shared/corpus/dwc-2016).
+    # ../shared beside the checkout, or the corpus's (IMR_CORPUS_DIR=.../shared/corpus/dwc-2016).
     candidates = [Path(__file__).resolve().parents[2] / "shared"]
     if os.environ.get("IMR_CORPUS_DIR"):
         candidates.insert(0, Path(os.environ["IMR_CORPUS_DIR"]).resolve().parents[1])
@@ -299,18 +307,20 @@ CITATION_CASES = [
     ("The Claims Administrator did not cite any medical evidence for its decision.", "none", []),
     ("Decision based on MTUS Knee Complaints 2004.", "cited", [mtus("Knee Complaints", 2004)]),
     (
-        "Decision based on MTUS Chronic Pain Medical Treatment 2016, Section(s): Opioids, specific drug list.",
+        "Decision based on MTUS Chronic Pain Medical Treatment 2016, Section(s): Opioids, specific drug "
+        "list.",
         "cited",
         [mtus("Chronic Pain Medical Treatment", 2016, "Opioids, specific drug list")],
     ),
     (
-        "Decision based on MTUS Chronic Pain Medical Treatment 2016 Guidelines, Section(s): Topical analgesics.",
+        "Decision based on MTUS Chronic Pain Medical Treatment 2016 Guidelines, Section(s): Topical "
+        "analgesics.",
         "cited",
         [mtus("Chronic Pain Medical Treatment", 2016, "Topical analgesics")],
     ),
     (
-        "Decision based on MTUS Ankle and Foot Complaints 2004, Section(s): Special Studies, and Forearm, Wrist, "
-        "and Hand Complaints 2004, and Postsurgical Treatment 2009, Section(s): Ankle & Foot.",
+        "Decision based on MTUS Ankle and Foot Complaints 2004, Section(s): Special Studies, and Forearm, "
+        "Wrist, and Hand Complaints 2004, and Postsurgical Treatment 2009, Section(s): Ankle & Foot.",
         "cited",
         [
             mtus("Ankle and Foot Complaints", 2004, "Special Studies"),
@@ -325,7 +335,8 @@ CITATION_CASES = [
     ),
     (
         "The Expert Reviewer based their decision on recommendation(s) outside of the MTUS Guidelines. "
-        "Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Knee & Leg, Hyaluronic acid.",
+        "Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Knee & Leg, Hyaluronic "
+        "acid.",
         "cited",
         [{"family": "ODG", "text": "Official Disability Guidelines (ODG), Knee & Leg, Hyaluronic acid."}],
     ),
@@ -333,7 +344,10 @@ CITATION_CASES = [
         "Decision based on MTUS Stress-Related Conditions 2004. Decision based on Non-MTUS Citation ACOEM, "
         "Chronic Pain Chapter, 2008.",
         "cited",
-        [mtus("Stress-Related Conditions", 2004), {"family": "ACOEM", "text": "ACOEM, Chronic Pain Chapter, 2008."}],
+        [
+            mtus("Stress-Related Conditions", 2004),
+            {"family": "ACOEM", "text": "ACOEM, Chronic Pain Chapter, 2008."},
+        ],
     ),
     (
         "Decision based on Non-MTUS American College of Occupational and Environmental Medicine, 3rd Ed.",
@@ -353,7 +367,8 @@ CITATION_CASES = [
         [{"family": "ODG", "text": "ODG Pain Chapter, Opioids."}],
     ),
     (
-        "The Claims Administrator based its decision on the MTUS Chronic Pain Medical Treatment Guidelines 2009.",
+        "The Claims Administrator based its decision on the MTUS Chronic Pain Medical Treatment "
+        "Guidelines 2009.",
         "cited",
         [mtus("Chronic Pain Medical Treatment", 2009)],
     ),
@@ -361,17 +376,22 @@ CITATION_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "evidence", "citations"), CITATION_CASES, ids=[c[0][:50] for c in CITATION_CASES])
+@pytest.mark.parametrize(
+    ("text", "evidence", "citations"), CITATION_CASES, ids=[c[0][:50] for c in CITATION_CASES]
+)
 def test_parse_guideline(text: str, evidence: str, citations: list[dict]) -> None:
     assert parse_guideline(text) == {"evidence": evidence, "citations": citations}
 
 
 def test_parse_citations_reads_both_lines_of_an_item() -> None:
     item = {
-        "claims_administrator_guideline": "The Claims Administrator did not cite any medical evidence for its decision.",
+        "claims_administrator_guideline": "The Claims Administrator did not cite any medical evidence.",
         "maximus_guideline": "Decision based on MTUS Low Back Complaints 2004, Section(s): Special Studies.",
     }
     assert parse_citations(item) == {
         "claims_administrator": {"evidence": "none", "citations": []},
-        "expert_reviewer": {"evidence": "cited", "citations": [mtus("Low Back Complaints", 2004, "Special Studies")]},
+        "expert_reviewer": {
+            "evidence": "cited",
+            "citations": [mtus("Low Back Complaints", 2004, "Special Studies")],
+        },
     }
