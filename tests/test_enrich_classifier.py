@@ -204,6 +204,8 @@ CASES: list[tuple[str, str, str]] = [
     ("Home cervical traction unit", "DMEPOS", "DME"),
     ("Orthopedic mattress", "DMEPOS", "DME"),
     ("Compression stockings", "DMEPOS", "Supplies"),
+    ("Hot and cold packs for home use", "DMEPOS", "DME"),
+    ("Bilateral hearing aids", "DMEPOS", "Prosthetics/Orthotics"),
     # Programs, visits, psych, home health, transportation, dental.
     ("Functional restoration program 160 hours", "Programs", "Programs"),
     ("Inpatient detoxification from opioids", "Programs", "Programs"),

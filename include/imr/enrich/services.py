@@ -247,7 +247,7 @@ ORTHOTICS = _rule(
     r"""brac(e|es|ing)\b|splints?|orthos[ie]s|orthotics?|supports?\b|\blso\b|\btlso\b|collar|\bafos?\b|insoles?
     |shoe\s+inserts?|heel\s+(cups?|lifts?)|orthopedic\s+shoes|custom\s+shoes|prosthe\w*|slings?\b|immobili[sz]er
     |walking\s+boot|cam\s+(boot|walker)|knee\s+sleeve|elbow\s+strap|counterforce|compression\s+sleeve|binder|corset
-    |thumb\s+spica|abduction\s+pillow""",
+    |thumb\s+spica|abduction\s+pillow|hearing\s+aids?|eye\s?glasses|spectacles|contact\s+lenses""",
     "DMEPOS",
     "Prosthetics/Orthotics",
 )
@@ -255,7 +255,7 @@ DME = _rule(
     "dme",
     r"""wheel\s?chair|walker|rollator|\bcanes?\b|crutch\w*|commode|shower\s+chair|bath\w*\s+(chair|bench|seat)
     |tub\s+(bench|transfer)|hospital\s+bed|mattress|pillows?|cushion|cold\s+(therapy\s+)?(units?|device|system|machine|wrap)
-    |cold\s+compression|cryo\w*\s+(units?|device|machine|cuff)|polar\s+care|game\s+ready|ice\s+machine|hot\s*/\s*cold
+    |cold\s+compression|(hot|cold|ice|heat|gel)\s*(and\s+cold\s+)?packs?|cryo\w*\s+(units?|device|machine|cuff)|polar\s+care|game\s+ready|ice\s+machine|hot\s*/\s*cold
     |heat\w*\s+(pads?|wraps?|units?|therapy\s+pads?)|thermacare|heating\s+pad|traction\s+(units?|device)|continuous\s+passive
     |\bcpm\b|exercise\s+(equipment|bikes?|balls?|kits?|machine|bands?)|stationary\s+bike|treadmill|thera-?band
     |resistance\s+bands?|pedal\s+exerciser|lift\s+chair|recliner|scooter|power\s+chair|grab\s+bars?|toilet\s+(seat|riser)
