@@ -466,4 +466,4 @@ def parse_lines(lines: list[Line]) -> Letter:
         patient_sex=sex,
         items=items,
         clinical_case_summary=_SUMMARY_INTRO.sub("", summary, count=1) or None,
-    )
+    ).enrich_items()

@@ -1,10 +1,14 @@
-"""The letter record (contract v1, ../shared/letter-record.md): field names are the CLI's JSON keys
-and the warehouse columns."""
+"""The letter record (contract v2, ../shared/letter-record.md): field names are the CLI's JSON keys
+and the warehouse columns. The v2 enriched item fields (`category`, `subcategory`, `citations`) are
+derived from the item's own text by `imr.enrich`; the warehouse does not store them yet, so
+`ITEM_FIELDS` (what it loads) stays the v1 list."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
+
+from .enrich import enrich
 
 LETTER_FIELDS = (
     "case_number",
@@ -29,6 +33,7 @@ ITEM_FIELDS = (
     "maximus_guideline",
     "decision_rationale",
 )
+ENRICHED_ITEM_FIELDS = ("category", "subcategory", "citations")
 DATE_FIELDS = ("date_of_injury", "ur_denial_date", "application_received", "date_assigned", "decision_date")
 DECISIONS = ("Upheld", "Overturned")
 OUTCOMES = ("Uphold", "Overturn", "Partially Overturn")
@@ -43,6 +48,15 @@ class Item:
     claims_administrator_guideline: str | None = None
     maximus_guideline: str | None = None
     decision_rationale: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    citations: dict | None = None
+
+    def enrich(self) -> Item:
+        """Fills the enriched fields from the item's text; returns the item."""
+        for name, value in enrich(self).items():
+            setattr(self, name, value)
+        return self
 
 
 @dataclass
@@ -85,13 +99,20 @@ class Letter:
         out["warnings"] = d["warnings"]
         return out
 
+    def enrich_items(self) -> Letter:
+        """Fills every item's enriched fields; returns the letter."""
+        for item in self.items:
+            item.enrich()
+        return self
+
     @classmethod
     def from_dict(cls, d: dict) -> Letter:
         kw = {k: d.get(k) for k in LETTER_FIELDS if k != "outcome"}
         for k in DATE_FIELDS:
             if isinstance(kw[k], str):
                 kw[k] = date.fromisoformat(kw[k])
-        items = [Item(**{k: i.get(k) for k in ITEM_FIELDS}) for i in d.get("items") or []]
+        fields = ITEM_FIELDS + ENRICHED_ITEM_FIELDS
+        items = [Item(**{k: i.get(k) for k in fields}) for i in d.get("items") or []]
         warnings = [Warning(**w) for w in d.get("warnings") or []]
         return cls(**kw, items=items, clinical_case_summary=d.get("clinical_case_summary"), warnings=warnings)
 

@@ -522,7 +522,7 @@ def random_spec(
         patient_sex=sex,
         items=[i.item for i in items],
         clinical_case_summary=norm(" ".join(summary)),
-    )
+    ).enrich_items()  # the truth carries the v2 fields, as `imr parse` prints them
     return LetterSpec(
         letter=letter,
         style=style,

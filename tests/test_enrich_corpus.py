@@ -1,0 +1,74 @@
+"""Enriched item fields of `imr parse` on the 72 development letters, scored by the shared
+`score_enrichment.py` (category, subcategory over the high-confidence labels; citations per item and
+source). Skips without the corpus; IMR_REQUIRE_CORPUS=1 makes that a failure (conftest.corpus_dir)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imr.enrich.taxonomy import is_valid
+
+pytestmark = pytest.mark.corpus
+
+MIN_CATEGORY = 0.97
+MIN_SUBCATEGORY = 0.95
+MIN_CITATIONS = 0.99
+
+
+@pytest.fixture(scope="module")
+def parsed(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ACTUAL file for the scorer: `imr parse` JSON lines, one record per letter."""
+    actual = tmp_path_factory.mktemp("enrich") / "actual.jsonl"
+    with actual.open("w") as out:
+        proc = subprocess.run(
+            [sys.executable, "-m", "imr", "parse", "--jobs", "2", "--quiet", str(corpus_dir)],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return actual
+
+
+def test_enrichment_scores_on_real_corpus(corpus_dir: Path, parsed: Path) -> None:
+    expected = corpus_dir / "expected-enrichment.jsonl"
+    if not expected.is_file():
+        pytest.skip(f"{expected} is absent")
+    scorer = corpus_dir.parent.parent / "tools" / "score_enrichment.py"
+    report = subprocess.run(
+        [sys.executable, str(scorer), str(expected), str(parsed), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    score = json.loads(report.stdout)
+    # Differences name case, seq and labels only: no letter text in the log.
+    summary = (
+        f"category {score['category_accuracy']:.2%}, subcategory {score['subcategory_accuracy']:.2%} "
+        f"of {score['high_confidence_items']} high-confidence labels (all items "
+        f"{score['category_accuracy_all_items']:.2%} / {score['subcategory_accuracy_all_items']:.2%}); "
+        f"citations exact {score['citations_exact']:.2%} of {score['citation_comparisons']}; "
+        f"first differences: {[d.split(' ', 1)[0] for d in score['differences'][:10]]}"
+    )
+    print(summary)
+    assert score["items_matched"] == score["items_expected"], summary
+    assert score["category_accuracy"] >= MIN_CATEGORY, summary
+    assert score["subcategory_accuracy"] >= MIN_SUBCATEGORY, summary
+    assert score["citations_exact"] >= MIN_CITATIONS, summary
+
+
+def test_every_parsed_item_carries_valid_enriched_fields(parsed: Path) -> None:
+    items = [it for line in parsed.read_text().splitlines() for it in json.loads(line)["items"]]
+    assert items
+    for it in items:
+        assert is_valid(it["category"], it["subcategory"]), (it["category"], it["subcategory"])
+        assert set(it["citations"]) == {"claims_administrator", "expert_reviewer"}
+        for source in it["citations"].values():
+            assert source["evidence"] in ("cited", "none")
+            assert (source["evidence"] == "cited") == bool(source["citations"])
