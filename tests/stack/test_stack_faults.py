@@ -8,9 +8,7 @@ import random
 import signal
 import time
 
-from stackcheck import assert_exact, make_sample, upload
-
-from conftest import fault_counts, set_faults, wait_for_running_lane
+from stackcheck import assert_exact, fault_counts, make_sample, set_faults, upload, wait_for_running_lane
 
 NIGHTLY, BACKFILL = "imr_ingest_nightly", "imr_backfill"
 CONF = {"batch_size": 10, "timeout_s": 5}
