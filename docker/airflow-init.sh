@@ -3,34 +3,21 @@
 # the image entrypoint has migrated the Airflow metadata database (`/entrypoint airflow version`
 # with _AIRFLOW_DB_MIGRATE=true), and it is safe to run again: every step is idempotent.
 #
-#   1. SimpleAuthManager password file for the admin user from .env.
+#   1. The UI/API users of the FAB auth manager (admin and viewer from .env): docker/airflow-users.sh.
 #   2. Pool `imr_warehouse` (warehouse writers; parse tasks use default_pool).
 #   3. Warehouse schema: `imr db upgrade` as the warehouse owner (migration/admin role).
 #   4. Role wiring the migrations cannot know: imr_app (the DAGs' login) joins imr_loader.
 #   5. A least-privilege check of connection `imr_warehouse` (imr_app).
 set -euo pipefail
 
-: "${AIRFLOW_UID:?}" "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:?}"
+: "${AIRFLOW_UID:?}"
 : "${_AIRFLOW_WWW_USER_USERNAME:?}" "${_AIRFLOW_WWW_USER_PASSWORD:?}"
+: "${IMR_VIEWER_USERNAME:?}" "${IMR_VIEWER_PASSWORD:?}"
 : "${IMR_WAREHOUSE_POOL_SLOTS:?}" "${IMR_WAREHOUSE_DSN:?}" "${IMR_APP_PASSWORD:?}"
 : "${AIRFLOW_CONN_IMR_WAREHOUSE:?}"
 
-echo "== SimpleAuthManager user ${_AIRFLOW_WWW_USER_USERNAME} (admin)"
-auth_dir=$(dirname "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE}")
-mkdir -p "${auth_dir}"
-python - <<'PY'
-import json
-import os
-
-path = os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
-with open(path, "w") as fh:
-    json.dump({os.environ["_AIRFLOW_WWW_USER_USERNAME"]: os.environ["_AIRFLOW_WWW_USER_PASSWORD"]}, fh)
-    fh.write("\n")
-PY
-# The api-server opens the file read-write (it adds generated passwords for unknown users).
-chown -R "${AIRFLOW_UID}:0" "${auth_dir}"
-chmod 0770 "${auth_dir}"
-chmod 0660 "${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE}"
+echo "== Airflow users (FAB auth manager): ${_AIRFLOW_WWW_USER_USERNAME} (Admin), ${IMR_VIEWER_USERNAME} (Viewer)"
+bash "$(dirname "${BASH_SOURCE[0]}")/airflow-users.sh"
 
 echo "== Pool imr_warehouse (${IMR_WAREHOUSE_POOL_SLOTS} slots)"
 airflow pools set imr_warehouse "${IMR_WAREHOUSE_POOL_SLOTS}" \
