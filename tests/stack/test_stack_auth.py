@@ -23,8 +23,11 @@ and `api_token(username, password) -> token`.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -45,6 +48,7 @@ READ_ROUTES = {
 }
 TERMINAL = {"success", "failed"}
 RUN_WAIT_S = 300
+LOGIN_WINDOW_S = 41
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +167,61 @@ def test_page_sends_a_browser_to_the_login(client):
     assert MONITOR in location.params.get("next", "")
     # FAB's login page is there.
     assert client.get(r.headers["location"]).status_code == 200
+
+
+@contextmanager
+def browser_login(stack, user: str, password: str) -> Iterator[httpx.Client]:
+    """A client that logged in like a browser: the monitor page -> FAB's login form -> back."""
+    with httpx.Client(base_url=stack["AIRFLOW_API_URL"].rstrip("/"), timeout=60, follow_redirects=True) as c:
+        yield _login(c, user, password)
+
+
+def _login(c: httpx.Client, user: str, password: str) -> httpx.Client:
+    # FAB rate-limits its login form ([fab] auth_rate_limit, default 5 per 40 s per client): a 429
+    # waits for the window and tries again, once.
+    for attempt in range(2):
+        form = c.get(MONITOR + "/", headers={"Accept": "text/html"})
+        if form.status_code == 429 and attempt == 0:
+            time.sleep(float(form.headers.get("retry-after") or LOGIN_WINDOW_S))
+            continue
+        assert form.status_code == 200 and "/auth/login" in str(form.url), (form.url, form.status_code)
+        csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text) or re.search(
+            r'value="([^"]+)"[^>]*name="csrf_token"', form.text
+        )
+        assert csrf, "no csrf_token in FAB's login form"
+        page = c.post(
+            form.url,
+            data={"username": user, "password": password, "csrf_token": csrf.group(1)},
+            headers={"Accept": "text/html"},
+        )
+        if page.status_code == 429 and attempt == 0:
+            time.sleep(float(page.headers.get("retry-after") or LOGIN_WINDOW_S))
+            continue
+        assert page.status_code == 200 and page.url.path.rstrip("/") == MONITOR, (page.url, page.status_code)
+        break
+    return c
+
+
+def test_browser_session(client, stack, tokens):
+    """The UI's way in: FAB's login form, then the session cookies alone (no Authorization header).
+    A cross-site POST with the admin's cookies is refused before anything is triggered."""
+    with browser_login(stack, stack["IMR_VIEWER_USER"], stack["IMR_VIEWER_PASSWORD"]) as viewer:
+        assert viewer.get(MONITOR + "/api/failures").status_code == 200
+        r = viewer.post(
+            MONITOR + "/api/reprocess",
+            json={"keys": ["letters/x.pdf"]},
+            headers={"Origin": stack["AIRFLOW_API_URL"]},
+        )
+        assert r.status_code == 403, r.text
+    before = run_ids(client, tokens["admin"])
+    with browser_login(stack, stack["IMR_ADMIN_USER"], stack["IMR_ADMIN_PASSWORD"]) as admin:
+        r = admin.post(
+            MONITOR + "/api/reprocess",
+            json={"keys": ["letters/x.pdf"]},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert r.status_code == 403 and "cross-origin" in r.text, r.text
+    assert run_ids(client, tokens["admin"]) == before
 
 
 # --------------------------------------------------------------------------- viewer
