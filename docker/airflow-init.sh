@@ -4,18 +4,20 @@
 # with _AIRFLOW_DB_MIGRATE=true), and it is safe to run again: every step is idempotent. The native
 # stack (scripts/stack.py) runs this same file after `airflow db migrate`.
 #
-#   1. The admin and viewer users (docker/airflow-users.sh).
+#   1. The UI/API users of the FAB auth manager (admin and viewer from .env): docker/airflow-users.sh.
 #   2. Pool `imr_warehouse` (warehouse writers; parse tasks use default_pool).
 #   3. Warehouse schema: `imr db upgrade` as the warehouse owner (migration/admin role).
 #   4. Role wiring the migrations cannot know: imr_app (the DAGs' login) joins imr_loader.
 #   5. A least-privilege check of connection `imr_warehouse` (imr_app).
 set -euo pipefail
 
+: "${_AIRFLOW_WWW_USER_USERNAME:?}" "${_AIRFLOW_WWW_USER_PASSWORD:?}"
+: "${IMR_VIEWER_USERNAME:?}" "${IMR_VIEWER_PASSWORD:?}"
 : "${IMR_WAREHOUSE_POOL_SLOTS:?}" "${IMR_WAREHOUSE_DSN:?}" "${IMR_APP_PASSWORD:?}"
 : "${AIRFLOW_CONN_IMR_WAREHOUSE:?}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-echo "== Users (Flask-AppBuilder): admin and viewer"
+echo "== Airflow users (FAB auth manager): ${_AIRFLOW_WWW_USER_USERNAME} (Admin), ${IMR_VIEWER_USERNAME} (Viewer)"
 bash "${here}/airflow-users.sh"
 
 echo "== Pool imr_warehouse (${IMR_WAREHOUSE_POOL_SLOTS} slots)"

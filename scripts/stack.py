@@ -162,7 +162,7 @@ def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CORE__AUTH_MANAGER": config.AUTH_MANAGER,
+        "AIRFLOW__CORE__AUTH_MANAGER": config.AUTH_MANAGER_FAB,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{meta}",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{meta}",
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{port('redis')}/0",

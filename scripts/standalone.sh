@@ -19,7 +19,10 @@ if [ -n "${IMR_STANDALONE_ENV:-}" ]; then
   source "$IMR_STANDALONE_ENV"
   mkdir -p "$AIRFLOW_HOME"
 fi
-export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager}"
+# Always SimpleAuthManager (include/imr/config.py AUTH_MANAGER_SIMPLE), whatever the environment says:
+# the FAB auth manager (apache-airflow-providers-fab, installed for the production stack) is for
+# docker-compose.yaml and `make stack-start`, and would need users created first.
+export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"

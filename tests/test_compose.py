@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,8 @@ COMPOSE = REPO / "docker-compose.yaml"
 DOCKERFILE = REPO / "Dockerfile"
 ENV_EXAMPLE = REPO / ".env.example"
 INIT_SCRIPT = REPO / "docker" / "airflow-init.sh"
+USERS_SCRIPT = REPO / "docker" / "airflow-users.sh"
+STANDALONE = REPO / "scripts" / "standalone.sh"
 WAREHOUSE_INITDB = REPO / "docker" / "warehouse-initdb"
 
 AIRFLOW_SERVICES = (
@@ -47,6 +50,15 @@ EXPECTED_NAMES = {
     "VAR_BUCKET": "imr_bucket",
     "VAR_PREFIX": "imr_prefix",
     "POOL_WAREHOUSE": "imr_warehouse",
+    "AUTH_MANAGER_FAB": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+    "AUTH_MANAGER_SIMPLE": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+    "ROLE_ADMIN": "Admin",
+    "ROLE_VIEWER": "Viewer",
+    "USERS_SCRIPT": "docker/airflow-users.sh",
+    "ENV_ADMIN_USERNAME": "_AIRFLOW_WWW_USER_USERNAME",
+    "ENV_ADMIN_PASSWORD": "_AIRFLOW_WWW_USER_PASSWORD",
+    "ENV_VIEWER_USERNAME": "IMR_VIEWER_USERNAME",
+    "ENV_VIEWER_PASSWORD": "IMR_VIEWER_PASSWORD",
 }
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}; `$$` is a literal dollar.
@@ -219,17 +231,159 @@ def test_components_share_secrets(services):
         assert len(values) == 1 and None not in values, f"{key} differs between Airflow services: {values}"
 
 
-def test_simple_auth_manager_is_consistent(services, compose_text):
-    env = _env(services["airflow-apiserver"])
-    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
-    assert env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "").endswith(":admin")
-    password_file = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
-    # The file airflow-init writes must be on a volume the api-server sees too.
-    parent = str(Path(password_file).parent)
-    assert parent in _volume_map(services["airflow-apiserver"]), "api-server does not mount the password file"
-    assert parent in _volume_map(services["airflow-init"]), "airflow-init does not mount the password file"
-    # `airflow users create` exists only with the FAB auth manager.
+def test_fab_auth_manager_everywhere(services, names):
+    """Every Airflow component runs the FAB auth manager of include/imr/config.py; nothing of the
+    SimpleAuthManager set-up (users list, password file) is left."""
+    for name in AIRFLOW_SERVICES:
+        env = _env(services[name])
+        assert env.get("AIRFLOW__CORE__AUTH_MANAGER") == names["AUTH_MANAGER_FAB"], name
+        leftovers = sorted(k for k in env if k.startswith("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER"))
+        assert not leftovers, f"{name}: SimpleAuthManager settings under FAB: {leftovers}"
+    # The entrypoint's own `users create` would create the admin once and never rotate its password.
     assert _env(services["airflow-init"]).get("_AIRFLOW_WWW_USER_CREATE", "false").lower() != "true"
+
+
+def test_init_creates_users_with_the_shared_script(services, names):
+    """airflow-init runs docker/airflow-users.sh (the script the native stack runs too), from the
+    mounted ./docker, with every variable the script requires."""
+    assert USERS_SCRIPT == REPO / names["USERS_SCRIPT"]
+    init = services["airflow-init"]
+    command = _command_text(init)
+    script_dir = {host: container for container, host in _volume_map(init).items()}.get("./docker")
+    assert script_dir, "airflow-init does not mount ./docker"
+    assert f"{script_dir}/{INIT_SCRIPT.name}" in command
+    init_text = INIT_SCRIPT.read_text()
+    calls = [
+        ln.strip()
+        for ln in init_text.splitlines()
+        if "airflow-users.sh" in ln and not ln.lstrip().startswith("#")
+    ]
+    assert calls == ['bash "$(dirname "${BASH_SOURCE[0]}")/airflow-users.sh"'], (
+        f"airflow-init.sh must run the airflow-users.sh next to it, once: {calls}"
+    )
+    assert "SIMPLE_AUTH_MANAGER" not in init_text
+    # What the script requires (`: "${VAR:?...}"`) is what airflow-init passes, and is what
+    # include/imr/config.py names.
+    script = USERS_SCRIPT.read_text()
+    required = set(re.findall(r"\$\{(\w+):\?", script))
+    expected = {names[k] for k in ("ENV_ADMIN_USERNAME", "ENV_ADMIN_PASSWORD")} | {
+        names[k] for k in ("ENV_VIEWER_USERNAME", "ENV_VIEWER_PASSWORD")
+    }
+    assert required == expected, f"airflow-users.sh requires {sorted(required)}"
+    env = _env(init)
+    missing = sorted(expected - set(env))
+    assert not missing, f"airflow-init does not pass {missing}"
+    assert f'FAB_AUTH_MANAGER="{names["AUTH_MANAGER_FAB"]}"' in script
+
+
+def test_env_example_users_are_distinct(services, names, env_example):
+    env = {k: _interpolate(v, env_example) for k, v in _env(services["airflow-init"]).items()}
+    assert env[names["ENV_ADMIN_USERNAME"]] != env[names["ENV_VIEWER_USERNAME"]]
+    empty = {k: _interpolate(v, {}) for k, v in _env(services["airflow-init"]).items()}
+    assert empty[names["ENV_ADMIN_USERNAME"]] != empty[names["ENV_VIEWER_USERNAME"]]
+
+
+def test_standalone_stays_on_simple_auth_manager(names):
+    """`make standalone` sets SimpleAuthManager itself: installing the FAB provider, or an
+    AIRFLOW__CORE__AUTH_MANAGER left in the shell by the stack's environment, does not change it."""
+    lines = [ln.strip() for ln in STANDALONE.read_text().splitlines()]
+    sets = [ln for ln in lines if re.match(r"(export\s+)?AIRFLOW__CORE__AUTH_MANAGER=", ln)]
+    assert sets == [f"export AIRFLOW__CORE__AUTH_MANAGER={names['AUTH_MANAGER_SIMPLE']}"], sets
+    assert lines.index(sets[0]) < lines.index("exec airflow standalone")
+
+
+# --------------------------------------------------------------------------- airflow-users.sh, run
+
+
+FAKE_AIRFLOW = r"""#!/usr/bin/env python3
+# A stand-in for the `airflow` CLI: records its arguments; `users export FILE` writes $FAKE_USERS.
+import json, os, shutil, sys
+
+with open(os.environ["FAKE_LOG"], "a") as fh:
+    fh.write(json.dumps(sys.argv[1:]) + "\n")
+if sys.argv[1:3] == ["users", "export"]:
+    shutil.copy(os.environ["FAKE_USERS"], sys.argv[3])
+"""
+
+
+def _run_users_script(tmp_path, env_example, services, users, **overrides):
+    """docker/airflow-users.sh with airflow-init's environment (from .env.example) and a fake
+    `airflow` that records every call; returns (completed process, calls)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "airflow"
+    fake.write_text(FAKE_AIRFLOW)
+    fake.chmod(0o755)
+    (bin_dir / "python").unlink(missing_ok=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    (tmp_path / "users.json").write_text(json.dumps(users))
+    log = tmp_path / "calls.jsonl"
+    log.unlink(missing_ok=True)
+    init_env = {k: _interpolate(v, env_example) for k, v in _env(services["airflow-init"]).items()}
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "FAKE_LOG": str(log),
+        "FAKE_USERS": str(tmp_path / "users.json"),
+        **init_env,
+        **overrides,
+    }
+    proc = subprocess.run(["bash", str(USERS_SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+    calls = [json.loads(ln) for ln in log.read_text().splitlines()] if log.exists() else []
+    return proc, calls
+
+
+def _opts(call: list[str]) -> dict[str, str]:
+    return {call[i]: call[i + 1] for i in range(2, len(call) - 1) if call[i].startswith("--")}
+
+
+def test_users_script_creates_missing_users(tmp_path, env_example, services, names):
+    proc, calls = _run_users_script(tmp_path, env_example, services, users=[])
+    assert proc.returncode == 0, proc.stderr
+    assert calls[0] == ["fab-db", "migrate"]
+    assert calls[1][:2] == ["users", "export"]
+    creates = [_opts(c) for c in calls if c[:2] == ["users", "create"]]
+    env = {k: _interpolate(v, env_example) for k, v in _env(services["airflow-init"]).items()}
+    assert [(c["--username"], c["--password"], c["--role"]) for c in creates] == [
+        (env[names["ENV_ADMIN_USERNAME"]], env[names["ENV_ADMIN_PASSWORD"]], names["ROLE_ADMIN"]),
+        (env[names["ENV_VIEWER_USERNAME"]], env[names["ENV_VIEWER_PASSWORD"]], names["ROLE_VIEWER"]),
+    ]
+    assert len({c["--email"] for c in creates}) == 2, "FAB needs a distinct e-mail per user"
+    assert len(calls) == 4
+
+
+def test_users_script_rotates_passwords_and_fixes_roles(tmp_path, env_example, services, names):
+    """Existing users: password from the environment (reset-password), exactly the one role."""
+    env = {k: _interpolate(v, env_example) for k, v in _env(services["airflow-init"]).items()}
+    admin, viewer = env[names["ENV_ADMIN_USERNAME"]], env[names["ENV_VIEWER_USERNAME"]]
+    users = [
+        {"username": admin, "email": "a@x", "firstname": "a", "lastname": "a", "roles": ["Admin"]},
+        {"username": viewer, "email": "v@x", "firstname": "v", "lastname": "v", "roles": ["Op", "Public"]},
+    ]
+    proc, calls = _run_users_script(tmp_path, env_example, services, users=users)
+    assert proc.returncode == 0, proc.stderr
+    assert not [c for c in calls if c[:2] == ["users", "create"]]
+    resets = [_opts(c) for c in calls if c[:2] == ["users", "reset-password"]]
+    assert [(r["--username"], r["--password"]) for r in resets] == [
+        (admin, env[names["ENV_ADMIN_PASSWORD"]]),
+        (viewer, env[names["ENV_VIEWER_PASSWORD"]]),
+    ]
+    role_calls = [(c[1], _opts(c)["--username"], _opts(c)["--role"]) for c in calls if "role" in c[1]]
+    assert sorted(role_calls) == [
+        ("add-role", viewer, names["ROLE_VIEWER"]),
+        ("remove-role", viewer, "Op"),
+        ("remove-role", viewer, "Public"),
+    ]
+
+
+def test_users_script_refuses_other_auth_managers(tmp_path, env_example, services, names):
+    proc, calls = _run_users_script(
+        tmp_path, env_example, services, users=[], AIRFLOW__CORE__AUTH_MANAGER=names["AUTH_MANAGER_SIMPLE"]
+    )
+    assert proc.returncode != 0 and "FAB auth manager" in proc.stderr
+    assert calls == []
+    proc, calls = _run_users_script(tmp_path, env_example, services, users=[], IMR_VIEWER_PASSWORD="")
+    assert proc.returncode != 0 and "IMR_VIEWER_PASSWORD" in proc.stderr
+    assert calls == []
 
 
 # --------------------------------------------------------------------------- code <-> deployment
@@ -413,7 +567,7 @@ def test_env_is_gitignored_and_example_has_no_real_secrets(env_example):
 
 
 def test_shell_scripts_parse():
-    scripts = [INIT_SCRIPT, *sorted(WAREHOUSE_INITDB.glob("*.sh"))]
+    scripts = [INIT_SCRIPT, USERS_SCRIPT, *sorted(WAREHOUSE_INITDB.glob("*.sh"))]
     for script in scripts:
         result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
         assert result.returncode == 0, f"{script}: {result.stderr}"

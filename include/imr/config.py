@@ -2,7 +2,8 @@
 
 Plain constants, no Airflow import. docker-compose.yaml must agree with them:
 ``AIRFLOW_CONN_<CONN_ID upper>`` and ``AIRFLOW_VAR_<VAR upper>`` environment variables, and the
-pool created by airflow-init (tests/test_compose.py checks this).
+pool created by airflow-init, the auth manager and the users script (tests/test_compose.py checks
+this).
 """
 
 CONN_AWS = "aws_default"
@@ -14,10 +15,6 @@ DAG_NIGHTLY = "imr_ingest_nightly"
 DAG_BACKFILL = "imr_backfill"
 DAG_REPROCESS = "imr_reprocess_failures"
 DAG_IDS = (DAG_NIGHTLY, DAG_BACKFILL, DAG_REPROCESS)
-
-# Production auth (compose and the native stack): Flask-AppBuilder roles; `make standalone` keeps
-# Airflow's SimpleAuthManager.
-AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 # Seconds without a task heartbeat before the scheduler fails (and retries) a task whose worker died.
 TASK_HEARTBEAT_TIMEOUT_S = 60
 # botocore retries in the aws_default connection's extra (the amazon provider hands `config_kwargs`
@@ -25,3 +22,22 @@ TASK_HEARTBEAT_TIMEOUT_S = 60
 # errors (reset, closed, timeouts) with jittered backoff; 10 attempts make a task fail on an S3 fault
 # only when ten tries in a row fail. docker-compose.yaml sets the same (tests/test_compose.py).
 S3_RETRY_EXTRA = {"config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}}}
+
+# --------------------------------------------------------------------------- authentication
+# Production (docker-compose.yaml, the native stack): the Flask-AppBuilder auth manager of
+# apache-airflow-providers-fab, users in Airflow's metadata database, created by
+# docker/airflow-users.sh (the admin from the _AIRFLOW_WWW_USER_* variables, the viewer from IMR_VIEWER_*).
+# `make standalone` keeps SimpleAuthManager (scripts/standalone.sh sets it explicitly).
+AUTH_MANAGER_FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+AUTH_MANAGER_SIMPLE = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+# FAB's built-in roles: Admin may trigger imr_reprocess_failures; Viewer reads the monitor only.
+ROLE_ADMIN = "Admin"
+ROLE_VIEWER = "Viewer"
+# The one script that creates/updates those users (compose's airflow-init and the native stack).
+USERS_SCRIPT = "docker/airflow-users.sh"
+ENV_ADMIN_USERNAME = "_AIRFLOW_WWW_USER_USERNAME"
+ENV_ADMIN_PASSWORD = "_AIRFLOW_WWW_USER_PASSWORD"
+ENV_VIEWER_USERNAME = "IMR_VIEWER_USERNAME"
+ENV_VIEWER_PASSWORD = "IMR_VIEWER_PASSWORD"
+# The api-server's token endpoint under FAB: POST {"username", "password"} -> 201 {"access_token"}.
+TOKEN_PATH = "/auth/token"
