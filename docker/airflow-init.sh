@@ -15,10 +15,9 @@ set -euo pipefail
 : "${IMR_VIEWER_USERNAME:?}" "${IMR_VIEWER_PASSWORD:?}"
 : "${IMR_WAREHOUSE_POOL_SLOTS:?}" "${IMR_WAREHOUSE_DSN:?}" "${IMR_APP_PASSWORD:?}"
 : "${AIRFLOW_CONN_IMR_WAREHOUSE:?}"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 echo "== Airflow users (FAB auth manager): ${_AIRFLOW_WWW_USER_USERNAME} (Admin), ${IMR_VIEWER_USERNAME} (Viewer)"
-bash "${here}/airflow-users.sh"
+bash "$(dirname "${BASH_SOURCE[0]}")/airflow-users.sh"
 
 echo "== Pool imr_warehouse (${IMR_WAREHOUSE_POOL_SLOTS} slots)"
 airflow pools set imr_warehouse "${IMR_WAREHOUSE_POOL_SLOTS}" \

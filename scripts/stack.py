@@ -178,6 +178,7 @@ def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true",
         # A task whose worker died is failed (and retried) after this long without a heartbeat.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(config.TASK_HEARTBEAT_TIMEOUT_S),
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(config.TASK_QUEUED_TIMEOUT_S),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port("triggerer_logs")),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws, separators=(",", ":")),
         "AIRFLOW_CONN_IMR_WAREHOUSE": (
@@ -317,7 +318,9 @@ def start_redis() -> None:
     data.mkdir(parents=True, exist_ok=True)
     argv = [
         _redis_binary(), "--port", str(port("redis")), "--bind", "127.0.0.1", "--dir", str(data),
-        "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
+        # Queued Celery messages survive a Redis restart (compose's redis runs the same way).
+        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+        "--daemonize", "no", "--protected-mode", "yes",
     ]  # fmt: skip
     _spawn("redis", argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **_mark()})
     devservices._wait(redis_ping, "Redis")

@@ -17,6 +17,9 @@ DAG_REPROCESS = "imr_reprocess_failures"
 DAG_IDS = (DAG_NIGHTLY, DAG_BACKFILL, DAG_REPROCESS)
 # Seconds without a task heartbeat before the scheduler fails (and retries) a task whose worker died.
 TASK_HEARTBEAT_TIMEOUT_S = 60
+# Seconds a task may sit `queued` before the scheduler re-queues it: a broker that lost its messages
+# (Redis killed before it wrote them to its append-only file) costs this long, not a stuck run.
+TASK_QUEUED_TIMEOUT_S = 120
 # botocore retries in the aws_default connection's extra (the amazon provider hands `config_kwargs`
 # to botocore.config.Config). Standard mode retries 503 SlowDown/5xx, throttling and connection
 # errors (reset, closed, timeouts) with jittered backoff; 10 attempts make a task fail on an S3 fault

@@ -108,7 +108,9 @@ def test_redis_restarts_mid_run(stack, stack_ctl, api, s3, owner, prefix, tmp_pa
     sample, run_id = _start(api, s3, stack, tmp_path, prefix)
     wait_for_running_lane(api, NIGHTLY, run_id)
     t0 = time.monotonic()
-    os.killpg(stack_ctl.pid_of("redis"), signal.SIGKILL)
+    os.killpg(stack_ctl.pid_of("redis"), signal.SIGTERM)  # a restart: it writes its AOF and exits
+    while stack_ctl.pid_of("redis"):
+        time.sleep(0.2)
     time.sleep(5)
     stack_ctl.start_redis()
     assert api.wait(NIGHTLY, run_id) == "success"
