@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench lint services-start services-stop standalone clean stack-start stack-stop stack-status
+.PHONY: setup run test bench lint services-start services-stop standalone clean stack-start stack-stop stack-status bench-stack
 
 setup: $(STAMP)
 
@@ -54,3 +54,7 @@ stack-stop:
 
 stack-status:
 	$(BIN)/python scripts/stack.py status
+
+# letters/s through imr_backfill on the native stack vs `imr parse --jobs 2` (make stack-start first)
+bench-stack: setup
+	$(BIN)/python bench/stack_bench.py
