@@ -5,7 +5,8 @@ from datetime import datetime
 from airflow.sdk import dag
 
 from imr_airflow.params import common_params
-from imr_airflow.tasks import check_schema, discover, ingest_tail
+from imr_airflow.tasks import check_schema, discover
+from imr_airflow.wiring import ingest_tail
 
 
 @dag(

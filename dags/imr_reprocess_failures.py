@@ -6,7 +6,8 @@ from datetime import datetime
 from airflow.sdk import Param, dag
 
 from imr_airflow.params import common_params
-from imr_airflow.tasks import check_schema, ingest_tail, requeue
+from imr_airflow.tasks import check_schema, requeue
+from imr_airflow.wiring import ingest_tail
 
 PARAMS = common_params("only keys under this prefix") | {
     "error_codes": Param([], type="array", description="only these error codes (empty: all)"),

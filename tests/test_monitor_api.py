@@ -605,6 +605,44 @@ def test_static_files(client, tokens):
     assert client.get(f"{PREFIX}/static/app.py", headers=auth(tokens)).status_code == 404
 
 
+def test_security_headers_on_every_response(client, tokens, wh_conn, bucket, s3_client):
+    """One middleware (imr_monitor.security) sets the CSP and the other security headers on every
+    response: the page, the JSON API, the static files, errors; a route's own CSP (the download's
+    sandbox) and Cache-Control (the static files') stay."""
+    from imr_monitor.security import CSP
+
+    responses = {
+        "page": client.get(f"{PREFIX}/", headers=auth(tokens)),
+        "json": client.get(f"{PREFIX}/api/counts", headers=auth(tokens)),
+        "static": client.get(f"{PREFIX}/static/monitor.css", headers=auth(tokens)),
+        "not found": client.get(f"{PREFIX}/static/nope.js", headers=auth(tokens)),
+        "invalid": client.get(f"{PREFIX}/api/failures", params={"limit": 0}, headers=auth(tokens)),
+        "no session": client.get(f"{PREFIX}/api/failures"),
+    }
+    assert {name: r.status_code for name, r in responses.items()} == {
+        "page": 200,
+        "json": 200,
+        "static": 200,
+        "not found": 404,
+        "invalid": 422,
+        "no session": 401,
+    }
+    for name, r in responses.items():
+        assert r.headers.get("content-security-policy") == CSP, name
+        assert "frame-ancestors 'self'" in r.headers["content-security-policy"], name
+        assert r.headers.get("x-content-type-options") == "nosniff", name
+        assert r.headers.get("referrer-policy") == "same-origin", name
+        expected_cache = "private, max-age=300" if name == "static" else "no-store"
+        assert r.headers.get("cache-control") == expected_cache, name
+    s3_client.put_object(Bucket=bucket, Key="letters/h.pdf", Body=b"%PDF-1.4 h")
+    with wh_conn, wh_conn.cursor() as cur:
+        add_object(cur, bucket, "letters/h.pdf", "quarantined", error_code="pdf_error")
+    r = client.get(f"{PREFIX}/download", params={"key": "letters/h.pdf"}, headers=auth(tokens))
+    assert r.status_code == 200 and r.content == b"%PDF-1.4 h"
+    assert r.headers["content-security-policy"] == "sandbox; default-src 'none'"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
+
+
 # --------------------------------------------------------------------------- authentication and authorization
 
 
@@ -673,3 +711,19 @@ def test_plugin_registers_the_app_and_the_views(client, tokens):
 def test_imr_monitor_does_not_import_airflow():
     code = "import sys, imr.monitor; sys.exit(any(m.split('.')[0] == 'airflow' for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_the_plugin_does_not_import_the_task_module(tmp_path):
+    """The api-server gets its clients from imr_airflow.connections: loading the plugin (and the
+    module its dependencies import lazily) brings in neither the @task callables nor the DAG wiring."""
+    code = (
+        f"import sys; sys.path.append({str(PLUGINS)!r}); "
+        "import imr_monitor_plugin, imr_monitor.deps, imr_airflow.connections; "
+        "sys.exit(sorted({'imr_airflow.tasks', 'imr_airflow.wiring'} & set(sys.modules)) or 0)"
+    )
+    env = os.environ | {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for path in (PLUGINS / "imr_monitor").glob("*.py"):
+        assert "imr_airflow.tasks" not in path.read_text(), path
+        assert "imr_airflow.wiring" not in path.read_text(), path

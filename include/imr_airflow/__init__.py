@@ -1,2 +1,3 @@
-"""Airflow adapters: tasks that take clients from the provider hooks and call `imr` (which never
-imports Airflow). The DAG files in dags/ only wire these together."""
+"""Airflow adapters around `imr` (which never imports Airflow): `connections` (warehouse and S3
+clients from Airflow connections), `tasks` (the @task callables), `wiring` (how the DAGs chain them,
+quality gates included) and `params` (the DAG params). The DAG files in dags/ only call these."""

@@ -1,5 +1,6 @@
-"""Task callables shared by the ingestion DAGs. Each takes its clients from the provider hooks and
-hands them to plain functions in `imr`; XCom carries counts and lane numbers, never letters."""
+"""The @task callables the ingestion DAGs share (their wiring is imr_airflow.wiring). Each takes its
+clients from imr_airflow.connections and hands them to plain functions in `imr`; XCom carries counts
+and lane numbers, never letters."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg2
-from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
-from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 
 from imr import PARSER_VERSION, pipeline, quality, warehouse
-from imr.config import CONN_AWS, CONN_WAREHOUSE, POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
+from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 from imr.parse import Limits
 from imr.s3_listing import iter_pages
+from imr_airflow.connections import s3_client, warehouse_connection
 from imr_airflow.params import MAX_LANES
 
 log = logging.getLogger(__name__)
@@ -32,39 +31,6 @@ RETRY = {
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
 }
-
-
-def s3_client():
-    # Imported here: the amazon provider (boto3) costs ~0.4 s, paid by every task process that
-    # parses this module, and only the tasks that touch S3 need it.
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=CONN_AWS).get_conn()
-
-
-_LIBPQ_EXTRAS = (
-    "sslmode",
-    "sslcert",
-    "sslkey",
-    "sslrootcert",
-    "options",
-    "connect_timeout",
-    "application_name",
-)
-
-
-def warehouse_conn():
-    """A psycopg2 connection built from the hook's Airflow connection.
-
-    PostgresHook.get_conn() hands out psycopg 3 whenever psycopg is installed (provider 7.x), but the
-    loader uses psycopg2's copy_expert and transaction semantics; credentials still come only from
-    the `imr_warehouse` connection."""
-    hook = PostgresHook(postgres_conn_id=CONN_WAREHOUSE)
-    c = hook.get_connection(CONN_WAREHOUSE)
-    extra = {k: v for k, v in c.extra_dejson.items() if k in _LIBPQ_EXTRAS}
-    return psycopg2.connect(
-        host=c.host, port=c.port or 5432, user=c.login, password=c.password, dbname=c.schema or "imr", **extra
-    )
 
 
 def target(params: dict[str, Any]) -> tuple[str, str]:
@@ -85,11 +51,8 @@ def check_schema() -> list[str]:
     """Fails the run at once when the warehouse is not migrated to this package's version: the
     DAGs' login (imr_loader) has no DDL rights, so migrations belong to deployment, not to runs.
     No retries: waiting does not fix a schema."""
-    conn = warehouse_conn()
-    try:
+    with warehouse_connection() as conn:
         return warehouse.check_schema(conn)
-    finally:
-        conn.close()
 
 
 @task(**RETRY)
@@ -98,8 +61,7 @@ def discover() -> int:
     ctx = get_current_context()
     params = ctx["params"]
     bucket, prefix = target(params)
-    s3, conn = s3_client(), warehouse_conn()
-    try:
+    with s3_client() as s3, warehouse_connection() as conn:
         pending = 0
         for page in iter_pages(
             s3, bucket, prefix, _ts(params.get("modified_since")), _ts(params.get("modified_until"))
@@ -107,8 +69,6 @@ def discover() -> int:
             pending += warehouse.register_objects(conn, bucket, page, ctx["run_id"])
         if params.get("reparse"):
             pending += warehouse.mark_for_reparse(conn, bucket, PARSER_VERSION, prefix=prefix or None)
-    finally:
-        conn.close()
     log.info("discovered %d new or changed object(s) under s3://%s/%s", pending, bucket, prefix)
     return pending
 
@@ -118,13 +78,10 @@ def requeue() -> int:
     """imr_reprocess_failures: quarantined objects (all, by error code or by key) back to pending."""
     params = get_current_context()["params"]
     bucket, _ = target(params)
-    conn = warehouse_conn()
-    try:
+    with warehouse_connection() as conn:
         n = warehouse.requeue_failures(
             conn, bucket, error_codes=params.get("error_codes") or None, keys=params.get("keys") or None
         )
-    finally:
-        conn.close()
     log.info("re-queued %d quarantined object(s)", n)
     return n
 
@@ -135,13 +92,10 @@ def plan() -> list[dict[str, int]]:
     ctx = get_current_context()
     params = ctx["params"]
     bucket, prefix = target(params)
-    conn = warehouse_conn()
-    try:
+    with warehouse_connection() as conn:
         batch_ids = warehouse.claim_batches(
             conn, bucket, ctx["run_id"], int(params["batch_size"]), prefix=prefix or None
         )
-    finally:
-        conn.close()
     lanes = min(MAX_LANES, int(params.get("max_lanes") or MAX_LANES), len(batch_ids))
     log.info(
         "claimed %d batch(es) of up to %s keys over %d lane(s)", len(batch_ids), params["batch_size"], lanes
@@ -156,8 +110,7 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
     ctx = get_current_context()
     params = ctx["params"]
     limits = Limits(timeout_s=float(params.get("timeout_s") or Limits.timeout_s))
-    s3, conn = s3_client(), warehouse_conn()
-    try:
+    with s3_client() as s3, warehouse_connection() as conn:
         batch_ids = pipeline.lane_batches(conn, ctx["run_id"], spec["lane"], spec["lanes"])
         # The name shown for this mapped task in the UI (rendered when the task ends).
         span = (
@@ -167,60 +120,29 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
         totals = pipeline.run_lane(
             s3, conn, batch_ids, limits=limits, task_id=ctx["ti"].task_id, map_index=ctx["ti"].map_index
         )
-    finally:
-        conn.close()
     log.info("lane %d/%d done: %s", spec["lane"] + 1, spec["lanes"], totals)
     return totals
 
 
 @task(trigger_rule=TriggerRule.ALL_DONE)
 def record_quality() -> dict[str, Any]:
-    """Runs every data-quality check and stores the results in imr.dq_results (the gates below fail
-    the run; this task only records, so the results exist even when a gate fails)."""
+    """Runs every data-quality check and stores the results in imr.dq_results (the gates of
+    imr_airflow.wiring fail the run; this task only records, so the results exist even when a gate
+    fails)."""
     ctx = get_current_context()
-    conn = warehouse_conn()
-    try:
+    with warehouse_connection() as conn:
         results = quality.run_checks(conn, ctx["run_id"])
         quality.record_results(conn, ctx["run_id"], results)
-    finally:
-        conn.close()
     failed = [f"{r.name}={r.observed}" for r in results if not r.passed]
     log.info("data quality: %d checks, %d failed %s", len(results), len(failed), failed)
     return {"checks": len(results), "failed": failed}
 
 
-def quality_gates() -> list:
-    """The common-sql check operators: a failing check fails its task, and so the run, in the UI."""
-    gates = []
-    for table, mapping in quality.column_mapping().items():
-        gates.append(
-            SQLColumnCheckOperator(
-                task_id=f"gate_columns_{table.split('.')[-1]}",
-                conn_id=CONN_WAREHOUSE,
-                table=table,
-                column_mapping=mapping,
-            )
-        )
-    for table, checks in quality.table_checks(run_id="{{ run_id }}").items():
-        gates.append(
-            SQLTableCheckOperator(
-                task_id=f"gate_table_{table.split('.')[-1]}",
-                conn_id=CONN_WAREHOUSE,
-                table=table,
-                checks=checks,
-            )
-        )
-    return gates
-
-
 @task(outlets=[LETTERS_ASSET])
 def publish() -> dict[str, Any]:
     """Marks the letters table updated for downstream DAGs; returns the run's counts."""
-    conn = warehouse_conn()
-    try:
+    with warehouse_connection() as conn:
         s = warehouse.summary(conn)
-    finally:
-        conn.close()
     log.info("warehouse: %s", s["rows"])
     return {"objects_by_status": s["objects_by_status"], "rows": s["rows"]}
 
@@ -228,24 +150,5 @@ def publish() -> dict[str, Any]:
 @task(trigger_rule=TriggerRule.ALL_DONE)
 def release_claims() -> int:
     """Hands back keys a failed run still holds, so the next run can take them at once."""
-    conn = warehouse_conn()
-    try:
+    with warehouse_connection() as conn:
         return warehouse.release_claims(conn, get_current_context()["run_id"])
-    finally:
-        conn.close()
-
-
-def ingest_tail(start) -> None:
-    """plan -> lanes -> (quality record | gates) -> publish, with the claim release as teardown.
-    Recording and the gates run side by side: they read the same tables, and a gate failing must
-    not stop the results from being recorded."""
-    planned = plan()
-    start >> planned
-    lanes = process_lane.expand(spec=planned)
-    recorded = record_quality()
-    gates = quality_gates()
-    lanes >> [recorded, *gates]
-    done = publish()
-    [recorded, *gates] >> done
-    # A teardown: runs whatever happened upstream but does not decide the run's state.
-    done >> release_claims().as_teardown(setups=planned)
