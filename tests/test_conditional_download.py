@@ -9,8 +9,9 @@ import random
 import pytest
 from botocore.exceptions import ClientError
 
-from imr import pipeline, synth, warehouse
-from imr.s3_listing import get_object_bytes, iter_pages
+import imr_synth as synth
+from imr import pipeline, warehouse
+from imr.s3_io import get_object_bytes, iter_pages
 from imr.workers import ParserPool
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 
 from imr import quality, warehouse
 from imr.errors import LetterError
-from imr.records import Item, Letter, Warning
+from imr.records import Item, Letter, ParseWarning
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +178,7 @@ def test_round_trip_register_claim_load(wh_conn):
             else:
                 let = letter(case, ("Upheld", "Overturned"), reviewer_specialty=tricky)
                 let.reviewer_licensure_states = ["West Virginia", 'New "York", {x}']
-                let.warnings = [Warning("odd", tricky)]
+                let.warnings = [ParseWarning("odd", tricky)]
                 # Workers may hand over the contract's dict form as well.
                 result = let.to_dict() if case.endswith("5") else let
                 outcomes.append((o.key, o.etag, f"sha-{case}", result))

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .parse import Limits
+from .limits import Limits
 from .workers import ParseResult, parse_many
 
 

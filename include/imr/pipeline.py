@@ -17,8 +17,8 @@ from botocore.exceptions import ClientError
 
 from . import PARSER_VERSION, warehouse
 from .errors import LetterError
-from .parse import DEFAULT_LIMITS, Limits
-from .s3_listing import get_object_bytes
+from .limits import DEFAULT_LIMITS, Limits
+from .s3_io import get_object_bytes
 from .warehouse import ObjectRef, Outcome
 from .workers import ParserPool
 

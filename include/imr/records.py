@@ -60,7 +60,7 @@ class Item:
 
 
 @dataclass
-class Warning:
+class ParseWarning:
     code: str
     message: str
 
@@ -80,7 +80,7 @@ class Letter:
     patient_sex: str | None = None
     items: list[Item] = field(default_factory=list)
     clinical_case_summary: str | None = None
-    warnings: list[Warning] = field(default_factory=list)
+    warnings: list[ParseWarning] = field(default_factory=list)
 
     @property
     def outcome(self) -> str | None:
@@ -113,7 +113,7 @@ class Letter:
                 kw[k] = date.fromisoformat(kw[k])
         fields = ITEM_FIELDS + ENRICHED_ITEM_FIELDS
         items = [Item(**{k: i.get(k) for k in fields}) for i in d.get("items") or []]
-        warnings = [Warning(**w) for w in d.get("warnings") or []]
+        warnings = [ParseWarning(**w) for w in d.get("warnings") or []]
         return cls(**kw, items=items, clinical_case_summary=d.get("clinical_case_summary"), warnings=warnings)
 
 

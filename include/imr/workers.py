@@ -22,7 +22,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from .errors import LetterError
-from .parse import DEFAULT_LIMITS, Limits, parse_pdf
+from .letter_parser import parse_pdf
+from .limits import DEFAULT_LIMITS, Limits
 from .records import Letter
 
 Document = tuple[str, bytes | Path]

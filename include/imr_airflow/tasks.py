@@ -15,8 +15,8 @@ from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 
 from imr import PARSER_VERSION, pipeline, quality, warehouse
 from imr.config import CONN_AWS, CONN_WAREHOUSE, POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
-from imr.parse import Limits
-from imr.s3_listing import iter_pages
+from imr.limits import Limits
+from imr.s3_io import iter_pages
 from imr_airflow.params import MAX_LANES
 
 log = logging.getLogger(__name__)
