@@ -158,13 +158,13 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
     limits = Limits(timeout_s=float(params.get("timeout_s") or Limits.timeout_s))
     s3, conn = s3_client(), warehouse_conn()
     try:
-        batch_ids = pipeline.lane_batches(conn, ctx["run_id"], spec["lane"], spec["lanes"])
+        batch_ids = warehouse.unfinished_batches(conn, ctx["run_id"], spec["lane"], spec["lanes"])
         # The name shown for this mapped task in the UI (rendered when the task ends).
         span = (
             f"batches {batch_ids[0]}-{batch_ids[-1]} ({len(batch_ids)})" if batch_ids else "no batches left"
         )
         ctx["lane_label"] = f"lane {spec['lane'] + 1} of {spec['lanes']}: {span}"
-        totals = pipeline.run_lane(
+        totals = pipeline.ingest_batches(
             s3, conn, batch_ids, limits=limits, task_id=ctx["ti"].task_id, map_index=ctx["ti"].map_index
         )
     finally:
