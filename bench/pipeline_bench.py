@@ -26,13 +26,16 @@ import psycopg2
 
 import imr_synth
 from imr import warehouse
-from imr.warehouse import Outcome
+from imr.warehouse import ObjectResult, Parsed
 from imr.workers import parse_many
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", ROOT / ".run"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import devservices  # noqa: E402  (scripts/ is not a package)
+
+sys.path.insert(0, str(ROOT / "bench"))
+from loader_baseline import load_rows_executemany  # noqa: E402  (bench/ is not a package)
 
 
 def _env() -> dict[str, str]:
@@ -189,12 +192,12 @@ def _end_to_end(env: dict[str, str], files: list[Path]) -> tuple[float, float]:
     return _dag_run_seconds(env, m.group(1))
 
 
-def _outcomes(files: list[Path]) -> list[Outcome]:
+def _outcomes(files: list[Path]) -> list[ObjectResult]:
     results = parse_many(((f"letters/{f.name}", f) for f in files), jobs=2)
-    return [Outcome(r.source, f"etag-{i}", r.sha256, r.letter) for i, r in enumerate(results)]
+    return [ObjectResult(r.source, f"etag-{i}", r.sha256, Parsed(r.letter)) for i, r in enumerate(results)]
 
 
-def _load_seconds(env: dict[str, str], outcomes: list[Outcome], loader) -> tuple[float, int]:
+def _load_seconds(env: dict[str, str], outcomes: list[ObjectResult], loader) -> tuple[float, int]:
     dsn = _fresh_db(env, "imr_bench_load")
     conn = psycopg2.connect(dsn)
     try:
@@ -206,7 +209,7 @@ def _load_seconds(env: dict[str, str], outcomes: list[Outcome], loader) -> tuple
         for i in range(0, len(outcomes), 200):  # the DAG's default batch size
             loader(conn, "bench", outcomes[i : i + 200], "bench")
         secs = time.perf_counter() - start
-        rows = sum(1 + len(o.result.items) for o in outcomes)
+        rows = sum(1 + len(o.result.letter.items) for o in outcomes)
         return secs, rows
     finally:
         conn.close()
@@ -220,7 +223,7 @@ def run_pipeline_bench(n_letters: int) -> dict:
     e2e_s, lanes_s = _end_to_end(env, files)
     outcomes = _outcomes(files)
     copy_s, rows = _load_seconds(env, outcomes, warehouse.load_batch)
-    many_s, _ = _load_seconds(env, outcomes, warehouse.load_rows_executemany)
+    many_s, _ = _load_seconds(env, outcomes, load_rows_executemany)
     res = {
         "letters": len(files),
         "parse_jobs2_letters_per_s": len(files) / parse_s,

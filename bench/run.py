@@ -33,7 +33,7 @@ def _method(name: str):
     _quiet_pdfminer()
     if name == "imr":
         from imr.errors import LetterError
-        from imr.parse import parse_pdf
+        from imr.letter_parser import parse_pdf
 
         def run(data: bytes) -> None:
             try:

@@ -9,8 +9,9 @@ import random
 import pytest
 from botocore.exceptions import ClientError
 
-from imr import pipeline, synth, warehouse
-from imr.s3_listing import get_object_bytes, iter_pages
+import imr_synth as synth
+from imr import pipeline, warehouse
+from imr.s3_io import get_object_bytes, iter_pages
 from imr.workers import ParserPool
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ def test_object_replaced_after_listing_is_left_to_the_next_discovery(wh_conn, s3
     assert new_etag != listed_etag
 
     with ParserPool(1) as pool:
-        report = pipeline.process_batch(s3_client, wh_conn, batch_id, pool)
+        report = pipeline.ingest_batch(s3_client, wh_conn, batch_id, pool)
     assert (report.objects, report.loaded, report.quarantined, report.stale, report.changed) == (
         3,
         2,
@@ -79,7 +80,7 @@ def test_object_replaced_after_listing_is_left_to_the_next_discovery(wh_conn, s3
         warehouse.ObjectRef("letters/b.pdf", new_etag, len(new_pdf))
     ]
     with ParserPool(1) as pool:
-        report2 = pipeline.process_batch(s3_client, wh_conn, batch2, pool)
+        report2 = pipeline.ingest_batch(s3_client, wh_conn, batch2, pool)
     assert (report2.loaded, report2.changed) == (1, 0)
     assert _rows(
         wh_conn,

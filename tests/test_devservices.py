@@ -202,8 +202,8 @@ def test_restart_of_the_shared_s3_keeps_letters_and_the_nightly_run_finds_nothin
     import random
     import time
 
+    import imr_synth as synth
     from airflow_run import run_dag
-    from imr import synth
 
     rng = random.Random("restart")
     for _ in range(12):

@@ -13,8 +13,7 @@ import pytest
 
 import imr_synth
 from imr.errors import LetterError
-from imr.parse import parse_pdf
-from imr.parser import _parse_header, _request, parse_date
+from imr.letter_parser import _parse_header, _request, parse_date, parse_pdf
 from imr.pdftext import Fragment, Line, extract_lines
 from imr.records import Item, Letter
 from imr.validate import rationale_polarity, validate
@@ -252,7 +251,7 @@ def test_rationale_polarity(rationale: str, polarity: str | None) -> None:
 
 
 def test_reviewer_values_stop_at_the_paragraph_end() -> None:
-    from imr.parser import _reviewer, paragraphs_text
+    from imr.letter_parser import _reviewer, paragraphs_text
 
     lines = [
         _line(300, (72, "The Expert Reviewer has the following credentials:")),

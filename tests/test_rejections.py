@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import imr_synth
-from imr.parse import Limits
+from imr.limits import Limits
 from imr.workers import parse_many
 
 TIMEOUT_S = 3.0

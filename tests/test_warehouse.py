@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import psycopg2
 import pytest
 
-from imr import quality, warehouse
+from imr import PARSER_VERSION, quality, warehouse
 from imr.errors import LetterError
-from imr.records import Item, Letter, Warning
+from imr.records import Item, Letter, ParseWarning
+from imr.warehouse import Failed, ObjectResult, Parsed
+from imr.warehouse import load as warehouse_load
 
 pytestmark = pytest.mark.integration
 
@@ -57,12 +61,12 @@ def obj(key: str, etag: str | None = None, minutes: int = 0) -> dict:
     }
 
 
-def ok(key: str, let: Letter, sha: str | None = None, etag: str | None = None) -> warehouse.Outcome:
-    return warehouse.Outcome(key, etag or f"{key}-etag", sha or f"sha-{key}", let)
+def ok(key: str, let: Letter, sha: str | None = None, etag: str | None = None) -> ObjectResult:
+    return ObjectResult(key, etag or f"{key}-etag", sha or f"sha-{key}", Parsed(let))
 
 
-def fail(key: str, code: str = "no_text_layer", message: str = "scanned") -> warehouse.Outcome:
-    return warehouse.Outcome(key, f"{key}-etag", f"sha-{key}", (code, message))
+def fail(key: str, code: str = "no_text_layer", message: str = "scanned") -> ObjectResult:
+    return ObjectResult(key, f"{key}-etag", f"sha-{key}", Failed(code, message))
 
 
 def claim_all(conn, run_id: str, batch_size: int = 100) -> list[str]:
@@ -174,14 +178,16 @@ def test_round_trip_register_claim_load(wh_conn):
         for o in batch.objects:
             case = o.key.removeprefix("letters/").removesuffix(".pdf")
             if case.endswith("3"):
-                outcomes.append((o.key, o.etag, f"sha-{case}", LetterError("encrypted")))
+                outcomes.append(
+                    ObjectResult(o.key, o.etag, f"sha-{case}", Failed.from_error(LetterError("encrypted")))
+                )
             else:
                 let = letter(case, ("Upheld", "Overturned"), reviewer_specialty=tricky)
                 let.reviewer_licensure_states = ["West Virginia", 'New "York", {x}']
-                let.warnings = [Warning("odd", tricky)]
-                # Workers may hand over the contract's dict form as well.
-                result = let.to_dict() if case.endswith("5") else let
-                outcomes.append((o.key, o.etag, f"sha-{case}", result))
+                let.warnings = [ParseWarning("odd", tricky)]
+                # A letter that went through the contract's dict form loads the same.
+                result = Letter.from_dict(let.to_dict()) if case.endswith("5") else let
+                outcomes.append(ObjectResult(o.key, o.etag, f"sha-{case}", Parsed(result)))
         counts = warehouse.load_batch(wh_conn, BUCKET, outcomes, "run1", "load", map_index, batch_id=batch_id)
         totals["loaded"] += counts["loaded"]
         totals["quarantined"] += counts["quarantined"]
@@ -198,7 +204,7 @@ def test_round_trip_register_claim_load(wh_conn):
     assert row[1] == ["West Virginia", 'New "York", {x}']
     assert row[2] == [{"code": "odd", "message": tricky.replace("\x00", "")}]
     assert row[3:6] == ("Partially Overturn", date(2017, 2, 1), 54)
-    assert row[6:] == ("letters/CM16-0000001.pdf", "letters/CM16-0000001.pdf-etag", warehouse.PARSER_VERSION)
+    assert row[6:] == ("letters/CM16-0000001.pdf", "letters/CM16-0000001.pdf-etag", PARSER_VERSION)
     assert q(
         wh_conn, "SELECT status, case_number, claimed_by FROM imr.s3_objects WHERE key LIKE '%01.pdf'"
     ) == [("loaded", "CM16-0000001", None)]
@@ -349,7 +355,7 @@ def test_fault_mid_batch_leaves_nothing_partial(wh_conn, monkeypatch):
         raise RuntimeError("injected fault")
 
     with monkeypatch.context() as m:
-        m.setattr(warehouse, "_replace_items", boom)
+        m.setattr(warehouse_load, "_replace_items", boom)
         with pytest.raises(RuntimeError, match="injected fault"):
             warehouse.load_batch(wh_conn, BUCKET, outcomes, "run2")
     assert snapshot(wh_conn) == before  # old letter + its 3 items intact; manifest still processing
@@ -357,7 +363,7 @@ def test_fault_mid_batch_leaves_nothing_partial(wh_conn, monkeypatch):
     # 2. A value PostgreSQL itself rejects (validation bypassed): integer out of range.
     broken = letter("CM16-0000021", patient_age=10**12)
     with monkeypatch.context() as m:
-        m.setattr(warehouse, "validation_error", lambda _letter: None)
+        m.setattr(warehouse_load, "validation_error", lambda _letter: None)
         with pytest.raises(psycopg2.DataError):
             warehouse.load_batch(wh_conn, BUCKET, [outcomes[0], ok("f/other.pdf", broken)], "run2")
     assert snapshot(wh_conn) == before
@@ -582,7 +588,10 @@ def test_executemany_baseline_loads_the_same_rows(wh_conn, pg_dsn):
         cur.execute("TRUNCATE imr.letters, imr.items, imr.s3_objects, imr.parse_failures, imr.batches")
     warehouse.register_objects(other, BUCKET, objs, "run1")
     claim_all(other, "run1")
-    counts = warehouse.load_rows_executemany(other, BUCKET, outcomes, "run1", "load", 0)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from loader_baseline import load_rows_executemany  # bench/ is not a package
+
+    counts = load_rows_executemany(other, BUCKET, outcomes, "run1", "load", 0)
     assert (counts["loaded"], counts["quarantined"], counts["items_written"]) == (4, 1, 12)
     assert snapshot(other) == copy_state
     other.close()

@@ -1,3 +1,5 @@
+"""`python -m imr`: the `imr` command line (imr.cli)."""
+
 import sys
 
 from .cli import main

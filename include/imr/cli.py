@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .parse import Limits
+from .limits import Limits
 from .workers import ParseResult, parse_many
 
 
@@ -56,19 +55,13 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _connect(dsn: str | None):
-    import psycopg2
-
-    dsn = dsn or os.environ.get("IMR_WAREHOUSE_DSN")
-    if not dsn:
-        raise SystemExit("imr: no warehouse DSN (pass --dsn or set IMR_WAREHOUSE_DSN)")
-    return psycopg2.connect(dsn)
-
-
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from .warehouse import upgrade
+    from .warehouse import connect, upgrade
 
-    conn = _connect(args.dsn)
+    try:
+        conn = connect(args.dsn)
+    except LookupError as e:
+        raise SystemExit(f"imr: {e}") from None
     try:
         applied = upgrade(conn)
     finally:

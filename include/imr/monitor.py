@@ -1,6 +1,6 @@
 """Read side of the failed-parse monitor (plugins/imr_monitor): the quarantine as the Airflow UI page
-and its JSON API show it. Plain queries on an open psycopg2 connection, no Airflow here; every
-filter is a bound parameter.
+and its JSON API show it. Plain queries on an open psycopg2 connection, each in its own
+transaction (imr.warehouse.db.transaction), no Airflow here; every filter is a bound parameter.
 
 A *failure* is a row of imr.parse_failures (one per object, run and error code). The monitor lists
 one row per object: the newest failure that matches the filters, with the object's whole history
@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from imr.errors import REJECTION_CODES
+from imr.warehouse.db import transaction
 
 STATES = ("open", "queued", "resolved")
 # Filter values for `state`: one state, "active" (open or queued, the default) or "all".
@@ -153,7 +154,7 @@ def _row(values: Sequence) -> dict[str, Any]:
 
 def list_failures(conn, filters: Filters) -> dict[str, Any]:
     """{"total": objects matching, "failures": one dict per object, the newest matching failure first}."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:  # read only: ends the transaction, no snapshot held
         cur.execute(
             _FAILURES_CTE
             + """
@@ -168,7 +169,6 @@ def list_failures(conn, filters: Filters) -> dict[str, Any]:
             filters.params(),
         )
         rows = cur.fetchall()
-    conn.rollback()  # read only: end the transaction so the connection holds no snapshot
     total = rows[0][-1] if rows else 0
     if not rows and filters.offset:
         total = count_failures(conn, filters)
@@ -176,21 +176,20 @@ def list_failures(conn, filters: Filters) -> dict[str, Any]:
 
 
 def count_failures(conn, filters: Filters) -> int:
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             _FAILURES_CTE + "SELECT count(*) FROM listed"
             " WHERE %(states)s::text[] IS NULL OR state = ANY(%(states)s::text[])",
             filters.params(),
         )
         n = cur.fetchone()[0]
-    conn.rollback()
     return n
 
 
 def counts_by_error_code(conn, filters: Filters) -> list[dict[str, Any]]:
     """Objects matching the filters (limit and offset aside) per error code and state, the most
     frequent code first: [{"error_code", "count", "open", "queued", "resolved"}]."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             _FAILURES_CTE
             + """
@@ -206,7 +205,6 @@ def counts_by_error_code(conn, filters: Filters) -> list[dict[str, Any]]:
             filters.params(),
         )
         rows = cur.fetchall()
-    conn.rollback()
     return [{"error_code": r[0], "count": r[1], "open": r[2], "queued": r[3], "resolved": r[4]} for r in rows]
 
 
@@ -229,7 +227,7 @@ def daily_trend(conn, first: date, last: date) -> list[dict[str, Any]]:
     """Per UTC day from `first` to `last`: objects loaded that day (manifest status loaded, by the
     time the status was set) and objects that failed to parse that day (distinct keys in
     parse_failures). [{"day": "YYYY-MM-DD", "loaded", "quarantined"}], every day present."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             """
             WITH days AS (
@@ -255,32 +253,29 @@ def daily_trend(conn, first: date, last: date) -> list[dict[str, Any]]:
             {"first": first, "last": last},
         )
         rows = cur.fetchall()
-    conn.rollback()
     return [{"day": r[0].isoformat(), "loaded": r[1], "quarantined": r[2]} for r in rows]
 
 
 def error_codes(conn) -> list[str]:
     """Every known rejection code plus any other code the warehouse holds, sorted."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             "SELECT DISTINCT error_code FROM imr.parse_failures"
             " UNION SELECT DISTINCT error_code FROM imr.s3_objects WHERE error_code IS NOT NULL"
         )
         found = {r[0] for r in cur.fetchall()}
-    conn.rollback()
     return sorted(found | set(REJECTION_CODES))
 
 
 def recent_runs(conn, limit: int = 50) -> list[str]:
     """The runs that logged failures, newest first (suggestions for the run filter)."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             "SELECT dag_run_id FROM imr.parse_failures GROUP BY dag_run_id"
             " ORDER BY max(occurred_at) DESC LIMIT %s",
             (limit,),
         )
         runs = [r[0] for r in cur.fetchall()]
-    conn.rollback()
     return runs
 
 
@@ -290,7 +285,7 @@ def quarantined(conn, keys: Iterable[str], bucket: str | None = None) -> dict[st
     keys = sorted(set(keys))
     if not keys:
         return {}
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             """
             SELECT bucket, key FROM imr.s3_objects
@@ -301,7 +296,6 @@ def quarantined(conn, keys: Iterable[str], bucket: str | None = None) -> dict[st
             {"keys": keys, "bucket": bucket},
         )
         rows = cur.fetchall()
-    conn.rollback()
     out: dict[str, list[str]] = {}
     for b, k in rows:
         out.setdefault(b, []).append(k)
@@ -311,7 +305,7 @@ def quarantined(conn, keys: Iterable[str], bucket: str | None = None) -> dict[st
 def manifest_object(conn, bucket: str | None, key: str) -> dict[str, Any] | None:
     """The manifest row of an object (any status), or None: the download endpoint serves only
     objects the manifest knows. Without a bucket the key must be unambiguous."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             "SELECT bucket, key, etag, size, status FROM imr.s3_objects"
             " WHERE key = %(key)s AND (%(bucket)s::text IS NULL OR bucket = %(bucket)s::text)"
@@ -319,7 +313,6 @@ def manifest_object(conn, bucket: str | None, key: str) -> dict[str, Any] | None
             {"bucket": bucket, "key": key},
         )
         rows = cur.fetchall()
-    conn.rollback()
     if len(rows) != 1:
         return None
     return dict(zip(("bucket", "key", "etag", "size", "status"), rows[0], strict=True))

@@ -2,7 +2,8 @@
 
 pdfminer's default layout analysis (LAParams) is skipped on purpose: it splits the header table's
 labels and values into separate blocks, breaks justified lines with wide word gaps into several
-boxes, and costs about a fifth of the time. The device below records each glyph's position as the
+boxes, and costs about a fifth of the time (measured: 21% of pdfminer's `extract_text` on the 72
+corpus letters, timing `LTPage.analyze`). The device below records each glyph's position as the
 interpreter draws it; lines are rebuilt from baselines and words from horizontal gaps.
 """
 

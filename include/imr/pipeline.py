@@ -1,4 +1,6 @@
-"""One batch of S3 objects: download, parse in killable workers, load in one transaction.
+"""Ingesting claimed batches of S3 objects: download each object, parse it in a killable worker,
+load the batch in one transaction (`ingest_batch`; `ingest_batches` runs a lane's batches on one
+parser pool). Worker results become the loader's tagged `ObjectResult`s here.
 
 Orchestrator-neutral: the Airflow tasks (include/imr_airflow) and the tests call these with a boto3
 client and a psycopg2 connection. Letter content lives only inside this function's process.
@@ -17,24 +19,25 @@ from botocore.exceptions import ClientError
 
 from . import PARSER_VERSION, warehouse
 from .errors import LetterError
-from .parse import DEFAULT_LIMITS, Limits
-from .s3_listing import get_object_bytes
-from .warehouse import ObjectRef, Outcome
-from .workers import ParserPool
+from .limits import DEFAULT_LIMITS, Limits
+from .s3_io import get_object_bytes
+from .warehouse import Failed, ObjectRef, ObjectResult, Parsed
+from .workers import ParseResult, ParserPool
 
 log = logging.getLogger(__name__)
 
 # S3 answers that mean "this object is gone", not "try again later".
 _GONE = {"NoSuchKey", "404", "NotFound"}
 # The GET is conditional on the manifest's ETag: this answer means the object was replaced after it
-# was listed. Not a letter error: the outcome is dropped and the key left to the next discovery.
-CHANGED = "object_changed"
+# was listed. Not a letter error: the object gets no result and its key is left to the next discovery.
 _PRECONDITION = {"PreconditionFailed", "412"}
 DOWNLOAD_THREADS = 4
 
 
 @dataclass
 class BatchReport:
+    """One batch's counts; `errors` is the quarantined objects per error code (sums to `quarantined`)."""
+
     batch_id: int
     objects: int
     loaded: int
@@ -85,10 +88,18 @@ def fetch(
         yield from zip(objects, ex.map(lambda o: _download(s3, bucket, o, max_bytes), objects), strict=True)
 
 
-def parse_objects(s3, bucket: str, objects: list[ObjectRef], pool: ParserPool) -> list[Outcome]:
-    """One Outcome per object, in order. Downloads stream into the parser pool as they arrive, so
-    S3 latency overlaps parsing; bytes are dropped as soon as a worker has them. An object replaced
-    since listing gets the error code CHANGED (nothing was parsed)."""
+def _result(obj: ObjectRef, r: ParseResult) -> ObjectResult:
+    """A worker's answer as the loader takes it: the one place worker results are converted."""
+    result = Parsed(r.letter) if r.ok else Failed(r.error_code, r.message)
+    return ObjectResult(obj.key, obj.etag, r.sha256, result)
+
+
+def parse_objects(
+    s3, bucket: str, objects: list[ObjectRef], pool: ParserPool
+) -> tuple[list[ObjectResult], list[str]]:
+    """(one ObjectResult per object, in order; the keys of objects replaced since listing, which get
+    no result because nothing was parsed). Downloads stream into the parser pool as they arrive, so
+    S3 latency overlaps parsing; bytes are dropped as soon as a worker has them."""
     failed: dict[str, LetterError | _Changed] = {}
 
     def documents() -> Iterator[tuple[str, bytes]]:
@@ -99,20 +110,20 @@ def parse_objects(s3, bucket: str, objects: list[ObjectRef], pool: ParserPool) -
                 failed[obj.key] = data
 
     parsed = {r.source: r for r in pool.imap(documents())}
-    outcomes: list[Outcome] = []
+    results: list[ObjectResult] = []
+    changed: list[str] = []
     for obj in objects:
-        if obj.key in failed:
-            err = failed[obj.key]
-            code = CHANGED if isinstance(err, _Changed) else err.code
-            outcomes.append(Outcome(obj.key, obj.etag, "", (code, err.message)))
-            continue
-        r = parsed[obj.key]
-        result = r.letter if r.ok else (r.error_code, r.message)
-        outcomes.append(Outcome(obj.key, obj.etag, r.sha256 or "", result))
-    return outcomes
+        err = failed.get(obj.key)
+        if isinstance(err, _Changed):
+            changed.append(obj.key)
+        elif err is not None:
+            results.append(ObjectResult(obj.key, obj.etag, None, Failed.from_error(err)))
+        else:
+            results.append(_result(obj, parsed[obj.key]))
+    return results, changed
 
 
-def process_batch(
+def ingest_batch(
     s3,
     conn,
     batch_id: int,
@@ -122,14 +133,13 @@ def process_batch(
     map_index: int | None = None,
     parser_version: str = PARSER_VERSION,
 ) -> BatchReport:
+    """Downloads, parses and loads one claimed batch (one transaction); logs and returns its counts."""
     batch = warehouse.get_batch(conn, batch_id)
-    outcomes = parse_objects(s3, batch.bucket, batch.objects, pool)
-    changed = [o.key for o in outcomes if isinstance(o.result, tuple) and o.result[0] == CHANGED]
-    outcomes = [o for o in outcomes if not (isinstance(o.result, tuple) and o.result[0] == CHANGED)]
+    results, changed = parse_objects(s3, batch.bucket, batch.objects, pool)
     counts = warehouse.load_batch(
         conn,
         batch.bucket,
-        outcomes,
+        results,
         batch.run_id,
         task_id=task_id,
         map_index=map_index,
@@ -137,7 +147,6 @@ def process_batch(
         batch_id=batch_id,
         changed=changed,
     )
-    errors = Counter(o.result[0] for o in outcomes if isinstance(o.result, tuple))
     report = BatchReport(
         batch_id,
         len(batch.objects),
@@ -145,31 +154,14 @@ def process_batch(
         counts["duplicate"],
         counts["quarantined"],
         counts["stale"],
-        dict(errors),
+        counts["quarantined_by_code"],
         counts["changed"],
     )
     log.info("%s", report.line())
     return report
 
 
-def lane_batches(conn, run_id: str, lane: int, lanes: int) -> list[int]:
-    """This lane's unfinished batches of the run: batch ids are dealt round-robin over the lanes, so
-    a retried lane resumes where it stopped and never touches another lane's batches."""
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT batch_id FROM (
-                SELECT batch_id, finished_at, row_number() OVER (ORDER BY batch_id) - 1 AS n
-                FROM imr.batches WHERE run_id = %(run_id)s
-            ) b
-            WHERE n %% %(lanes)s = %(lane)s AND finished_at IS NULL ORDER BY batch_id
-            """,
-            {"run_id": run_id, "lanes": lanes, "lane": lane},
-        )
-        return [r[0] for r in cur.fetchall()]
-
-
-def run_lane(
+def ingest_batches(
     s3,
     conn,
     batch_ids: list[int],
@@ -179,11 +171,12 @@ def run_lane(
     task_id: str | None = None,
     map_index: int | None = None,
 ) -> dict[str, int]:
-    """Processes a lane's batches with one parser pool; returns totals (small, for XCom)."""
+    """Ingests batches one after another on one parser pool (a lane: imr_airflow's process_lane task);
+    returns totals (small, for XCom)."""
     totals: Counter = Counter()
     with ParserPool(jobs, limits) as pool:
         for batch_id in batch_ids:
-            r = process_batch(s3, conn, batch_id, pool, task_id=task_id, map_index=map_index)
+            r = ingest_batch(s3, conn, batch_id, pool, task_id=task_id, map_index=map_index)
             totals.update(
                 batches=1,
                 objects=r.objects,

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from imr.records import DECISIONS, OUTCOMES
+from imr.warehouse.db import transaction
 
 # Letter fields without which a row is useless downstream.
 REQUIRED_LETTER_FIELDS = ("case_number", "decision_date", "outcome", "source_key", "source_sha256")
@@ -153,7 +154,7 @@ def checks(
 def run_checks(conn, run_id: str | None = None, **params) -> list[CheckResult]:
     """Run every check (params as for checks()); read-only."""
     results = []
-    with conn, conn.cursor() as cur:  # ends the transaction: no connection left idle in one
+    with transaction(conn) as cur:  # ends the transaction: no connection left idle in one
         for check in checks(run_id, **params):
             cur.execute(check.sql)
             observed, passed = cur.fetchone()
@@ -171,7 +172,7 @@ def record_results(conn, run_id: str | None, results: Iterable[CheckResult | Seq
             else None
         )
         rows.append((name, run_id, bool(passed), None if observed is None else str(observed), numeric))
-    with conn, conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.executemany(
             "INSERT INTO imr.dq_results (check_name, run_id, passed, observed, observed_numeric)"
             " VALUES (%s, %s, %s, %s, %s)",

@@ -1,6 +1,7 @@
-"""The letter record (contract v2, ../shared/letter-record.md): field names are the CLI's JSON keys
-and the warehouse columns. The v2 enriched item fields (`category`, `subcategory`, `citations`) are
-derived from the item's own text by `imr.enrich`; the warehouse does not store them yet, so
+"""The letter record (contract v2, ../shared/letter-record.md): `Letter`, its `Item`s and
+`ParseWarning`s, the field lists and the derived outcome (Uphold/Overturn). Field names are the
+CLI's JSON keys and the warehouse columns. The v2 enriched item fields (`category`, `subcategory`,
+`citations`) are derived from the item's own text by `imr.enrich`; the warehouse does not store them yet, so
 `ITEM_FIELDS` (what it loads) stays the v1 list."""
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Item:
 
 
 @dataclass
-class Warning:
+class ParseWarning:
     code: str
     message: str
 
@@ -80,7 +81,7 @@ class Letter:
     patient_sex: str | None = None
     items: list[Item] = field(default_factory=list)
     clinical_case_summary: str | None = None
-    warnings: list[Warning] = field(default_factory=list)
+    warnings: list[ParseWarning] = field(default_factory=list)
 
     @property
     def outcome(self) -> str | None:
@@ -113,7 +114,7 @@ class Letter:
                 kw[k] = date.fromisoformat(kw[k])
         fields = ITEM_FIELDS + ENRICHED_ITEM_FIELDS
         items = [Item(**{k: i.get(k) for k in fields}) for i in d.get("items") or []]
-        warnings = [Warning(**w) for w in d.get("warnings") or []]
+        warnings = [ParseWarning(**w) for w in d.get("warnings") or []]
         return cls(**kw, items=items, clinical_case_summary=d.get("clinical_case_summary"), warnings=warnings)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .records import DATE_FIELDS, LETTER_FIELDS, Letter, Warning
+from .records import DATE_FIELDS, LETTER_FIELDS, Letter, ParseWarning
 
 # Expected chronology of a dispute: injury, UR denial, IMR application, assignment, decision.
 DATE_ORDER = DATE_FIELDS
@@ -29,12 +29,12 @@ _POSITIVE = re.compile(
 _OPTIONAL = tuple(f for f in LETTER_FIELDS if f not in ("case_number", "decision_date", "outcome"))
 
 
-def date_order_warnings(letter: Letter) -> list[Warning]:
+def date_order_warnings(letter: Letter) -> list[ParseWarning]:
     known = [(f, getattr(letter, f)) for f in DATE_ORDER if getattr(letter, f) is not None]
     out = []
     for (f1, d1), (f2, d2) in zip(known, known[1:], strict=False):
         if d1 > d2:
-            out.append(Warning("date_order", f"{f1} {d1.isoformat()} is after {f2} {d2.isoformat()}"))
+            out.append(ParseWarning("date_order", f"{f1} {d1.isoformat()} is after {f2} {d2.isoformat()}"))
     return out
 
 
@@ -54,14 +54,14 @@ def rationale_polarity(decision: str, rationale: str | None) -> str | None:
     return None
 
 
-def polarity_warnings(letter: Letter) -> list[Warning]:
+def polarity_warnings(letter: Letter) -> list[ParseWarning]:
     out = []
     for item in letter.items:
         pol = rationale_polarity(item.decision, item.decision_rationale)
         expected = "negative" if item.decision == "Upheld" else "positive"
         if pol is not None and pol != expected:
             out.append(
-                Warning(
+                ParseWarning(
                     "rationale_polarity",
                     f"item {item.seq} is {item.decision} but its rationale concludes {pol}ly",
                 )
@@ -69,16 +69,18 @@ def polarity_warnings(letter: Letter) -> list[Warning]:
     return out
 
 
-def age_warnings(letter: Letter) -> list[Warning]:
+def age_warnings(letter: Letter) -> list[ParseWarning]:
     age = letter.patient_age
     if age is not None and not AGE_RANGE[0] <= age <= AGE_RANGE[1]:
-        return [Warning("unusual_age", f"patient age {age} is outside {AGE_RANGE[0]}-{AGE_RANGE[1]}")]
+        return [ParseWarning("unusual_age", f"patient age {age} is outside {AGE_RANGE[0]}-{AGE_RANGE[1]}")]
     return []
 
 
-def missing_warnings(letter: Letter) -> list[Warning]:
+def missing_warnings(letter: Letter) -> list[ParseWarning]:
     missing = [f for f in _OPTIONAL if getattr(letter, f) is None]
-    return [Warning("field_missing", "not stated in the letter: " + ", ".join(missing))] if missing else []
+    return (
+        [ParseWarning("field_missing", "not stated in the letter: " + ", ".join(missing))] if missing else []
+    )
 
 
 def validate(letter: Letter) -> Letter:

@@ -1,4 +1,5 @@
-"""Parsing in killable worker processes.
+"""Parsing letters in killable worker processes: `ParserPool` / `parse_many` (one `ParseResult`
+per document) and `parse_document`, what a worker does with one document.
 
 pdfminer.six can loop for minutes or allocate without bound on a malformed file, and no in-process
 check can interrupt a C-level or tight Python loop reliably. So each letter is parsed in a long-lived
@@ -22,7 +23,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from .errors import LetterError
-from .parse import DEFAULT_LIMITS, Limits, parse_pdf
+from .letter_parser import parse_pdf
+from .limits import DEFAULT_LIMITS, Limits
 from .records import Letter
 
 Document = tuple[str, bytes | Path]

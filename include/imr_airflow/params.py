@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
-from imr.parse import Limits
+from imr.limits import Limits
 
 # Airflow maps at most this many lanes per run, so the UI's task list stays short whatever the backlog.
 MAX_LANES = 32

@@ -13,8 +13,8 @@ from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 
 from imr import PARSER_VERSION, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
-from imr.parse import Limits
-from imr.s3_listing import iter_pages
+from imr.limits import Limits
+from imr.s3_io import iter_pages
 from imr_airflow.connections import s3_client, warehouse_connection
 from imr_airflow.params import MAX_LANES
 
@@ -111,13 +111,13 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
     params = ctx["params"]
     limits = Limits(timeout_s=float(params.get("timeout_s") or Limits.timeout_s))
     with s3_client() as s3, warehouse_connection() as conn:
-        batch_ids = pipeline.lane_batches(conn, ctx["run_id"], spec["lane"], spec["lanes"])
+        batch_ids = warehouse.unfinished_batches(conn, ctx["run_id"], spec["lane"], spec["lanes"])
         # The name shown for this mapped task in the UI (rendered when the task ends).
         span = (
             f"batches {batch_ids[0]}-{batch_ids[-1]} ({len(batch_ids)})" if batch_ids else "no batches left"
         )
         ctx["lane_label"] = f"lane {spec['lane'] + 1} of {spec['lanes']}: {span}"
-        totals = pipeline.run_lane(
+        totals = pipeline.ingest_batches(
             s3, conn, batch_ids, limits=limits, task_id=ctx["ti"].task_id, map_index=ctx["ti"].map_index
         )
     log.info("lane %d/%d done: %s", spec["lane"] + 1, spec["lanes"], totals)

@@ -1,4 +1,4 @@
-"""imr.s3_listing against the moto S3 server over HTTP (a fresh bucket per test)."""
+"""imr.s3_io against the moto S3 server over HTTP (a fresh bucket per test)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 import botocore.exceptions
 import pytest
 
-from imr import s3_listing, warehouse
+from imr import s3_io, warehouse
 from imr.errors import LetterError
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def test_listing_streams_page_by_page(s3_client, bucket, list_calls):
     keys = [f"letters/CM16-{n:07d}.pdf" for n in range(7)]
     for k in keys:
         put(s3_client, bucket, k)
-    it = s3_listing.iter_objects(s3_client, bucket, "letters/", page_size=2)
+    it = s3_io.iter_objects(s3_client, bucket, "letters/", page_size=2)
     first = next(it)
     assert len(list_calls) == 1  # lazy: one page fetched for the first object
     rest = list(it)
@@ -45,30 +45,30 @@ def test_listing_streams_page_by_page(s3_client, bucket, list_calls):
     assert set(listed[0]) == {"key", "etag", "size", "last_modified"}
     assert not listed[0]["etag"].startswith('"') and listed[0]["size"] == len(b"%PDF-1.4 tiny")
 
-    pages = list(s3_listing.iter_pages(s3_client, bucket, "letters/", page_size=3))
+    pages = list(s3_io.iter_pages(s3_client, bucket, "letters/", page_size=3))
     assert [len(p) for p in pages] == [3, 3, 1]
 
 
 def test_only_pdfs_under_the_prefix(s3_client, bucket):
     for k in ("letters/a.pdf", "letters/B.PDF", "letters/notes.txt", "letters/pdf", "other/c.pdf"):
         put(s3_client, bucket, k)
-    assert [o["key"] for o in s3_listing.iter_objects(s3_client, bucket, "letters/")] == [
+    assert [o["key"] for o in s3_io.iter_objects(s3_client, bucket, "letters/")] == [
         "letters/B.PDF",
         "letters/a.pdf",
     ]
-    assert len(list(s3_listing.iter_objects(s3_client, bucket))) == 3  # no prefix: whole bucket
+    assert len(list(s3_io.iter_objects(s3_client, bucket))) == 3  # no prefix: whole bucket
 
 
 def test_last_modified_window(s3_client, bucket):
     put(s3_client, bucket, "letters/old.pdf")
     time.sleep(1.1)  # S3 LastModified has one-second resolution
     put(s3_client, bucket, "letters/new.pdf")
-    stamps = {o["key"]: o["last_modified"] for o in s3_listing.iter_objects(s3_client, bucket)}
+    stamps = {o["key"]: o["last_modified"] for o in s3_io.iter_objects(s3_client, bucket)}
     old, new = stamps["letters/old.pdf"], stamps["letters/new.pdf"]
     assert old < new
 
     def keys(**window):
-        return [o["key"] for o in s3_listing.iter_objects(s3_client, bucket, "letters/", **window)]
+        return [o["key"] for o in s3_io.iter_objects(s3_client, bucket, "letters/", **window)]
 
     assert keys(modified_since=new) == ["letters/new.pdf"]  # since is inclusive
     assert keys(modified_until=new) == ["letters/old.pdf"]  # until is exclusive
@@ -81,29 +81,28 @@ def test_last_modified_window(s3_client, bucket):
 
 def test_get_object_bytes_limits_size(s3_client, bucket):
     put(s3_client, bucket, "letters/small.pdf", b"x" * 100)
-    assert s3_listing.get_object_bytes(s3_client, bucket, "letters/small.pdf", max_bytes=100) == b"x" * 100
+    assert s3_io.get_object_bytes(s3_client, bucket, "letters/small.pdf", max_bytes=100) == b"x" * 100
     with pytest.raises(LetterError) as err:
-        s3_listing.get_object_bytes(s3_client, bucket, "letters/small.pdf", max_bytes=99)
+        s3_io.get_object_bytes(s3_client, bucket, "letters/small.pdf", max_bytes=99)
     assert err.value.code == "too_large"
 
 
 def test_get_object_bytes_if_match(s3_client, bucket):
     put(s3_client, bucket, "letters/a.pdf", b"version 1")
-    (listed,) = s3_listing.iter_objects(s3_client, bucket)
+    (listed,) = s3_io.iter_objects(s3_client, bucket)
     assert (
-        s3_listing.get_object_bytes(s3_client, bucket, "letters/a.pdf", 1000, etag=listed["etag"])
-        == b"version 1"
+        s3_io.get_object_bytes(s3_client, bucket, "letters/a.pdf", 1000, etag=listed["etag"]) == b"version 1"
     )
     put(s3_client, bucket, "letters/a.pdf", b"version 2")
     with pytest.raises(botocore.exceptions.ClientError):
-        s3_listing.get_object_bytes(s3_client, bucket, "letters/a.pdf", 1000, etag=listed["etag"])
+        s3_io.get_object_bytes(s3_client, bucket, "letters/a.pdf", 1000, etag=listed["etag"])
 
 
 def test_listing_feeds_the_manifest(s3_client, bucket, wh_conn):
     for n in range(5):
         put(s3_client, bucket, f"letters/CM16-{n:07d}.pdf", f"letter {n}".encode())
-    pages = s3_listing.iter_pages(s3_client, bucket, "letters/", page_size=2)
+    pages = s3_io.iter_pages(s3_client, bucket, "letters/", page_size=2)
     assert sum(warehouse.register_objects(wh_conn, bucket, page, "run1") for page in pages) == 5
     put(s3_client, bucket, "letters/CM16-0000001.pdf", b"overwritten")  # new ETag
-    pages = s3_listing.iter_pages(s3_client, bucket, "letters/")
+    pages = s3_io.iter_pages(s3_client, bucket, "letters/")
     assert sum(warehouse.register_objects(wh_conn, bucket, page, "run2") for page in pages) == 1

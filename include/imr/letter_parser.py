@@ -1,4 +1,5 @@
-"""Text lines of an IMR Final Determination letter -> a Letter record (contract v1).
+"""Reads a Letter record out of an IMR Final Determination letter: `parse_pdf` (bytes -> validated
+record, in this process) and `parse_lines` (positioned text lines -> record, contract v1).
 
 Two letter styles are handled: 2016-17 letters (credentials block with `State(s) of Licensure:` and
 `Certification(s)/Specialty:`) and 2013-14 letters (`Board Certified in X and is licensed to
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from .errors import LetterError
-from .pdftext import Fragment, Line
+from .limits import DEFAULT_LIMITS, Limits
+from .pdftext import Fragment, Line, extract_lines
 from .records import Item, Letter
+from .validate import validate
 
 # Header labels per field, preferred first ("Dated:" is the 2013-14 letters' decision date).
 HEADER_LABELS = {
@@ -467,3 +470,13 @@ def parse_lines(lines: list[Line]) -> Letter:
         items=items,
         clinical_case_summary=_SUMMARY_INTRO.sub("", summary, count=1) or None,
     ).enrich_items()
+
+
+def parse_pdf(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Letter:
+    """Parses and validates one letter in this process. Raises LetterError with a rejection code.
+
+    Not safe against hostile input on its own: time and memory bounds are enforced by the
+    caller's worker process (imr.workers)."""
+    if len(data) > limits.max_bytes:
+        raise LetterError("too_large", f"{len(data)} bytes exceeds the {limits.max_bytes}-byte limit")
+    return validate(parse_lines(extract_lines(data, max_pages=limits.max_pages)))

@@ -1,0 +1,52 @@
+"""The PostgreSQL warehouse (no Airflow here): `db` (connections, the one transaction helper, COPY),
+`migrate` (schema versions), `manifest` (the S3 object state machine and claimed batches), `load`
+(validating and loading parsed letters) and `report` (summary counts).
+
+Every function takes an open psycopg2 connection and runs its own transaction(s) with
+`db.transaction`: uncommitted work the caller has on the connection is committed with it. The
+public names are re-exported here, so callers write `from imr import warehouse; warehouse.upgrade(conn)`.
+"""
+
+from .db import connect, copy_rows, transaction
+from .load import Failed, ObjectResult, Parsed, load_batch, validation_error
+from .manifest import (
+    STATUSES,
+    Batch,
+    ObjectRef,
+    claim_batches,
+    get_batch,
+    mark_for_reparse,
+    register_objects,
+    release_claims,
+    requeue_failures,
+    unfinished_batches,
+)
+from .migrate import SchemaOutOfDate, applied_migrations, check_schema, migrations, upgrade
+from .report import summary
+
+__all__ = [
+    "STATUSES",
+    "Batch",
+    "Failed",
+    "ObjectRef",
+    "ObjectResult",
+    "Parsed",
+    "SchemaOutOfDate",
+    "applied_migrations",
+    "check_schema",
+    "claim_batches",
+    "connect",
+    "copy_rows",
+    "get_batch",
+    "load_batch",
+    "mark_for_reparse",
+    "migrations",
+    "register_objects",
+    "release_claims",
+    "requeue_failures",
+    "summary",
+    "transaction",
+    "unfinished_batches",
+    "upgrade",
+    "validation_error",
+]

@@ -1,0 +1,220 @@
+"""The S3 manifest `imr.s3_objects` and the batches claimed from it: which object versions exist
+and where each stands. A key moves
+    pending --claim_batches--> processing --load_batch--> loaded | quarantined | duplicate
+and register_objects puts it back to pending when its ETag changes (load_batch does too when the
+listed version was replaced before its download, leaving the new version to the next discovery).
+Claimed keys are stored as rows of `imr.batches`, so an orchestrator passes batch ids around, never
+key lists or letters. Every function takes an open psycopg2 connection and runs its own
+transaction(s) (imr.warehouse.db.transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import NamedTuple
+
+from .db import bare_etag, chunks, copy_rows, transaction
+
+STATUSES = ("pending", "processing", "loaded", "quarantined", "duplicate")
+
+
+class ObjectRef(NamedTuple):
+    key: str
+    etag: str
+    size: int | None
+
+
+class Batch(NamedTuple):
+    batch_id: int
+    run_id: str
+    bucket: str
+    objects: list[ObjectRef]
+
+
+_REGISTER_SQL = """
+INSERT INTO imr.s3_objects AS o (bucket, key, etag, size, last_modified, status, first_run_id, last_run_id)
+SELECT DISTINCT ON (key) %(bucket)s, key, etag, size, last_modified, 'pending', %(run_id)s, %(run_id)s
+FROM _register ORDER BY key
+ON CONFLICT (bucket, key) DO UPDATE SET
+    etag = excluded.etag, size = excluded.size, last_modified = excluded.last_modified,
+    status = 'pending', sha256 = NULL, error_code = NULL, error_message = NULL, attempts = 0,
+    last_run_id = excluded.last_run_id, updated_at = now()
+WHERE o.etag IS DISTINCT FROM excluded.etag
+"""
+
+
+def register_objects(conn, bucket: str, objects: Iterable[dict], run_id: str, page_size: int = 1000) -> int:
+    """Record listed S3 objects in the manifest; return how many became pending.
+
+    New keys and keys whose ETag changed become pending; keys seen before with the same ETag are left
+    alone whatever their status, so re-listing a bucket is cheap and loads nothing twice. Each page is
+    COPYed into a temp table and merged with one INSERT ... ON CONFLICT, and committed on its own, so
+    registering a million keys neither holds one huge transaction nor the whole listing in memory."""
+    newly_pending = 0
+    for page in chunks(objects, page_size):
+        rows = [(o["key"], bare_etag(o["etag"]), o.get("size"), o.get("last_modified")) for o in page]
+        with transaction(conn) as cur:
+            cur.execute(
+                "CREATE TEMP TABLE _register (key TEXT, etag TEXT, size BIGINT, last_modified TIMESTAMPTZ)"
+                " ON COMMIT DROP"
+            )
+            copy_rows(cur, "_register", ("key", "etag", "size", "last_modified"), rows)
+            cur.execute(_REGISTER_SQL, {"bucket": bucket, "run_id": run_id})
+            newly_pending += cur.rowcount
+    return newly_pending
+
+
+_CLAIM_SQL = """
+WITH picked AS (
+    SELECT key FROM imr.s3_objects
+    WHERE bucket = %(bucket)s
+      AND (%(prefix)s::text IS NULL OR starts_with(key, %(prefix)s::text))
+      AND ((status = ANY(%(statuses)s::text[]) AND claimed_by IS NULL)
+           OR (status = 'processing' AND claimed_at < now() - %(stale_after)s::interval))
+    ORDER BY key
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE imr.s3_objects o
+    SET status = 'processing', claimed_by = %(run_id)s, claimed_at = now(), attempts = o.attempts + 1,
+        first_run_id = coalesce(o.first_run_id, %(run_id)s), last_run_id = %(run_id)s, updated_at = now()
+    FROM picked
+    WHERE o.bucket = %(bucket)s AND o.key = picked.key
+    RETURNING o.key
+), numbered AS (
+    SELECT key, (row_number() OVER (ORDER BY key) - 1) / %(batch_size)s AS n FROM claimed
+)
+INSERT INTO imr.batches (run_id, bucket, keys)
+SELECT %(run_id)s, %(bucket)s, array_agg(key ORDER BY key) FROM numbered GROUP BY n ORDER BY n
+RETURNING batch_id
+"""
+
+
+def claim_batches(
+    conn,
+    bucket: str,
+    run_id: str,
+    batch_size: int,
+    prefix: str | None = None,
+    statuses: Sequence[str] = ("pending",),
+    max_batches: int | None = None,
+    stale_after: timedelta = timedelta(hours=6),
+) -> list[int]:
+    """Claim up to max_batches * batch_size keys for `run_id` and return the new batch ids.
+
+    Rows are picked FOR UPDATE SKIP LOCKED and stamped claimed_by = run_id in one statement, so two
+    runs claiming at the same moment get disjoint keys, and a key another run holds is not claimable
+    until it is loaded or released. A claim older than `stale_after` (a run that died) is taken over.
+    The key lists stay in imr.batches: the caller hands the (small) list of ids to its workers, each
+    of which reads its keys with get_batch(). `max_batches` bounds one run's fan-out (Airflow maps at
+    most core.max_map_length tasks); what is left stays pending for the next run."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    params = {
+        "bucket": bucket,
+        "run_id": run_id,
+        "prefix": prefix,
+        "statuses": list(statuses),
+        "stale_after": stale_after,
+        "limit": batch_size * max_batches if max_batches else None,
+        "batch_size": batch_size,
+    }
+    with transaction(conn) as cur:
+        cur.execute(_CLAIM_SQL, params)
+        return sorted(r[0] for r in cur.fetchall())
+
+
+def get_batch(conn, batch_id: int) -> Batch:
+    """A batch's keys in order, with the ETag and size the manifest has for each."""
+    with transaction(conn) as cur:
+        cur.execute(
+            """
+            SELECT b.run_id, b.bucket, k.key, o.etag, o.size
+            FROM imr.batches b
+            CROSS JOIN unnest(b.keys) WITH ORDINALITY AS k(key, ord)
+            JOIN imr.s3_objects o ON o.bucket = b.bucket AND o.key = k.key
+            WHERE b.batch_id = %s ORDER BY k.ord
+            """,
+            (batch_id,),
+        )
+        rows = cur.fetchall()
+        if not rows:
+            cur.execute("SELECT run_id, bucket FROM imr.batches WHERE batch_id = %s", (batch_id,))
+            head = cur.fetchone()
+            if head is None:
+                raise KeyError(f"no batch {batch_id}")
+            return Batch(batch_id, head[0], head[1], [])
+    return Batch(batch_id, rows[0][0], rows[0][1], [ObjectRef(r[2], r[3], r[4]) for r in rows])
+
+
+def release_claims(conn, run_id: str) -> int:
+    """Hand back what a run claimed but did not finish (a failed or cancelled run): processing -> pending."""
+    with transaction(conn) as cur:
+        cur.execute(
+            "UPDATE imr.s3_objects SET status = 'pending', claimed_by = NULL, claimed_at = NULL,"
+            " updated_at = now() WHERE claimed_by = %s AND status = 'processing'",
+            (run_id,),
+        )
+        return cur.rowcount
+
+
+def requeue_failures(
+    conn, bucket: str, error_codes: Sequence[str] | None = None, keys: Sequence[str] | None = None
+) -> int:
+    """Quarantined -> pending (optionally only some error codes / keys), e.g. after a parser fix.
+    The last error stays on the row until the next attempt overwrites it."""
+    with transaction(conn) as cur:
+        cur.execute(
+            """
+            UPDATE imr.s3_objects
+            SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = now()
+            WHERE bucket = %(bucket)s AND status = 'quarantined'
+              AND (%(codes)s::text[] IS NULL OR error_code = ANY(%(codes)s::text[]))
+              AND (%(keys)s::text[] IS NULL OR key = ANY(%(keys)s::text[]))
+            """,
+            {
+                "bucket": bucket,
+                "codes": list(error_codes) if error_codes is not None else None,
+                "keys": list(keys) if keys is not None else None,
+            },
+        )
+        return cur.rowcount
+
+
+def mark_for_reparse(
+    conn,
+    bucket: str,
+    parser_version: str,
+    prefix: str | None = None,
+    statuses: Sequence[str] = ("loaded", "duplicate"),
+) -> int:
+    """Send objects last processed by a parser other than `parser_version` back to pending
+    (a backfill with reparse). Objects a run currently holds are left to that run."""
+    with transaction(conn) as cur:
+        cur.execute(
+            """
+            UPDATE imr.s3_objects SET status = 'pending', updated_at = now()
+            WHERE bucket = %(bucket)s AND status = ANY(%(statuses)s::text[]) AND claimed_by IS NULL
+              AND parser_version IS DISTINCT FROM %(pv)s
+              AND (%(prefix)s::text IS NULL OR starts_with(key, %(prefix)s::text))
+            """,
+            {"bucket": bucket, "statuses": list(statuses), "pv": parser_version, "prefix": prefix},
+        )
+        return cur.rowcount
+
+
+def unfinished_batches(conn, run_id: str, lane: int, lanes: int) -> list[int]:
+    """A lane's unfinished batches of a run: the run's batch ids are dealt round-robin over `lanes`,
+    so a retried lane resumes where it stopped and never touches another lane's batches."""
+    with transaction(conn) as cur:
+        cur.execute(
+            """
+            SELECT batch_id FROM (
+                SELECT batch_id, finished_at, row_number() OVER (ORDER BY batch_id) - 1 AS n
+                FROM imr.batches WHERE run_id = %(run_id)s
+            ) b
+            WHERE n %% %(lanes)s = %(lane)s AND finished_at IS NULL ORDER BY batch_id
+            """,
+            {"run_id": run_id, "lanes": lanes, "lane": lane},
+        )
+        return [r[0] for r in cur.fetchall()]
