@@ -9,9 +9,7 @@ Uses the embedded services (scripts/devservices.py) and a scratch database and b
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -26,6 +24,7 @@ import psycopg2
 
 import imr_synth
 from imr import warehouse
+from imr.config import CONN_WAREHOUSE, DAG_BACKFILL, VAR_BUCKET, VAR_PREFIX
 from imr.warehouse import ObjectResult, Parsed
 from imr.workers import parse_many
 
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", ROOT / ".run"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import devservices  # noqa: E402  (scripts/ is not a package)
+from airflow_runner import DagRun, DagRunError, dsn_to_uri, run_dag  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from loader_baseline import load_rows_executemany  # noqa: E402  (bench/ is not a package)
@@ -72,26 +72,10 @@ def _parse_only(files: list[Path]) -> float:
     return time.perf_counter() - start
 
 
-def _dag_run_seconds(env: dict[str, str], run_id: str) -> tuple[float, float]:
+def _dag_run_seconds(run: DagRun) -> tuple[float, float]:
     """(whole run, lanes phase: first lane start to last lane end), from Airflow's metadata."""
-    uri = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2://", "postgresql://")
-    conn = psycopg2.connect(uri)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                "SELECT extract(epoch FROM end_date - start_date) FROM dag_run "
-                "WHERE dag_id = 'imr_backfill' AND run_id = %s",
-                (run_id,),
-            )
-            whole = float(cur.fetchone()[0])
-            cur.execute(
-                "SELECT extract(epoch FROM max(end_date) - min(start_date)) FROM task_instance "
-                "WHERE dag_id = 'imr_backfill' AND run_id = %s AND task_id = 'process_lane'",
-                (run_id,),
-            )
-            return whole, float(cur.fetchone()[0])
-    finally:
-        conn.close()
+    lanes = run.tasks("process_lane")
+    return run.seconds, (max(t.end_date for t in lanes) - min(t.start_date for t in lanes)).total_seconds()
 
 
 @contextmanager
@@ -144,13 +128,12 @@ def _end_to_end(env: dict[str, str], files: list[Path]) -> tuple[float, float]:
     s3.create_bucket(Bucket=bucket)
     for f in files:
         s3.put_object(Bucket=bucket, Key=f"letters/{f.name}", Body=f.read_bytes())
-    kv = dict(p.split("=", 1) for p in dsn.split())
     run_env = dict(os.environ, **env)
     run_env.update(
         {
-            "AIRFLOW_CONN_IMR_WAREHOUSE": f"postgresql://{kv['user']}@{kv['host']}:{kv['port']}/{kv['dbname']}",
-            "AIRFLOW_VAR_IMR_BUCKET": bucket,
-            "AIRFLOW_VAR_IMR_PREFIX": "letters/",
+            f"AIRFLOW_CONN_{CONN_WAREHOUSE.upper()}": dsn_to_uri(dsn),
+            f"AIRFLOW_VAR_{VAR_BUCKET.upper()}": bucket,
+            f"AIRFLOW_VAR_{VAR_PREFIX.upper()}": "letters/",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "2",
         }
@@ -164,32 +147,28 @@ def _end_to_end(env: dict[str, str], files: list[Path]) -> tuple[float, float]:
             "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
         }
     )
-    conf = json.dumps({"batch_size": 100, "max_lanes": 2})
-    cmd = [
-        "bash",
-        str(ROOT / "scripts" / "airflow.sh"),
-        "dags",
-        "test",
-        "--use-executor",
-        "imr_backfill",
-        "-c",
-        conf,
-    ]
+    log = RUN_DIR / "logs" / "bench-backfill.log"
+    log.unlink(missing_ok=True)
     with _api_server(run_env, port):
-        proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True)
-    log = proc.stdout + proc.stderr
-    (RUN_DIR / "logs").mkdir(exist_ok=True)
-    (RUN_DIR / "logs" / "bench-backfill.log").write_text(log)
-    m = re.search(r"DagRun Finished: .*?run_id=(\S+?), .*?state=(\w+)", log)
-    if not m or m.group(2) != "success":
-        raise SystemExit(f"bench backfill run failed; see {RUN_DIR / 'logs' / 'bench-backfill.log'}")
+        try:
+            run = run_dag(
+                DAG_BACKFILL,
+                conf={"batch_size": 100, "max_lanes": 2},
+                env=run_env,
+                use_executor=True,
+                log_path=log,
+            )
+        except DagRunError as exc:
+            raise SystemExit(f"bench backfill run did not finish; see {log}") from exc
+    if run.state != "success":
+        raise SystemExit(f"bench backfill run {run.run_id} {run.state}; see {log}")
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM imr.letters")
         loaded = cur.fetchone()[0]
     if loaded != len(files):
         raise SystemExit(f"bench backfill loaded {loaded} of {len(files)} letters")
     devservices.drop_bucket(s3, bucket)
-    return _dag_run_seconds(env, m.group(1))
+    return _dag_run_seconds(run)
 
 
 def _outcomes(files: list[Path]) -> list[ObjectResult]:

@@ -21,3 +21,20 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}
 export PATH="$_repo/.venv/bin:$PATH"
 mkdir -p "$AIRFLOW_HOME"
 unset _repo _run _line _kv _k
+
+# Before any airflow command on these services (scripts/airflow.sh, scripts/standalone.sh): migrate
+# the metadata database once per Airflow version, and create the warehouse writers' pool, whose name
+# comes from include/imr/config.py (POOL_WAREHOUSE), as the DAGs read it.
+imr_airflow_prepare() {
+  local names version pool stamp
+  names="$(python -c 'import importlib.metadata as m
+from imr.config import POOL_WAREHOUSE
+print(m.version("apache-airflow"), POOL_WAREHOUSE)')"
+  read -r version pool <<<"$names"
+  stamp="$AIRFLOW_HOME/.migrated-$version"
+  if [ ! -f "$stamp" ]; then
+    airflow db migrate >/dev/null
+    touch "$stamp"
+  fi
+  airflow pools set "$pool" "${IMR_WAREHOUSE_POOL_SLOTS:-4}" "concurrent warehouse writers" >/dev/null
+}

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import boto3
 import devservices  # scripts/, beside this file
 import psycopg2
+from airflow_runner import DagRun, DagRunError, run_dag
 from botocore.exceptions import ClientError
 
 import imr_synth
 from imr import warehouse
+from imr.config import DAG_NIGHTLY
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", REPO / ".run"))
@@ -52,28 +53,13 @@ def upload(sample: Path, bucket: str, prefix: str) -> int:
     return len(files)
 
 
-def run_nightly(timeout_s: float) -> tuple[str, str]:
-    log_dir = RUN_DIR / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        [
-            "bash",
-            str(REPO / "scripts" / "airflow.sh"),
-            "dags",
-            "test",
-            "imr_ingest_nightly",
-            "-c",
-            f'{{"timeout_s": {timeout_s}}}',
-        ],
-        capture_output=True,
-        text=True,
-    )
-    log = proc.stdout + proc.stderr
-    (log_dir / "demo-nightly.log").write_text(log)
-    m = re.search(r"DagRun Finished: .*?run_id=(\S+?), .*?state=(\w+)", log)
-    if not m:
-        sys.exit(f"the DAG run did not finish; see {log_dir / 'demo-nightly.log'}")
-    return m.group(1), m.group(2)
+def run_nightly(timeout_s: float) -> DagRun:
+    log = RUN_DIR / "logs" / "demo-nightly.log"
+    log.unlink(missing_ok=True)
+    try:
+        return run_dag(DAG_NIGHTLY, conf={"timeout_s": timeout_s}, log_path=log)
+    except DagRunError as exc:
+        sys.exit(f"the DAG run did not finish: {str(exc).splitlines()[0]}; see {log}")
 
 
 def run_figures(conn, run_id: str) -> dict:
@@ -91,8 +77,10 @@ def run_figures(conn, run_id: str) -> dict:
     return {"touched": touched, "found": found, "dq": dq}
 
 
-def print_summary(run_id: str, state: str, figures: dict, s: dict) -> None:
-    print(f"\nimr_ingest_nightly run {run_id}: {state}")
+def print_summary(run: DagRun, figures: dict, s: dict) -> None:
+    print(f"\n{run.dag_id} run {run.run_id}: {run.state} in {run.seconds:.0f} s")
+    tasks = Counter(t.state for t in run.task_instances)
+    print("task instances: " + ", ".join(f"{n} {state}" for state, n in tasks.most_common()))
     touched = figures["touched"]
     print(
         f"objects in the manifest: {figures['found']}; processed by this run: {sum(touched.values())} "
@@ -133,14 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         f"uploaded {n} sample objects to s3://{os.environ['AIRFLOW_VAR_IMR_BUCKET']}/"
         f"{os.environ['AIRFLOW_VAR_IMR_PREFIX']} ({os.environ['IMR_S3_ENDPOINT_URL']})"
     )
-    print("running imr_ingest_nightly with Airflow (airflow dags test) ...", flush=True)
-    run_id, state = run_nightly(args.timeout_s)
+    print(f"running {DAG_NIGHTLY} with Airflow (airflow dags test) ...", flush=True)
+    run = run_nightly(args.timeout_s)
     conn = psycopg2.connect(os.environ["IMR_WAREHOUSE_DSN"])
     try:
-        print_summary(run_id, state, run_figures(conn, run_id), warehouse.summary(conn))
+        print_summary(run, run_figures(conn, run.run_id), warehouse.summary(conn))
     finally:
         conn.close()
-    return 0 if state == "success" else 1
+    return 0 if run.state == "success" else 1
 
 
 if __name__ == "__main__":

@@ -32,11 +32,5 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_S
 export IMR_MONITOR_AIRFLOW_URL="${IMR_MONITOR_AIRFLOW_URL:-http://127.0.0.1:${AIRFLOW__API__PORT}}"
 
 # As scripts/airflow.sh: migrate the metadata DB once per Airflow version, create the pool.
-version="$(python -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')"
-stamp="$AIRFLOW_HOME/.migrated-$version"
-if [ ! -f "$stamp" ]; then
-  airflow db migrate >/dev/null
-  touch "$stamp"
-fi
-airflow pools set imr_warehouse "${IMR_WAREHOUSE_POOL_SLOTS:-4}" "concurrent warehouse writers" >/dev/null
+imr_airflow_prepare
 exec airflow standalone

@@ -1,32 +1,21 @@
-"""Runs a DAG for real with `airflow dags test` on the embedded services and reads the outcome from
-Airflow's metadata database. Each call points the DAG at a test's own warehouse database and bucket
-through the same AIRFLOW_CONN_*/AIRFLOW_VAR_* variables production uses."""
+"""The tests' use of scripts/airflow_runner.py: a DAG run on the embedded services pointed at a test's
+own warehouse database and bucket, through the same AIRFLOW_CONN_*/AIRFLOW_VAR_* variables production
+uses, with quick task retries. The run, its state and its task instances come from the runner, which
+reads them from Airflow's metadata database."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
+from airflow_runner import DagRun, dsn_to_uri, metadata_query
+from airflow_runner import run_dag as _run_dag
+
+from imr.config import CONN_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class DagRun:
-    dag_id: str
-    run_id: str
-    state: str
-    log: str
-
-
-def dsn_to_uri(dsn: str) -> str:
-    kv = dict(part.split("=", 1) for part in dsn.split())
-    return f"postgresql://{kv['user']}@{kv['host']}:{kv['port']}/{kv['dbname']}"
+__all__ = ["DagRun", "dsn_to_uri", "run_dag", "task_states", "xcom_sizes"]
 
 
 def _migrate(dsn: str) -> None:
@@ -55,48 +44,20 @@ def run_dag(
     env = dict(os.environ)
     env.update(
         {
-            "AIRFLOW_CONN_IMR_WAREHOUSE": dsn_to_uri(warehouse_dsn),
-            "AIRFLOW_VAR_IMR_BUCKET": bucket,
-            "AIRFLOW_VAR_IMR_PREFIX": "letters/",
+            f"AIRFLOW_CONN_{CONN_WAREHOUSE.upper()}": dsn_to_uri(warehouse_dsn),
+            f"AIRFLOW_VAR_{VAR_BUCKET.upper()}": bucket,
+            f"AIRFLOW_VAR_{VAR_PREFIX.upper()}": "letters/",
             "IMR_TASK_RETRIES": "1",
             "IMR_RETRY_DELAY_SECONDS": "1",
         }
     )
     env.update(extra_env or {})
-    cmd = ["bash", str(REPO / "scripts" / "airflow.sh"), "dags", "test", dag_id]
-    if conf:
-        cmd += ["-c", json.dumps(conf)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    log = proc.stdout + proc.stderr
-    artifacts = REPO / "artifacts" / "dag-runs"
-    artifacts.mkdir(parents=True, exist_ok=True)
-    with (artifacts / f"{dag_id}.log").open("a") as f:
-        f.write(log)
-    m = re.search(r"DagRun Finished: dag_id=\S+ logical_date=.*?run_id=(\S+?), .*?state=(\w+)", log)
-    if not m:
-        raise AssertionError(
-            f"`airflow dags test {dag_id}` did not finish a run (exit {proc.returncode}):\n" + log[-4000:]
-        )
-    return DagRun(dag_id, m.group(1), m.group(2), log)
-
-
-def metadata_query(sql: str, params: tuple) -> list[tuple]:
-    uri = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2://", "postgresql://")
-    conn = psycopg2.connect(uri)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    log_path = REPO / "artifacts" / "dag-runs" / f"{dag_id}.log"
+    return _run_dag(dag_id, conf=conf, env=env, timeout=timeout, log_path=log_path)
 
 
 def task_states(run: DagRun) -> dict[tuple[str, int], tuple[str, int]]:
-    rows = metadata_query(
-        "SELECT task_id, map_index, state, try_number FROM task_instance WHERE dag_id = %s AND run_id = %s",
-        (run.dag_id, run.run_id),
-    )
-    return {(t, m): (s, n) for t, m, s, n in rows}
+    return run.task_states()
 
 
 def xcom_sizes(run: DagRun) -> dict[tuple[str, int], int]:

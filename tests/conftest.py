@@ -14,16 +14,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _load_devservices():
-    # scripts/ is not a package; load the module from its file.
-    spec = importlib.util.spec_from_file_location("devservices", REPO / "scripts" / "devservices.py")
+def _load_script(name: str):
+    # scripts/ is not a package (and on sys.path its names would shadow tests/stack): load the module
+    # from its file, under its own name, so `import devservices` / `import airflow_runner` find it.
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["devservices"] = module  # dataclasses look their module up there
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
-devservices = _load_devservices()
+devservices = _load_script("devservices")
+_load_script("airflow_runner")  # the one way to run a DAG from code (tests/airflow_run.py uses it)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ compose` plugin) is installed, `config -q` validates the file as Compose itself 
 
 from __future__ import annotations
 
-import importlib.util
+import ast
 import json
 import re
 import shutil
@@ -43,23 +43,24 @@ MOUNTS = {
     "./include": "/opt/airflow/include",
 }
 
-# What include/imr/config.py is expected to say, used if it does not exist (yet).
-EXPECTED_NAMES = {
-    "CONN_AWS": "aws_default",
-    "CONN_WAREHOUSE": "imr_warehouse",
-    "VAR_BUCKET": "imr_bucket",
-    "VAR_PREFIX": "imr_prefix",
-    "POOL_WAREHOUSE": "imr_warehouse",
-    "AUTH_MANAGER_FAB": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
-    "AUTH_MANAGER_SIMPLE": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-    "ROLE_ADMIN": "Admin",
-    "ROLE_VIEWER": "Viewer",
-    "USERS_SCRIPT": "docker/airflow-users.sh",
-    "ENV_ADMIN_USERNAME": "_AIRFLOW_WWW_USER_USERNAME",
-    "ENV_ADMIN_PASSWORD": "_AIRFLOW_WWW_USER_PASSWORD",
-    "ENV_VIEWER_USERNAME": "IMR_VIEWER_USERNAME",
-    "ENV_VIEWER_PASSWORD": "IMR_VIEWER_PASSWORD",
-}
+CONFIG = REPO / "include" / "imr" / "config.py"
+# The names of include/imr/config.py that the deployment must agree with (their values come from there).
+CONFIG_NAMES = (
+    "CONN_AWS",
+    "CONN_WAREHOUSE",
+    "VAR_BUCKET",
+    "VAR_PREFIX",
+    "POOL_WAREHOUSE",
+    "AUTH_MANAGER_FAB",
+    "AUTH_MANAGER_SIMPLE",
+    "ROLE_ADMIN",
+    "ROLE_VIEWER",
+    "USERS_SCRIPT",
+    "ENV_ADMIN_USERNAME",
+    "ENV_ADMIN_PASSWORD",
+    "ENV_VIEWER_USERNAME",
+    "ENV_VIEWER_PASSWORD",
+)
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}; `$$` is a literal dollar.
 _VAR_RE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\})")
@@ -69,13 +70,16 @@ _VAR_RE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\})
 
 
 def _names() -> dict[str, str]:
-    path = REPO / "include" / "imr" / "config.py"
-    if not path.exists():
-        return dict(EXPECTED_NAMES)
-    spec = importlib.util.spec_from_file_location("_imr_config_for_compose_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {k: getattr(module, k) for k in EXPECTED_NAMES}
+    """The names as the DAGs get them: from the module `imr.config`, which must be this repository's
+    include/imr/config.py (not another installed copy), with every name set."""
+    import imr.config
+
+    assert Path(imr.config.__file__).resolve() == CONFIG.resolve(), (
+        f"imr.config is {imr.config.__file__}, not {CONFIG}"
+    )
+    missing = [k for k in CONFIG_NAMES if not isinstance(getattr(imr.config, k, None), str)]
+    assert not missing, f"include/imr/config.py does not define {missing}"
+    return {k: getattr(imr.config, k) for k in CONFIG_NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -434,8 +438,8 @@ def test_bucket_created_is_the_bucket_read(services, names, env_example):
 def test_pool_created_by_init(services, names):
     """The pool the loader tasks use is created, with a slot count, by airflow-init."""
     text = _command_text(services["airflow-init"])
-    if INIT_SCRIPT.exists() and INIT_SCRIPT.name in text:
-        text += "\n" + INIT_SCRIPT.read_text()
+    assert INIT_SCRIPT.name in text, f"airflow-init does not run {INIT_SCRIPT.name}"
+    text += "\n" + INIT_SCRIPT.read_text()
     m = re.search(rf"airflow pools set {re.escape(names['POOL_WAREHOUSE'])}\s+(\S+)", text)
     assert m, f"airflow-init does not run `airflow pools set {names['POOL_WAREHOUSE']} ...`"
     slots = m.group(1).strip("\"'")
@@ -454,36 +458,144 @@ def test_warehouse_roles(services):
     assert "imr db upgrade" in script
     assert "GRANT imr_loader TO imr_app" in script
     # The migrations, not the deployment, define the group role.
-    migrations = REPO / "include" / "imr" / "migrations"
-    if migrations.is_dir() and any(migrations.glob("*.sql")):
-        sql = "\n".join(p.read_text() for p in migrations.glob("*.sql"))
-        assert "imr_loader" in sql, "the migrations no longer create role imr_loader"
+    sql = "\n".join(p.read_text() for p in (REPO / "include" / "imr" / "migrations").glob("*.sql"))
+    assert "imr_loader" in sql, "the migrations no longer create role imr_loader"
     # Migrations run as the warehouse owner, the DAGs as imr_app.
     dsn = urlsplit(_env(services["airflow-init"])["IMR_WAREHOUSE_DSN"])
     assert dsn.hostname == "warehouse" and dsn.path == "/imr" and dsn.username != "imr_app"
 
 
+def _module_file(name: str) -> Path | None:
+    """include/<a>/<b>.py or include/<a>/<b>/__init__.py for module a.b; None if not in include/."""
+    base = REPO / "include" / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Modules (absolute names) one file imports, `from pkg import sub` counted as pkg.sub if it is one."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            out.add(base)
+            out |= {f"{base}.{alias.name}" for alias in node.names if _module_file(f"{base}.{alias.name}")}
+    return out
+
+
+def _dag_code() -> dict[str, Path]:
+    """What the DAG files run: dags/*.py and every include/ module they import, transitively."""
+    todo = [(f"dags.{p.stem}", p) for p in sorted((REPO / "dags").glob("*.py"))]
+    assert todo, "dags/ has no DAG files"
+    seen: dict[str, Path] = {}
+    while todo:
+        module, path = todo.pop()
+        if module in seen:
+            continue
+        seen[module] = path
+        for name in _imports(path, module):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # a.b.c imports a and a.b too
+                sub = ".".join(parts[:i])
+                if sub not in seen and (file := _module_file(sub)):
+                    todo.append((sub, file))
+    return seen
+
+
+def _config_aliases(tree: ast.Module) -> tuple[dict[str, str], set[str]]:
+    """(local name -> imr.config name, local names bound to the imr.config module) in one file."""
+    names: dict[str, str] = {}
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "imr.config":
+            names |= {(a.asname or a.name): a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module == "imr":
+            modules |= {(a.asname or a.name) for a in node.names if a.name == "config"}
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname for a in node.names if a.name == "imr.config" and a.asname}
+    return names, modules
+
+
+def _name_uses(path: Path, config) -> list[tuple[str, str, str, str]]:
+    """(kind, value, how, where) for each pool=, *conn_id=, get_connection(...), Variable.get(...)
+    and dag_id= in one file; `how` is "config" for a name imported from imr.config, "literal" for a
+    string, and "unresolved" for anything else."""
+    tree = ast.parse(path.read_text(), str(path))
+    names, modules = _config_aliases(tree)
+
+    def resolve(node: ast.expr) -> tuple[str, str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value, "literal"
+        if isinstance(node, ast.Name) and node.id in names:
+            return getattr(config, names[node.id]), "config"
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            return getattr(config, node.attr), "config"
+        return ast.unparse(node), "unresolved"
+
+    uses = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        where = f"{path.relative_to(REPO)}:{node.lineno}"
+        found = [(kw.arg, kw.value) for kw in node.keywords if kw.arg]
+        func = node.func
+        if isinstance(func, ast.Attribute) and node.args:
+            if func.attr == "get_connection":
+                found.append(("conn_id", node.args[0]))
+            elif func.attr == "get" and isinstance(func.value, ast.Name) and func.value.id == "Variable":
+                found.append(("variable", node.args[0]))
+        for arg, value in found:
+            kind = "conn" if arg.endswith("conn_id") else arg
+            if kind in ("pool", "conn", "variable", "dag_id"):
+                uses.append((kind, *resolve(value), where))
+    return uses
+
+
+def test_config_is_what_the_dags_import(names):
+    """The DAG files reach include/imr/config.py through their imports, and every pool, connection
+    and Variable the DAGs' code names is an imr.config name, not a literal or an expression this test
+    cannot check. DAG ids may be literals in dags/, but must be imr.config's DAG_IDS."""
+    import imr.config
+
+    code = _dag_code()
+    assert code.get("imr.config") == CONFIG, f"the DAGs do not import imr.config: {sorted(code)}"
+    uses = [u for m, path in code.items() if m != "imr.config" for u in _name_uses(path, imr.config)]
+    bad = [u for u in uses if u[2] == "unresolved" or (u[2] == "literal" and u[0] != "dag_id")]
+    assert not bad, f"names not taken from imr.config: {bad}"
+    found = {kind: {value for k, value, _, _ in uses if k == kind} for kind in ("pool", "conn", "variable")}
+    assert found == {
+        "pool": {names["POOL_WAREHOUSE"]},
+        "conn": {names["CONN_AWS"], names["CONN_WAREHOUSE"]},
+        "variable": {names["VAR_BUCKET"], names["VAR_PREFIX"]},
+    }, found
+    dag_ids = sorted(value for kind, value, _, _ in uses if kind == "dag_id")
+    assert dag_ids == sorted(imr.config.DAG_IDS), dag_ids
+
+
 def test_dags_use_known_names(services, names):
-    """Literal conn ids, pools and variables in dags/*.py exist in the stack (once DAGs exist)."""
-    dag_files = sorted((REPO / "dags").glob("**/*.py"))
-    if not dag_files:
-        pytest.skip("dags/ has no .py files yet")
+    """Every pool, connection and Variable the DAGs' code uses (see above) exists in the stack."""
+    import imr.config
+
     env = _env(services["airflow-worker"])
-    init_text = _command_text(services["airflow-init"]) + (
-        INIT_SCRIPT.read_text() if INIT_SCRIPT.exists() else ""
-    )
+    init_text = _command_text(services["airflow-init"]) + INIT_SCRIPT.read_text()
     pools = set(re.findall(r"airflow pools set (\S+)", init_text)) | {"default_pool"}
     conns = {k[len("AIRFLOW_CONN_") :].lower() for k in env if k.startswith("AIRFLOW_CONN_")}
     variables = {k[len("AIRFLOW_VAR_") :].lower() for k in env if k.startswith("AIRFLOW_VAR_")}
-    for path in dag_files:
-        src = path.read_text()
-        for pool in re.findall(r"""\bpool\s*=\s*["']([^"']+)["']""", src):
-            assert pool in pools, f"{path.name}: pool {pool!r} is not created by airflow-init"
-        for conn in re.findall(r"""\b\w*conn_id\s*=\s*["']([^"']+)["']""", src):
-            assert conn in conns, f"{path.name}: connection {conn!r} is not defined in docker-compose.yaml"
-        for var in re.findall(r"""Variable\.get\(\s*["']([^"']+)["']""", src):
-            assert var in variables, f"{path.name}: variable {var!r} is not defined in docker-compose.yaml"
-    # The names in imr.config are the ones the stack defines.
+    defined = {"pool": pools, "conn": conns, "variable": variables}
+    uses = [u for m, path in _dag_code().items() if m != "imr.config" for u in _name_uses(path, imr.config)]
+    kinds = {kind for kind, *_ in uses}
+    assert {"pool", "conn", "variable"} <= kinds, f"found only {sorted(kinds)}: the scan checks nothing"
+    for kind, value, _how, where in uses:
+        if kind in defined:
+            assert value in defined[kind], f"{where}: {kind} {value!r} is not defined by the stack"
     assert names["POOL_WAREHOUSE"] in pools
     assert {names["CONN_AWS"], names["CONN_WAREHOUSE"]} <= conns
 
