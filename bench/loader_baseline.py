@@ -28,5 +28,13 @@ def load_rows_executemany(
 ) -> dict:
     """load_batch with the executemany writer: the COPY benchmark's baseline."""
     return load_batch(
-        conn, bucket, results, run_id, task_id, map_index, parser_version, batch_id, write=insert_rows
+        conn,
+        bucket,
+        results,
+        run_id,
+        task_id,
+        map_index,
+        parser_version=parser_version,
+        batch_id=batch_id,
+        write=insert_rows,
     )

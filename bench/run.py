@@ -10,6 +10,7 @@ them alike. Figures are printed as ratios to pdfminer.six's own `extract_text`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -36,10 +37,8 @@ def _method(name: str):
         from imr.letter_parser import parse_pdf
 
         def run(data: bytes) -> None:
-            try:
+            with contextlib.suppress(LetterError):
                 parse_pdf(data)
-            except LetterError:
-                pass
 
         return run
     if name == "pdfminer":

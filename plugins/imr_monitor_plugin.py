@@ -8,6 +8,8 @@
 imr_monitor/.airflowignore keeps Airflow from loading the package's modules as plugin files.
 """
 
+from typing import ClassVar
+
 from airflow.plugins_manager import AirflowPlugin
 from imr_monitor.app import URL_PREFIX, app, ui_root
 
@@ -17,8 +19,10 @@ _BASE = ui_root().rstrip("/") + URL_PREFIX
 
 class ImrMonitorPlugin(AirflowPlugin):
     name = "imr_monitor"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "IMR ingestion monitor"}]
-    external_views = [
+    fastapi_apps: ClassVar[list[dict]] = [
+        {"app": app, "url_prefix": URL_PREFIX, "name": "IMR ingestion monitor"}
+    ]
+    external_views: ClassVar[list[dict]] = [
         {
             "name": "IMR Ingestion",
             "href": f"{_BASE}/",

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from faultproxy import FaultProxy  # noqa: E402
+from faultproxy import FaultProxy
 
 
 def _settings(control: Path) -> dict:

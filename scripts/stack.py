@@ -27,6 +27,7 @@ Generated passwords and keys stay in <stack dir>/secrets.json (mode 0600); <stac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -251,17 +252,13 @@ def _spawn(name: str, argv: list[str], env: dict[str, str]) -> int:
 def _kill_group(name: str, timeout: float = 30.0) -> None:
     pid = pid_of(name)
     if pid:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     _pid_file(name).unlink(missing_ok=True)
 
 
@@ -506,10 +503,8 @@ def stop() -> list[int]:
     metadata_cluster(pw).stop()
     stray = leftover_processes()
     for pid in stray:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return stray
 
 

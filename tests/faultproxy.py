@@ -233,35 +233,10 @@ class FaultProxy:
                     start, headers = _read_head(crfile)
                 except _Closed:
                     return
-                method, _, rest = start.partition(b" ")
-                version = rest.rsplit(b" ", 1)[-1]
-                expect = _header(headers, "Expect")
-                if expect and expect.lower() == "100-continue":
-                    # Answered here, so the client sends its body now rather than after its own
-                    # timeout; the upstream then gets a plain request.
-                    headers = [(k, v) for k, v in headers if k.lower() != "expect"]
-                    client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-                body: list[bytes] = []
-                _copy_body(crfile, headers, body.append)  # no framing on a request: no body
-                close_after = _wants_close(version, headers)
-
+                method, body, close_after, headers = self._read_request(client, crfile, start, headers)
                 fate = self._decide()
-                if fate == "reset":
-                    # SO_LINGER 0: close() sends RST, the client sees "connection reset by peer".
-                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    return
-                if fate == "slowdown":
-                    payload = SLOWDOWN_BODY.format(rid=uuid.uuid4().hex).encode()
-                    head = [
-                        ("Content-Type", "application/xml"),
-                        ("Content-Length", str(len(payload))),
-                        ("Retry-After", "1"),
-                        ("x-amz-request-id", uuid.uuid4().hex[:16]),
-                    ]
-                    if close_after:
-                        head.append(("Connection", "close"))
-                    client.sendall(_encode_head(b"HTTP/1.1 503 Slow Down", head) + payload)
-                    if close_after:
+                if fate != "forwarded":
+                    if self._answer_fault(client, fate, close_after):
                         return
                     continue
 
@@ -294,6 +269,42 @@ class FaultProxy:
                 upstream.close()
             crfile.close()
             client.close()
+
+    @staticmethod
+    def _read_request(
+        client: socket.socket, crfile: BinaryIO, start: bytes, headers: list[tuple[str, str]]
+    ) -> tuple[bytes, list[bytes], bool, list[tuple[str, str]]]:
+        """The rest of a request whose head is read: (method, body chunks, close after, headers)."""
+        method, _, rest = start.partition(b" ")
+        version = rest.rsplit(b" ", 1)[-1]
+        expect = _header(headers, "Expect")
+        if expect and expect.lower() == "100-continue":
+            # Answered here, so the client sends its body now rather than after its own timeout;
+            # the upstream then gets a plain request.
+            headers = [(k, v) for k, v in headers if k.lower() != "expect"]
+            client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body: list[bytes] = []
+        _copy_body(crfile, headers, body.append)  # no framing on a request: no body
+        return method, body, _wants_close(version, headers), headers
+
+    @staticmethod
+    def _answer_fault(client: socket.socket, fate: str, close_after: bool) -> bool:
+        """Answers a faulted request; True when the client connection must end."""
+        if fate == "reset":
+            # SO_LINGER 0: close() sends RST, the client sees "connection reset by peer".
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return True
+        payload = SLOWDOWN_BODY.format(rid=uuid.uuid4().hex).encode()
+        head = [
+            ("Content-Type", "application/xml"),
+            ("Content-Length", str(len(payload))),
+            ("Retry-After", "1"),
+            ("x-amz-request-id", uuid.uuid4().hex[:16]),
+        ]
+        if close_after:
+            head.append(("Connection", "close"))
+        client.sendall(_encode_head(b"HTTP/1.1 503 Slow Down", head) + payload)
+        return close_after
 
     def _connect(self) -> tuple[socket.socket, BinaryIO]:
         sock = socket.create_connection(self.upstream, timeout=300)

@@ -250,7 +250,7 @@ def test_fab_auth_manager_everywhere(services, names):
 def test_init_creates_users_with_the_shared_script(services, names):
     """airflow-init runs docker/airflow-users.sh (the script the native stack runs too), from the
     mounted ./docker, with every variable the script requires."""
-    assert USERS_SCRIPT == REPO / names["USERS_SCRIPT"]
+    assert REPO / names["USERS_SCRIPT"] == USERS_SCRIPT
     init = services["airflow-init"]
     command = _command_text(init)
     script_dir = {host: container for container, host in _volume_map(init).items()}.get("./docker")

@@ -262,7 +262,7 @@ def test_fault_mid_batch_leaves_no_partial_letter_and_retry_completes(
 def test_reprocess_failures_after_fix(pg_dsn, wh_conn, s3_client, bucket) -> None:
     """Quarantined objects go back through the pipeline when re-queued (here: a file replaced in place
     would be re-discovered anyway; re-queueing by key covers a parser fix with unchanged bytes)."""
-    truth, pdf = imr_synth.random_letter(random.Random("requeue"), n_items=1)
+    _truth, pdf = imr_synth.random_letter(random.Random("requeue"), n_items=1)
     broken = imr_synth.bad_files()["not_pdf"]
     _upload(s3_client, bucket, {"letters/ok.pdf": pdf, "letters/broken.pdf": broken})
     run = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket)

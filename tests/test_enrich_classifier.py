@@ -247,13 +247,13 @@ RATIONALE_CASES = [
         "The request for medial branch blocks at L4-5 is not supported.",
         "Injection",
         "Facet Injection",
-    ),  # fmt: skip
+    ),
     (
         "Ultrasound of the right shoulder",
         "Therapeutic ultrasound is not recommended by the guidelines.",
         RH,
         "Other Therapies",
-    ),  # fmt: skip
+    ),
     ("Unknown medication", "The request for Norco 10/325mg #60 is not medically necessary.", PH, "Opioids"),
     ("Preoperative labs", None, "Surgery", "Adjunct Surgical Services"),
     ("MRI of the right knee", "Physical therapy was tried; surgery is considered.", DX, "Imaging/Radiology"),

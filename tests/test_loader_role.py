@@ -66,7 +66,7 @@ def test_check_names_missing_and_unknown_versions(loader_dsn, pg_dsn) -> None:
     owner = psycopg2.connect(pg_dsn)
     with owner, owner.cursor() as cur:
         cur.execute("INSERT INTO imr.schema_migrations (version) VALUES (%s), ('9999_future')", (last,))
-    with pytest.raises(warehouse.SchemaOutOfDate, match="unknown to this package.*9999_future"):
+    with pytest.raises(warehouse.SchemaOutOfDate, match=r"unknown to this package.*9999_future"):
         warehouse.check_schema(owner)
     owner.close()
 

@@ -91,7 +91,7 @@ def airflow_app(services, tmp_path_factory):
     from airflow import plugins_manager, settings
 
     # Airflow may have been imported earlier in this session with other settings.
-    if settings.SQL_ALCHEMY_CONN != sa_conn:
+    if sa_conn != settings.SQL_ALCHEMY_CONN:
         settings.SQL_ALCHEMY_CONN = sa_conn
         settings.reconfigure_orm()
     settings.PLUGINS_FOLDER = str(PLUGINS)
@@ -167,7 +167,7 @@ class FakeAirflow:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.requests.append(
                     {"path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"null")}

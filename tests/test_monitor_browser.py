@@ -13,6 +13,7 @@ Needs /usr/bin/chromium (apt-get install -y chromium) and the `playwright` packa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -91,16 +92,12 @@ def _stop(proc: subprocess.Popen) -> None:
     except psutil.Error:
         family = []
     for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         for p in family:
-            try:
+            with contextlib.suppress(psutil.Error):
                 p.send_signal(sig)
-            except psutil.Error:
-                pass
-        gone, alive = psutil.wait_procs(family, timeout=wait)
+        _gone, alive = psutil.wait_procs(family, timeout=wait)
         try:
             proc.wait(wait)
         except subprocess.TimeoutExpired:
@@ -165,7 +162,7 @@ def airflow(services, admin_dsn, s3_client, drop_bucket, corpus_dir_optional, tm
 
     log_path = ARTIFACTS / "standalone.log"
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(log_path, "wb")
+    log = open(log_path, "wb")  # noqa: SIM115 (the server writes it until the fixture ends)
     proc = subprocess.Popen(
         ["bash", str(REPO / "scripts" / "standalone.sh")],
         cwd=REPO,

@@ -39,7 +39,7 @@ class _ReferenceCollector(PDFPageAggregator):
         super().__init__(rsrcmgr, laparams=None)
         self.glyphs: list[tuple[float, float, float, float, str, bool]] = []
 
-    def handle_undefined_char(self, font, cid: int) -> str:
+    def handle_undefined_char(self, font, cid: int) -> str:  # noqa: ARG002 (pdfminer API)
         return ""  # the fast collector records an unmapped glyph as ""
 
     def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate) -> float:

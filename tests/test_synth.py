@@ -331,7 +331,7 @@ def test_other_documents_and_broken_letters(bad: dict[str, bytes]) -> None:
     assert imr_synth.HEADING_ISSUES in no_items and "Decision rationale:" in no_items
     assert not re.search(r"(Upheld|Overturned)", no_items)
 
-    with pytest.raises(Exception):  # noqa: B017 - any pdfminer failure is the point
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any pdfminer failure is the point
         extract_text(io.BytesIO(bad["truncated"]))
 
 

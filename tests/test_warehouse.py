@@ -135,7 +135,7 @@ def test_concurrent_upgrades_serialize(pg_dsn):
         barrier.wait()
         try:
             results.append(warehouse.upgrade(c))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(c,)) for c in conns]

@@ -10,6 +10,7 @@ and per item a decision paragraph ending `: Upheld|Overturned` followed by label
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -54,7 +55,21 @@ _ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTHS = {
     m: i
     for i, m in enumerate(
-        "january february march april may june july august september october november december".split(), 1
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ],
+        1,
     )
 }
 _LONG_DATE_RE = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b")
@@ -180,7 +195,7 @@ def _split_cells(cells: list[_Cell]) -> list[_Cell]:
             continue
         bounds = [0, *[s for s in starts if s > 0], len(c.text)]
         width = (c.x1 - c.x0) / max(len(c.text), 1)
-        for a, b in zip(bounds, bounds[1:], strict=False):
+        for a, b in itertools.pairwise(bounds):
             piece = c.text[a:b].strip()
             if piece and piece.upper() != "IMR":  # "IMR Case Number:" split before "Case Number"
                 out.append(_Cell(c.x0 + a * width, c.x0 + b * width, c.top, c.bottom, piece))

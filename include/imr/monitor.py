@@ -182,8 +182,7 @@ def count_failures(conn, filters: Filters) -> int:
             " WHERE %(states)s::text[] IS NULL OR state = ANY(%(states)s::text[])",
             filters.params(),
         )
-        n = cur.fetchone()[0]
-    return n
+        return cur.fetchone()[0]
 
 
 def counts_by_error_code(conn, filters: Filters) -> list[dict[str, Any]]:
@@ -216,8 +215,7 @@ def trend_window(
     today = today or datetime.now(UTC).date()
     last = (until - timedelta(microseconds=1)).astimezone(UTC).date() if until else today
     first = since.astimezone(UTC).date() if since else last - timedelta(days=TREND_DAYS - 1)
-    if first > last:
-        first = last
+    first = min(first, last)
     if (last - first).days >= MAX_TREND_DAYS:
         first = last - timedelta(days=MAX_TREND_DAYS - 1)
     return first, last
@@ -275,8 +273,7 @@ def recent_runs(conn, limit: int = 50) -> list[str]:
             " ORDER BY max(occurred_at) DESC LIMIT %s",
             (limit,),
         )
-        runs = [r[0] for r in cur.fetchall()]
-    return runs
+        return [r[0] for r in cur.fetchall()]
 
 
 def quarantined(conn, keys: Iterable[str], bucket: str | None = None) -> dict[str, list[str]]:

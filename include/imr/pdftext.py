@@ -90,7 +90,7 @@ class _GlyphCollector(PDFTextDevice):
             self._bold_cache[key] = hit
         return hit
 
-    def render_string(self, textstate, seq, ncs, graphicstate) -> None:
+    def render_string(self, textstate, seq, ncs, graphicstate) -> None:  # noqa: ARG002 (pdfminer API)
         a, b, c, d, e, f = self.ctm
         ta, tb, tc, td, te, tf = textstate.matrix
         # Combined text->device matrix (mult_matrix(textstate.matrix, ctm)) inlined for speed.
@@ -138,10 +138,9 @@ class _GlyphCollector(PDFTextDevice):
 
 
 def _open_document(data: bytes) -> PDFDocument:
-    if not data.lstrip()[:5].startswith(b"%PDF"):
-        # Some producers put junk before the header; pdfminer copes if "%PDF" is near the start.
-        if b"%PDF-" not in data[:1024]:
-            raise LetterError("not_pdf", "the file does not start with a PDF header")
+    # Some producers put junk before the header; pdfminer copes if "%PDF" is near the start.
+    if not data.lstrip()[:5].startswith(b"%PDF") and b"%PDF-" not in data[:1024]:
+        raise LetterError("not_pdf", "the file does not start with a PDF header")
     try:
         return PDFDocument(PDFParser(io.BytesIO(data)), password="")
     except PDFPasswordIncorrect as exc:
@@ -278,7 +277,7 @@ def extract_lines(data: bytes, *, max_pages: int = 100) -> list[Line]:
                 raise LetterError("too_large", f"more than {max_pages} pages")
             device.glyphs = []
             interp.process_page(page)
-            x0, y0, x1, y1 = page.mediabox
+            _x0, y0, _x1, y1 = page.mediabox
             height = abs(y1 - y0) or 792.0
             glyphs = [(g[0] - min(y0, y1), *g[1:]) for g in device.glyphs] if min(y0, y1) else device.glyphs
             pages.append(_glyph_lines(glyphs, page_no, height))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from .records import DATE_FIELDS, LETTER_FIELDS, Letter, ParseWarning
@@ -32,13 +33,13 @@ _OPTIONAL = tuple(f for f in LETTER_FIELDS if f not in ("case_number", "decision
 def date_order_warnings(letter: Letter) -> list[ParseWarning]:
     known = [(f, getattr(letter, f)) for f in DATE_ORDER if getattr(letter, f) is not None]
     out = []
-    for (f1, d1), (f2, d2) in zip(known, known[1:], strict=False):
+    for (f1, d1), (f2, d2) in itertools.pairwise(known):
         if d1 > d2:
             out.append(ParseWarning("date_order", f"{f1} {d1.isoformat()} is after {f2} {d2.isoformat()}"))
     return out
 
 
-def rationale_polarity(decision: str, rationale: str | None) -> str | None:
+def rationale_polarity(rationale: str | None) -> str | None:
     """'negative' when the rationale's conclusion denies medical necessity, 'positive' when it
     affirms it, None when it says neither. Only the closing sentences count: the body often quotes
     guidelines both ways."""
@@ -57,7 +58,7 @@ def rationale_polarity(decision: str, rationale: str | None) -> str | None:
 def polarity_warnings(letter: Letter) -> list[ParseWarning]:
     out = []
     for item in letter.items:
-        pol = rationale_polarity(item.decision, item.decision_rationale)
+        pol = rationale_polarity(item.decision_rationale)
         expected = "negative" if item.decision == "Upheld" else "positive"
         if pol is not None and pol != expected:
             out.append(

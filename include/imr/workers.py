@@ -9,6 +9,7 @@ kills a worker that overruns and starts a fresh one. One bad file costs one work
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -72,7 +73,7 @@ def parse_document(
         return sha, None, "pdf_error", "the PDF's object structure nests too deeply"
     except OSError as exc:
         return sha, None, "pdf_error", f"could not read the file ({exc.strerror or type(exc).__name__})"
-    except Exception as exc:  # noqa: BLE001 - a parser bug must quarantine one letter, not stop a batch
+    except Exception as exc:
         return sha, None, "internal_error", f"unexpected {type(exc).__name__} in the parser"
 
 
@@ -151,10 +152,8 @@ class ParserPool:
 
     def close(self) -> None:
         for w in self._workers:
-            try:
+            with contextlib.suppress(OSError):
                 w.writer.send(None)
-            except OSError:
-                pass
         for w in self._workers:
             try:
                 w.process.wait(timeout=2)

@@ -52,7 +52,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
     """422 with where and what, without echoing the input back."""
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
     return JSONResponse({"detail": errors}, status_code=422)

@@ -147,7 +147,7 @@ def test_users_have_their_roles(client, stack, tokens):
 # --------------------------------------------------------------------------- no credentials
 
 
-@pytest.mark.parametrize("method,path", [("GET", "/api/failures"), ("POST", "/api/reprocess")])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/failures"), ("POST", "/api/reprocess")])
 def test_no_credentials_is_401(client, method, path):
     kwargs = {"json": {"keys": ["letters/x.pdf"]}} if method == "POST" else {}
     r = client.request(method, MONITOR + path, **kwargs)

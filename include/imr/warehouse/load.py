@@ -324,13 +324,14 @@ def _log_failures(cur, bucket: str, run_id: str, task_id: str | None, map_index:
     )
 
 
-def load_batch(
+def load_batch(  # noqa: PLR0913 (a batch's provenance travels with it into the manifest and the log)
     conn,
     bucket: str,
     results: Iterable[ObjectResult],
     run_id: str,
     task_id: str | None = None,
     map_index: int | None = None,
+    *,
     parser_version: str = PARSER_VERSION,
     batch_id: int | None = None,
     changed: Sequence[str] = (),
