@@ -3,25 +3,19 @@ fresh bucket per test, so tests never see each other's rows or objects."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from helpers import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _load_script(name: str):
-    # scripts/ is not a package (and on sys.path its names would shadow tests/stack): load the module
-    # from its file, under its own name, so `import devservices` / `import airflow_runner` find it.
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 devservices = _load_script("devservices")

@@ -3,12 +3,13 @@
 The parser scores 100% of fields and 72/72 letters fully correct (README); any regression from that
 fails, there is no tolerance band for one to hide in."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import helpers
 
 pytestmark = pytest.mark.corpus
 
@@ -26,14 +27,7 @@ def test_imr_parse_scores_on_real_corpus(corpus_dir: Path, tmp_path: Path) -> No
             timeout=600,
         )
     assert proc.returncode == 0, proc.stderr
-    scorer = corpus_dir.parent.parent / "tools" / "score_records.py"
-    report = subprocess.run(
-        [sys.executable, str(scorer), str(corpus_dir / "expected.jsonl"), str(actual), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    score = json.loads(report.stdout)
+    score = helpers.score(corpus_dir, "score_records.py", corpus_dir / "expected.jsonl", actual)
     summary = (
         f"field accuracy {score['field_accuracy']:.4%}, letters all correct "
         f"{score['letters_all_correct']}/{score['letters_expected']}; first mismatches: "

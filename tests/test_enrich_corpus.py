@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 from imr.enrich.taxonomy import is_valid
 
 pytestmark = pytest.mark.corpus
@@ -40,14 +41,7 @@ def test_enrichment_scores_on_real_corpus(corpus_dir: Path, parsed: Path) -> Non
     expected = corpus_dir / "expected-enrichment.jsonl"
     if not expected.is_file():
         pytest.skip(f"{expected} is absent")
-    scorer = corpus_dir.parent.parent / "tools" / "score_enrichment.py"
-    report = subprocess.run(
-        [sys.executable, str(scorer), str(expected), str(parsed), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    score = json.loads(report.stdout)
+    score = helpers.score(corpus_dir, "score_enrichment.py", expected, parsed)
     # Differences name case, seq and labels only: no letter text in the log.
     summary = (
         f"category {score['category_accuracy']:.2%}, subcategory {score['subcategory_accuracy']:.2%} "

@@ -3,13 +3,12 @@ topology with the same names and settings. Static: nothing is started here (test
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from helpers import load_script
 from imr import config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,12 +24,7 @@ SETTINGS = (
 
 @pytest.fixture(scope="module")
 def stack():
-    sys.path.insert(0, str(REPO / "scripts"))
-    spec = importlib.util.spec_from_file_location("imr_stack_static", REPO / "scripts" / "stack.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("stack", "imr_stack")
 
 
 @pytest.fixture(scope="module")

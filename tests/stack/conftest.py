@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,9 @@ from pathlib import Path
 import httpx
 import psycopg2
 import pytest
-from stackcheck import REPO, Api, stack_start
+from stackcheck import Api, stack_start
+
+from helpers import load_script
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -98,11 +99,4 @@ def prefix() -> str:
 @pytest.fixture(scope="session")
 def stack_ctl(stack):
     """scripts/stack.py as a module: the tests stop and start its components to cause faults."""
-    import importlib.util
-
-    sys.path.insert(0, str(REPO / "scripts"))
-    spec = importlib.util.spec_from_file_location("imr_stack", REPO / "scripts" / "stack.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("stack", "imr_stack")
