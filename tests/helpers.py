@@ -36,3 +36,17 @@ def score(corpus_dir: Path, tool: str, expected: Path, actual: Path) -> dict:
         check=True,
     )
     return json.loads(report.stdout)
+
+
+def parse_to_jsonl(folder: Path, actual: Path) -> Path:
+    """`imr parse --jobs 2` over a folder of letters into a JSONL file (the scorers' ACTUAL)."""
+    with actual.open("w") as out:
+        proc = subprocess.run(
+            [sys.executable, "-m", "imr", "parse", "--jobs", "2", "--quiet", str(folder)],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return actual

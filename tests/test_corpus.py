@@ -3,8 +3,6 @@
 The parser scores 100% of fields and 72/72 letters fully correct (README); any regression from that
 fails, there is no tolerance band for one to hide in."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,16 +15,7 @@ CORPUS_LETTERS = 72
 
 
 def test_imr_parse_scores_on_real_corpus(corpus_dir: Path, tmp_path: Path) -> None:
-    actual = tmp_path / "actual.jsonl"
-    with actual.open("w") as out:
-        proc = subprocess.run(
-            [sys.executable, "-m", "imr", "parse", "--jobs", "2", "--quiet", str(corpus_dir)],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=600,
-        )
-    assert proc.returncode == 0, proc.stderr
+    actual = helpers.parse_to_jsonl(corpus_dir, tmp_path / "actual.jsonl")
     score = helpers.score(corpus_dir, "score_records.py", corpus_dir / "expected.jsonl", actual)
     summary = (
         f"field accuracy {score['field_accuracy']:.4%}, letters all correct "

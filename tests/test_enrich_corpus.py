@@ -5,8 +5,6 @@ source). Skips without the corpus; IMR_REQUIRE_CORPUS=1 makes that a failure (co
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,17 +22,7 @@ MIN_CITATIONS = 0.99
 @pytest.fixture(scope="module")
 def parsed(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ACTUAL file for the scorer: `imr parse` JSON lines, one record per letter."""
-    actual = tmp_path_factory.mktemp("enrich") / "actual.jsonl"
-    with actual.open("w") as out:
-        proc = subprocess.run(
-            [sys.executable, "-m", "imr", "parse", "--jobs", "2", "--quiet", str(corpus_dir)],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=600,
-        )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return actual
+    return helpers.parse_to_jsonl(corpus_dir, tmp_path_factory.mktemp("enrich") / "actual.jsonl")
 
 
 def test_enrichment_scores_on_real_corpus(corpus_dir: Path, parsed: Path) -> None:
