@@ -97,7 +97,8 @@ def test_migration_adds_columns_and_table(wh_conn):
         r[0]
         for r in q(
             wh_conn,
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'imr' AND table_name = 'items'",
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'imr' AND table_name = 'items'",
         )
     }
     assert {"category", "subcategory", "claims_administrator_evidence", "expert_reviewer_evidence"} <= cols

@@ -586,7 +586,8 @@ def test_executemany_baseline_loads_the_same_rows(wh_conn, pg_dsn):
     other = psycopg2.connect(pg_dsn)
     with other, other.cursor() as cur:
         cur.execute(
-            "TRUNCATE imr.letters, imr.items, imr.item_citations, imr.s3_objects, imr.parse_failures, imr.batches"
+            "TRUNCATE imr.letters, imr.items, imr.item_citations, imr.s3_objects, imr.parse_failures,"
+            " imr.batches"
         )
     warehouse.register_objects(other, BUCKET, objs, "run1")
     claim_all(other, "run1")
