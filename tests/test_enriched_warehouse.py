@@ -9,7 +9,7 @@ from datetime import date
 import psycopg2
 import pytest
 
-from imr import PARSER_VERSION, warehouse
+from imr import PARSER_VERSION, quality, warehouse
 from imr.records import Item, Letter
 from test_warehouse import BUCKET, claim_all, ingest, obj, ok, one, q
 
@@ -262,3 +262,55 @@ def test_reparse_fills_enriched_fields_and_changes_nothing_else(wh_conn):
     assert one(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE parser_version = %s", PARSER_VERSION) == 3
     # A second reparse finds nothing to do.
     assert warehouse.mark_for_reparse(wh_conn, BUCKET, PARSER_VERSION) == 0
+
+
+def test_enrichment_quality_checks(wh_conn):
+    ingest(
+        wh_conn,
+        "run1",
+        [obj("g/a.pdf"), obj("g/b.pdf")],
+        [ok("g/a.pdf", make_letter("CM16-0000301", True)), ok("g/b.pdf", make_letter("CM16-0000302", True))],
+    )
+    names = {c.name for c in quality.enrichment_checks()}
+    good = {r.name: r for r in quality.run_checks(wh_conn, "run1")}
+    assert names <= set(good) and all(good[n].passed for n in names)
+    assert {"imr.item_citations"} <= set(quality.table_checks())
+    assert {"category", "subcategory"} <= set(quality.column_mapping()["imr.items"])
+
+    with wh_conn, wh_conn.cursor() as cur:
+        # A subcategory from another category, an item without evidence values, a citation row for
+        # a source whose evidence is 'none', and a 'cited' source whose rows are gone.
+        cur.execute(
+            "UPDATE imr.items SET subcategory = 'Opioids' WHERE case_number = 'CM16-0000301' AND seq = 2"
+        )
+        cur.execute(
+            "UPDATE imr.items SET category = NULL, claims_administrator_evidence = NULL"
+            " WHERE case_number = 'CM16-0000302' AND seq = 1"
+        )
+        cur.execute(
+            "INSERT INTO imr.item_citations (case_number, seq, source, ordinal, family, text)"
+            " VALUES ('CM16-0000301', 2, 'claims_administrator', 1, 'other', 'x')"
+        )
+        cur.execute(
+            "DELETE FROM imr.item_citations WHERE case_number = 'CM16-0000302' AND seq = 2"
+            " AND source = 'expert_reviewer'"
+        )
+    bad = {r.name: r for r in quality.run_checks(wh_conn, "run1") if r.name in names}
+    assert {n: r.observed for n, r in bad.items()} == {
+        "items_category_in_taxonomy": 2,
+        "items_evidence_set": 1,
+        "items_cited_evidence_has_citations": 1,
+        # the inserted row, and CM16-0000302/1's claims administrator rows (its evidence is now NULL)
+        "item_citations_match_evidence": 3,
+    }
+    assert not any(r.passed for r in bad.values())
+    # The table checks, as SQLTableCheckOperator evaluates them, fail too.
+    for table, checks in quality.table_checks(run_id="run1").items():
+        for name, check in checks.items():
+            if name in names:
+                assert (
+                    one(
+                        wh_conn, f"SELECT CASE WHEN {check['check_statement']} THEN 1 ELSE 0 END FROM {table}"
+                    )
+                    == 0
+                )

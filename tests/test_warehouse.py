@@ -49,7 +49,7 @@ def letter(case: str, decisions: tuple[str, ...] = ("Upheld",), **kw) -> Letter:
         "clinical_case_summary": "The patient is a 54 year old female.",
     }
     fields.update(kw)
-    return Letter(case_number=case, items=items, **fields)
+    return Letter(case_number=case, items=items, **fields).enrich_items()
 
 
 def obj(key: str, etag: str | None = None, minutes: int = 0) -> dict:
