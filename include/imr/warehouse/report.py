@@ -38,3 +38,41 @@ def summary(conn) -> dict:
             for r in cur.fetchall()
         ]
     return out
+
+
+def insights(conn) -> dict:
+    """The headline figures from the analytics views (migration 0006): items and letters, the
+    pharmaceutical share of items and the opioid share of pharmaceuticals, the overturn rate per
+    category, and median days to decision (from the application's receipt and from assignment)."""
+    out: dict[str, Any] = {}
+    with transaction(conn) as cur:
+        cur.execute("SELECT count(*) FROM imr.letters")
+        out["letters"] = cur.fetchone()[0]
+        cur.execute("SELECT items, pharmaceutical_items, pharmaceutical_share FROM imr.pharmaceutical_share")
+        out["items"], out["pharmaceutical_items"], out["pharmaceutical_share"] = cur.fetchone()
+        cur.execute(
+            "SELECT coalesce(sum(items) FILTER (WHERE drug_class = 'Opioids'), 0),"
+            " sum(items) FILTER (WHERE drug_class = 'Opioids')::numeric / nullif(sum(items), 0)"
+            " FROM imr.drug_class_share"
+        )
+        out["opioid_items"], out["opioid_share_of_pharmaceuticals"] = cur.fetchone()
+        cur.execute(
+            "SELECT category, sum(items)::int, sum(overturned)::int, sum(overturned)::numeric / sum(items)"
+            " FROM imr.decisions_by_category GROUP BY category ORDER BY sum(items) DESC, category"
+        )
+        out["overturn_by_category"] = [
+            {"category": r[0], "items": r[1], "overturned": r[2], "overturn_rate": r[3]}
+            for r in cur.fetchall()
+        ]
+        cur.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY days_from_application),"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY days_from_assignment),"
+            " avg(over_30_days_from_application::int)"
+            " FROM imr.letter_timeliness"
+        )
+        (
+            out["median_days_application_to_decision"],
+            out["median_days_assigned_to_decision"],
+            out["share_over_30_days_from_application"],
+        ) = cur.fetchone()
+    return out
