@@ -7,6 +7,16 @@ from typing import Any
 from .db import transaction
 from .manifest import STATUSES
 
+SUMMARY_TABLES = (
+    "letters",
+    "items",
+    "item_citations",
+    "s3_objects",
+    "batches",
+    "parse_failures",
+    "dq_results",
+)
+
 
 def summary(conn) -> dict:
     """Counts for the demo printout: objects by status, open quarantine by error code, rows per table
@@ -21,7 +31,7 @@ def summary(conn) -> dict:
         )
         out["quarantined_by_error_code"] = dict(cur.fetchall())
         rows = {}
-        for table in ("letters", "items", "s3_objects", "batches", "parse_failures", "dq_results"):
+        for table in SUMMARY_TABLES:
             cur.execute(f"SELECT count(*) FROM imr.{table}")
             rows[table] = cur.fetchone()[0]
         cur.execute("SELECT count(*) FROM imr.parse_failures WHERE resolved_at IS NULL")
