@@ -82,3 +82,20 @@ def test_runtime_package_does_not_import_the_generator() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.integration
+def test_insights_loads_letters_and_prints_headline_figures(pg_dsn: str, tmp_path: Path) -> None:
+    assert _imr("generate", str(tmp_path), "--count", "4", "--seed", "3", "--no-bad").returncode == 0
+    truth = [json.loads(line) for line in (tmp_path / "expected.jsonl").read_text().splitlines()]
+    items = [i for t in truth for i in t["items"]]
+    out = _imr("insights", str(tmp_path / "letters"), "--dsn", pg_dsn)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"letters: 4, items: {len(items)}"
+    pharma = sum(i["category"] == "Pharmaceuticals" for i in items)
+    assert lines[1].startswith("pharmaceutical share of items: ") and f"({pharma}/{len(items)})" in lines[1]
+    assert "overturn rate by category:" in lines and lines[-3].startswith("median days application received")
+    # Running it again on the same scratch database loads nothing twice.
+    again = _imr("insights", str(tmp_path / "letters"), "--dsn", pg_dsn)
+    assert again.returncode == 0 and again.stdout == out.stdout

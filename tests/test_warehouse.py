@@ -49,7 +49,7 @@ def letter(case: str, decisions: tuple[str, ...] = ("Upheld",), **kw) -> Letter:
         "clinical_case_summary": "The patient is a 54 year old female.",
     }
     fields.update(kw)
-    return Letter(case_number=case, items=items, **fields)
+    return Letter(case_number=case, items=items, **fields).enrich_items()
 
 
 def obj(key: str, etag: str | None = None, minutes: int = 0) -> dict:
@@ -585,7 +585,10 @@ def test_executemany_baseline_loads_the_same_rows(wh_conn, pg_dsn):
 
     other = psycopg2.connect(pg_dsn)
     with other, other.cursor() as cur:
-        cur.execute("TRUNCATE imr.letters, imr.items, imr.s3_objects, imr.parse_failures, imr.batches")
+        cur.execute(
+            "TRUNCATE imr.letters, imr.items, imr.item_citations, imr.s3_objects, imr.parse_failures,"
+            " imr.batches"
+        )
     warehouse.register_objects(other, BUCKET, objs, "run1")
     claim_all(other, "run1")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))

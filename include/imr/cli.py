@@ -70,6 +70,79 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+INSIGHTS_BUCKET = "local-letters"  # the manifest's bucket name for files `imr insights` loads
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{float(x):.1%}"
+
+
+def format_insights(f: dict) -> str:
+    """The headline figures as the README shows them."""
+    lines = [
+        f"letters: {f['letters']}, items: {f['items']}",
+        f"pharmaceutical share of items: {_pct(f['pharmaceutical_share'])}"
+        f" ({f['pharmaceutical_items']}/{f['items']})",
+        f"opioid share of pharmaceuticals: {_pct(f['opioid_share_of_pharmaceuticals'])}"
+        f" ({f['opioid_items']}/{f['pharmaceutical_items']})",
+        "overturn rate by category:",
+        *(
+            f"  {c['category'] or '(none)':<26} {_pct(c['overturn_rate']):>6}"
+            f"  ({c['overturned']}/{c['items']})"
+            for c in f["overturn_by_category"]
+        ),
+    ]
+    for label, key in (
+        ("median days application received -> decision", "median_days_application_to_decision"),
+        ("median days assigned -> decision", "median_days_assigned_to_decision"),
+    ):
+        lines.append(f"{label}: {'n/a' if f[key] is None else f'{float(f[key]):g}'}")
+    over = _pct(f["share_over_30_days_from_application"])
+    lines.append(f"share of letters decided over 30 days after application: {over}")
+    return "\n".join(lines)
+
+
+def cmd_insights(args: argparse.Namespace) -> int:
+    """Parse letters, load them into the warehouse at --dsn (a scratch database: the schema is
+    migrated, the files registered under bucket `local-letters`) and print the headline figures
+    from the analytics views."""
+    from datetime import UTC, datetime
+
+    from . import warehouse
+    from .warehouse import Failed, ObjectResult, Parsed
+
+    files = list(_expand(args.paths))
+    try:
+        conn = warehouse.connect(args.dsn)
+    except LookupError as e:
+        raise SystemExit(f"imr: {e}") from None
+    try:
+        warehouse.upgrade(conn)
+        run_id = "insights-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        results = {}
+        for r in parse_many(((str(f), f) for f in files), jobs=args.jobs):
+            result = Parsed(r.letter) if r.ok else Failed(r.error_code or "error", r.message or "")
+            results[r.source] = ObjectResult(r.source, r.sha256 or "unread", r.sha256, result)
+        objects = [
+            {"key": k, "etag": o.etag, "size": None, "last_modified": None} for k, o in results.items()
+        ]
+        warehouse.register_objects(conn, INSIGHTS_BUCKET, objects, run_id)
+        failed = 0
+        for batch_id in warehouse.claim_batches(conn, INSIGHTS_BUCKET, run_id, batch_size=500):
+            batch = [results[o.key] for o in warehouse.get_batch(conn, batch_id).objects if o.key in results]
+            counts = warehouse.load_batch(conn, INSIGHTS_BUCKET, batch, run_id, batch_id=batch_id)
+            failed += counts["quarantined"]
+        if failed:
+            print(
+                f"imr insights: {failed} file(s) could not be loaded (see imr.parse_failures)",
+                file=sys.stderr,
+            )
+        print(format_insights(warehouse.insights(conn)))
+    finally:
+        conn.close()
+    return 0
+
+
 # Modules `imr generate` needs that only the development requirements install: module -> what to install.
 DEV_ONLY_MODULES = {"imr_synth": "the imr_synth package", "reportlab": "reportlab"}
 
@@ -113,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     up = dbs.add_parser("upgrade", help="apply pending migrations")
     up.add_argument("--dsn", help="libpq DSN (default: $IMR_WAREHOUSE_DSN)")
     up.set_defaults(func=cmd_db_upgrade)
+
+    ins = sub.add_parser(
+        "insights", help="load letters into a scratch warehouse and print headline figures from its views"
+    )
+    ins.add_argument("paths", nargs="+", help="PDF files or folders")
+    ins.add_argument("--dsn", help="libpq DSN of a scratch database (default: $IMR_WAREHOUSE_DSN)")
+    ins.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    ins.set_defaults(func=cmd_insights)
 
     gen = sub.add_parser("generate", help="write synthetic letters with ground truth")
     gen.add_argument("outdir")

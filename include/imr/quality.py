@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
+from imr.enrich.taxonomy import taxonomy
 from imr.records import DECISIONS, OUTCOMES
 from imr.warehouse.db import transaction
 
@@ -133,6 +134,7 @@ def checks(
             f"at most {date_order_threshold:.0%} of letters carry a date-order warning",
         ),
     ]
+    out += enrichment_checks()
     if run_id is not None:
         run = _literal(run_id)
         touched = f"(first_run_id = {run} OR last_run_id = {run})"
@@ -149,6 +151,60 @@ def checks(
             )
         )
     return out
+
+
+# The item's evidence column for a citation's source (imr.item_citations.source).
+_EVIDENCE_FOR_SOURCE = (
+    "CASE {c}.source WHEN 'claims_administrator' THEN i.claims_administrator_evidence"
+    " WHEN 'expert_reviewer' THEN i.expert_reviewer_evidence END"
+)
+
+
+def enrichment_checks() -> list[Check]:
+    """The enriched item fields (migration 0004): every item has a category/subcategory pair from the
+    request taxonomy and an evidence value for both sources, and imr.item_citations reconciles with
+    the items (citations exist for a source exactly when its evidence is 'cited'). Items loaded by a
+    parser older than 1.1.0 fail the first two until a backfill with reparse fills them."""
+    pairs = ", ".join(f"({_literal(c)}, {_literal(s)})" for c, subs in taxonomy().items() for s in subs)
+    has_citation = (
+        "EXISTS (SELECT 1 FROM imr.item_citations c WHERE c.case_number = items.case_number"
+        " AND c.seq = items.seq AND c.source = {source})"
+    )
+    cited_without_rows = " OR ".join(
+        f"({col} = 'cited' AND NOT {has_citation.format(source=_literal(src))})"
+        for src, col in (
+            ("claims_administrator", "claims_administrator_evidence"),
+            ("expert_reviewer", "expert_reviewer_evidence"),
+        )
+    )
+    return [
+        _none_where(
+            "items_category_in_taxonomy",
+            "imr.items",
+            f"category IS NULL OR subcategory IS NULL OR (category, subcategory) NOT IN ({pairs})",
+            "every item has a category and subcategory from the request taxonomy",
+        ),
+        _none_where(
+            "items_evidence_set",
+            "imr.items",
+            "claims_administrator_evidence IS NULL OR expert_reviewer_evidence IS NULL",
+            "every item says whether each party (claims administrator, expert reviewer) cited evidence",
+        ),
+        _none_where(
+            "items_cited_evidence_has_citations",
+            "imr.items",
+            cited_without_rows,
+            "an item whose party cited evidence has that party's citation rows",
+        ),
+        _none_where(
+            "item_citations_match_evidence",
+            "imr.item_citations",
+            "NOT EXISTS (SELECT 1 FROM imr.items i WHERE i.case_number = item_citations.case_number"
+            " AND i.seq = item_citations.seq"
+            f" AND {_EVIDENCE_FOR_SOURCE.format(c='item_citations')} = 'cited')",
+            "no citation rows for a source whose evidence is 'none' (or unset)",
+        ),
+    ]
 
 
 def run_checks(conn, run_id: str | None = None, **params) -> list[CheckResult]:
@@ -209,6 +265,8 @@ _COLUMN_MAPPING = {
         "case_number": {"null_check": {"equal_to": 0}},
         "request": {"null_check": {"equal_to": 0}},
         "decision": {"null_check": {"equal_to": 0}, "distinct_check": {"leq_to": len(DECISIONS)}},
+        "category": {"null_check": {"equal_to": 0}},
+        "subcategory": {"null_check": {"equal_to": 0}},
     },
 }
 

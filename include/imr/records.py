@@ -1,8 +1,9 @@
 """The letter record (contract v2, ../shared/letter-record.md): `Letter`, its `Item`s and
 `ParseWarning`s, the field lists and the derived outcome (Uphold/Overturn). Field names are the
 CLI's JSON keys and the warehouse columns. The v2 enriched item fields (`category`, `subcategory`,
-`citations`) are derived from the item's own text by `imr.enrich`; the warehouse does not store them yet, so
-`ITEM_FIELDS` (what it loads) stays the v1 list."""
+`citations`) are derived from the item's own text by `imr.enrich`. `ITEM_FIELDS` stays the v1
+list; the warehouse stores the enriched fields as `imr.items.category`, `subcategory`, `*_evidence`
+and `imr.item_citations` (imr.warehouse.load)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from .manifest import (
     unfinished_batches,
 )
 from .migrate import SchemaOutOfDate, applied_migrations, check_schema, migrations, upgrade
-from .report import summary
+from .report import insights, summary
 
 __all__ = [
     "STATUSES",
@@ -38,6 +38,7 @@ __all__ = [
     "connect",
     "copy_rows",
     "get_batch",
+    "insights",
     "load_batch",
     "mark_for_reparse",
     "migrations",

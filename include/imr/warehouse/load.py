@@ -23,7 +23,28 @@ CASE_NUMBER = re.compile(r"^CM\d{2}-\d{7}$")
 
 # Column order of the staging tables (and of the rows built for them).
 LETTER_COLUMNS = ("key", *LETTER_FIELDS, "clinical_case_summary", "warnings")
-ITEM_COLUMNS = ("key", "case_number", *ITEM_FIELDS)
+# The enriched fields (contract v2) as imr.items stores them (migration 0004): NULL for an item
+# whose `citations` is None (a record from a parser older than the enrichment).
+ENRICHED_ITEM_COLUMNS = (
+    "category",
+    "subcategory",
+    "claims_administrator_evidence",
+    "expert_reviewer_evidence",
+)
+ITEM_COLUMNS = ("key", "case_number", *ITEM_FIELDS, *ENRICHED_ITEM_COLUMNS)
+CITATION_SOURCES = ("claims_administrator", "expert_reviewer")
+CITATION_COLUMNS = (
+    "key",
+    "case_number",
+    "seq",
+    "source",
+    "ordinal",
+    "family",
+    "title",
+    "year",
+    "sections",
+    "text",
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,32 @@ def validation_error(letter: Letter) -> tuple[str, str] | None:
             return "item_structure", f"item {item.seq} decision {item.decision!r} is not Upheld/Overturned"
         if not isinstance(item.request, str) or not item.request.strip():
             return "item_structure", f"item {item.seq} has no request"
+        problem = _enrichment_error(item)
+        if problem:
+            return "item_structure", f"item {item.seq} {problem}"
+    return None
+
+
+CITATION_FAMILIES = ("MTUS", "ODG", "ACOEM", "other")
+
+
+def _enrichment_error(item) -> str | None:
+    """What in an item's enriched fields imr.items / imr.item_citations would refuse, or None (the
+    fields may all be None: a record from a parser older than the enrichment)."""
+    for name in ("category", "subcategory"):
+        if getattr(item, name) is not None and not isinstance(getattr(item, name), str):
+            return f"{name} {getattr(item, name)!r} is not text"
+    if item.citations is None:
+        return None
+    if not isinstance(item.citations, dict):
+        return "citations is not an object"
+    for source in CITATION_SOURCES:
+        part = item.citations.get(source)
+        if not isinstance(part, dict) or part.get("evidence") not in ("cited", "none"):
+            return f"citations.{source}.evidence is not cited/none"
+        for c in part.get("citations") or []:
+            if not isinstance(c, dict) or c.get("family") not in CITATION_FAMILIES:
+                return f"citations.{source} has a citation without a known family"
     return None
 
 
@@ -129,11 +176,50 @@ def letter_row(key: str, letter: Letter) -> tuple:
     )
 
 
+def _evidence(item, source: str) -> str | None:
+    part = (item.citations or {}).get(source)
+    return part.get("evidence") if isinstance(part, dict) else None
+
+
 def item_rows(key: str, letter: Letter) -> list[tuple]:
     """Staging rows for a letter's items, in ITEM_COLUMNS order."""
     return [
-        (key, letter.case_number, *(clean_text(getattr(i, f)) for f in ITEM_FIELDS)) for i in letter.items
+        (
+            key,
+            letter.case_number,
+            *(clean_text(getattr(i, f)) for f in ITEM_FIELDS),
+            clean_text(i.category),
+            clean_text(i.subcategory),
+            *(_evidence(i, s) for s in CITATION_SOURCES),
+        )
+        for i in letter.items
     ]
+
+
+def citation_rows(key: str, letter: Letter) -> list[tuple]:
+    """Staging rows for a letter's parsed citations, in CITATION_COLUMNS order: per item and source,
+    ordinal 1, 2, ... in text order."""
+    rows = []
+    for i in letter.items:
+        for source in CITATION_SOURCES:
+            part = (i.citations or {}).get(source) or {}
+            for n, c in enumerate(part.get("citations") or [], 1):
+                year = c.get("year")
+                rows.append(
+                    (
+                        key,
+                        letter.case_number,
+                        i.seq,
+                        source,
+                        n,
+                        c.get("family"),
+                        clean_text(c.get("title")),
+                        year if isinstance(year, int) and not isinstance(year, bool) else None,
+                        clean_text(c.get("sections")),
+                        clean_text(c.get("text")),
+                    )
+                )
+    return rows
 
 
 def _case(row: _Row) -> str | None:
@@ -152,6 +238,8 @@ def _stage(cur, rows: list[_Row], write: Writer) -> None:
             SELECT NULL::text AS key, {letter_cols} FROM imr.letters WITH NO DATA;
         CREATE TEMP TABLE _item ON COMMIT DROP AS
             SELECT NULL::text AS key, {item_cols} FROM imr.items WITH NO DATA;
+        CREATE TEMP TABLE _citation ON COMMIT DROP AS
+            SELECT NULL::text AS key, {", ".join(CITATION_COLUMNS[1:])} FROM imr.item_citations WITH NO DATA;
         """
     )
     write(
@@ -163,6 +251,7 @@ def _stage(cur, rows: list[_Row], write: Writer) -> None:
     ok = [r for r in rows if r.letter is not None]
     write(cur, "_letter", LETTER_COLUMNS, [letter_row(r.key, r.letter) for r in ok])
     write(cur, "_item", ITEM_COLUMNS, [row for r in ok for row in item_rows(r.key, r.letter)])
+    write(cur, "_citation", CITATION_COLUMNS, [row for r in ok for row in citation_rows(r.key, r.letter)])
 
 
 def _match_manifest(cur, bucket: str, run_id: str, changed: Sequence[str]) -> int:
@@ -273,7 +362,8 @@ def _upsert_letters(cur, bucket: str, parser_version: str) -> None:
 
 def _replace_items(cur) -> int:
     """The items of every (re)written case are replaced wholesale: a corrected letter may have more,
-    fewer or renumbered items."""
+    fewer or renumbered items. Their citations go with them (ON DELETE CASCADE) and are re-inserted
+    from the staged ones. Returns the number of items written."""
     cols = ", ".join(ITEM_COLUMNS[1:])
     cur.execute(
         f"""
@@ -283,7 +373,16 @@ def _replace_items(cur) -> int:
         FROM _item i JOIN _applied a ON a.key = i.key AND a.case_number = i.case_number;
         """
     )
-    return cur.rowcount
+    items_written = cur.rowcount
+    cite_cols = CITATION_COLUMNS[1:]
+    cur.execute(
+        f"""
+        INSERT INTO imr.item_citations ({", ".join(cite_cols)})
+        SELECT {", ".join("c." + col for col in cite_cols)}
+        FROM _citation c JOIN _applied a ON a.key = c.key AND a.case_number = c.case_number
+        """
+    )
+    return items_written
 
 
 def _update_manifest(cur, bucket: str, run_id: str, parser_version: str) -> tuple[Counter, Counter]:

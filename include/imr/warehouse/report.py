@@ -7,6 +7,16 @@ from typing import Any
 from .db import transaction
 from .manifest import STATUSES
 
+SUMMARY_TABLES = (
+    "letters",
+    "items",
+    "item_citations",
+    "s3_objects",
+    "batches",
+    "parse_failures",
+    "dq_results",
+)
+
 
 def summary(conn) -> dict:
     """Counts for the demo printout: objects by status, open quarantine by error code, rows per table
@@ -21,7 +31,7 @@ def summary(conn) -> dict:
         )
         out["quarantined_by_error_code"] = dict(cur.fetchall())
         rows = {}
-        for table in ("letters", "items", "s3_objects", "batches", "parse_failures", "dq_results"):
+        for table in SUMMARY_TABLES:
             cur.execute(f"SELECT count(*) FROM imr.{table}")
             rows[table] = cur.fetchone()[0]
         cur.execute("SELECT count(*) FROM imr.parse_failures WHERE resolved_at IS NULL")
@@ -37,4 +47,42 @@ def summary(conn) -> dict:
             {"check": r[0], "run_id": r[1], "passed": r[2], "observed": r[3], "checked_at": r[4].isoformat()}
             for r in cur.fetchall()
         ]
+    return out
+
+
+def insights(conn) -> dict:
+    """The headline figures from the analytics views (migration 0006): items and letters, the
+    pharmaceutical share of items and the opioid share of pharmaceuticals, the overturn rate per
+    category, and median days to decision (from the application's receipt and from assignment)."""
+    out: dict[str, Any] = {}
+    with transaction(conn) as cur:
+        cur.execute("SELECT count(*) FROM imr.letters")
+        out["letters"] = cur.fetchone()[0]
+        cur.execute("SELECT items, pharmaceutical_items, pharmaceutical_share FROM imr.pharmaceutical_share")
+        out["items"], out["pharmaceutical_items"], out["pharmaceutical_share"] = cur.fetchone()
+        cur.execute(
+            "SELECT coalesce(sum(items) FILTER (WHERE drug_class = 'Opioids'), 0),"
+            " sum(items) FILTER (WHERE drug_class = 'Opioids')::numeric / nullif(sum(items), 0)"
+            " FROM imr.drug_class_share"
+        )
+        out["opioid_items"], out["opioid_share_of_pharmaceuticals"] = cur.fetchone()
+        cur.execute(
+            "SELECT category, sum(items)::int, sum(overturned)::int, sum(overturned)::numeric / sum(items)"
+            " FROM imr.decisions_by_category GROUP BY category ORDER BY sum(items) DESC, category"
+        )
+        out["overturn_by_category"] = [
+            {"category": r[0], "items": r[1], "overturned": r[2], "overturn_rate": r[3]}
+            for r in cur.fetchall()
+        ]
+        cur.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY days_from_application),"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY days_from_assignment),"
+            " avg(over_30_days_from_application::int)"
+            " FROM imr.letter_timeliness"
+        )
+        (
+            out["median_days_application_to_decision"],
+            out["median_days_assigned_to_decision"],
+            out["share_over_30_days_from_application"],
+        ) = cur.fetchone()
     return out
