@@ -218,41 +218,56 @@ def run_lane(
     task_id: str | None = None,
     map_index: int | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
+    pool: ParserPool | None = None,
 ) -> LaneReport:
     """A lane: lease the run's next free batch, ingest it (the load commits the letters and marks the
     batch finished in one transaction), and again, until no batch is free. Fast lanes thus take
     more batches than slow ones and a dead lane's batch goes to whoever claims after its lease
     expired. The lease is renewed as letters finish, at most every quarter lease, on this lane's own
-    connection. The parser workers start once per lane, not per batch."""
+    connection. The parser workers start once per lane, not per batch (`pool`: a started pool to use
+    instead of starting one; the caller closes it)."""
+    if pool is None:
+        with ParserPool(jobs, limits) as own:
+            return run_lane(
+                s3,
+                conn,
+                run_id,
+                owner,
+                inherit=inherit,
+                lease=lease,
+                task_id=task_id,
+                map_index=map_index,
+                on_batch=on_batch,
+                pool=own,
+            )
     report = LaneReport()
     renew_every = lease.total_seconds() / 4
-    with ParserPool(jobs, limits) as pool:
-        while (batch_id := warehouse.claim_next_batch(conn, run_id, owner, lease, inherit)) is not None:
-            renewed = time.monotonic()
+    while (batch_id := warehouse.claim_next_batch(conn, run_id, owner, lease, inherit)) is not None:
+        renewed = time.monotonic()
 
-            def renew(batch_id: int = batch_id) -> None:
-                nonlocal renewed
-                if time.monotonic() - renewed >= renew_every:
-                    renewed = time.monotonic()
-                    # A lost lease is not an error here: the guarded load finds out and rolls back.
-                    warehouse.renew_lease(conn, batch_id, owner, lease)
+        def renew(batch_id: int = batch_id) -> None:
+            nonlocal renewed
+            if time.monotonic() - renewed >= renew_every:
+                renewed = time.monotonic()
+                # A lost lease is not an error here: the guarded load finds out and rolls back.
+                warehouse.renew_lease(conn, batch_id, owner, lease)
 
-            try:
-                r = ingest_batch(
-                    s3,
-                    conn,
-                    batch_id,
-                    pool,
-                    task_id=task_id,
-                    map_index=map_index,
-                    lease_owner=owner,
-                    on_letter=renew,
-                )
-            except warehouse.LeaseLost:
-                log.warning("batch %d: lease lost to another lane; its load was rolled back", batch_id)
-                report.lost.append(batch_id)
-                continue
-            report.batches.append(r)
-            if on_batch is not None:
-                on_batch(r)
+        try:
+            r = ingest_batch(
+                s3,
+                conn,
+                batch_id,
+                pool,
+                task_id=task_id,
+                map_index=map_index,
+                lease_owner=owner,
+                on_letter=renew,
+            )
+        except warehouse.LeaseLost:
+            log.warning("batch %d: lease lost to another lane; its load was rolled back", batch_id)
+            report.lost.append(batch_id)
+            continue
+        report.batches.append(r)
+        if on_batch is not None:
+            on_batch(r)
     return report

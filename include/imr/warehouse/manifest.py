@@ -218,8 +218,9 @@ _CLAIM_NEXT_SQL = """
 WITH next AS (
     SELECT batch_id FROM imr.batches
     WHERE run_id = %(run_id)s AND finished_at IS NULL
-      AND (lease_owner IS NULL OR lease_expires_at < now() OR lease_owner = %(owner)s
-           OR (%(inherit)s::text IS NOT NULL AND starts_with(lease_owner, %(inherit)s::text)))
+      AND (lease_owner IS NULL OR lease_expires_at < now()
+           OR (%(inherit)s::text IS NOT NULL AND starts_with(lease_owner, %(inherit)s::text)
+               AND lease_owner <> %(owner)s))
     ORDER BY batch_id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
