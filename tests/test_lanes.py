@@ -220,7 +220,7 @@ def test_a_lane_killed_mid_batch_hands_its_batch_over_after_the_lease(
 def test_lanes_of_different_speed_finish_in_the_shared_time_not_the_static_share(
     pg_dsn, wh_conn, s3_client, bucket, monkeypatch
 ) -> None:
-    """One batch holds the slow letters (a per-letter sleep hook: 1.2 s against 0.1 s). Two pulling
+    """One batch holds the slow letters (a per-letter sleep hook: 2 s against 0.1 s). Two pulling
     lanes finish in about max(total / 2, slowest batch); the static deal (`batch n % 2`) would put
     the slow batch and half the others on one lane."""
     batch_size = 4
@@ -233,7 +233,7 @@ def test_lanes_of_different_speed_finish_in_the_shared_time_not_the_static_share
     real = pipeline.parse_objects
 
     def hooked(s3, bucket, objects, pool, on_letter=None):
-        time.sleep(sum(1.2 if "-slow-" in o.key else 0.1 for o in objects))
+        time.sleep(sum(2.0 if "-slow-" in o.key else 0.1 for o in objects))
         return real(s3, bucket, objects, pool, on_letter)
 
     monkeypatch.setattr(pipeline, "parse_objects", hooked)
