@@ -270,3 +270,20 @@ def test_lanes_of_different_speed_finish_in_the_shared_time_not_the_static_share
     # The fast lane took more batches than the static deal would have given it.
     assert max(len(rep.batches) for rep in reports.values()) > n_batches // 2
     _assert_exact(wh_conn, truth)
+
+
+def test_lane_count_and_label(monkeypatch) -> None:
+    """Lanes default to the pool's slots, capped by the batches and core.max_map_length (no 32)."""
+    from imr_airflow import params
+    from imr_airflow.tasks import lane_count, lane_label
+
+    monkeypatch.setenv("IMR_WAREHOUSE_POOL_SLOTS", "48")
+    assert params.pool_slots() == 48
+    assert lane_count(0, 10_000, 1024, params.pool_slots()) == 48
+    assert lane_count(40, 10_000, 1024, 4) == 40
+    assert lane_count(0, 3, 1024, 48) == 3
+    assert lane_count(5000, 10_000, 1024, 4) == 1024
+    assert lane_count(0, 0, 1024, 4) == 0
+    assert lane_label(2, 8, {"batches": 5, "objects": 1000}) == "lane 3 of 8: 5 batches, 1,000 letters"
+    assert lane_label(0, 1, {"batches": 1, "objects": 7}) == "lane 1 of 1: 1 batch, 7 letters"
+    assert lane_label(0, 2, None) == "lane 1 of 2: running"
