@@ -279,3 +279,25 @@ def test_reprocess_failures_after_fix(pg_dsn, wh_conn, s3_client, bucket) -> Non
     )
     assert attempts == [(2, rerun.run_id)]
     assert _count(wh_conn, "SELECT count(*) FROM imr.parse_failures WHERE key = 'letters/broken.pdf'") == 2
+
+
+def test_backfill_with_more_lanes_than_the_old_ceiling_loads_everything(
+    pg_dsn, wh_conn, s3_client, bucket
+) -> None:
+    """40 batches of one letter, max_lanes 40: forty mapped lanes (more than the former 32-lane
+    ceiling), each pulling batches until none is left; every letter loaded once, XCom small."""
+    rng = random.Random("forty")
+    letters = [imr_synth.random_letter(rng, n_items=1) for _ in range(40)]
+    _upload(s3_client, bucket, {f"letters/{t.case_number}.pdf": pdf for t, pdf in letters})
+    run = run_dag(
+        "imr_backfill", warehouse_dsn=pg_dsn, bucket=bucket, conf={"batch_size": 1, "max_lanes": 40}
+    )
+    assert run.state == "success", run.log[-3000:]
+    lanes = [m for (task, m) in task_states(run) if task == "process_lane"]
+    assert len(lanes) == 40
+    sizes = xcom_sizes(run)
+    assert sizes and max(sizes.values()) <= 4096, sizes
+    assert _count(wh_conn, "SELECT count(*) FROM imr.letters") == 40
+    assert _count(wh_conn, "SELECT count(*) FROM imr.items") == 40
+    assert _count(wh_conn, "SELECT count(*) FROM imr.batches WHERE finished_at IS NULL") == 0
+    assert _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status <> 'loaded'") == 0

@@ -1,6 +1,7 @@
 """Ingesting claimed batches of S3 objects: download each object, parse it in a killable worker,
-load the batch in one transaction (`ingest_batch`; `ingest_batches` runs a lane's batches on one
-parser pool). Worker results become the loader's tagged `ObjectResult`s here.
+load the batch in one transaction (`ingest_batch`; `run_lane`: a lane that pulls its run's batches
+one at a time on one parser pool until none is left). Worker results become the loader's tagged
+`ObjectResult`s here.
 
 Orchestrator-neutral: the Airflow tasks (include/imr_airflow) and the tests call these with a boto3
 client and a psycopg2 connection. Letter content lives only inside this function's process.
@@ -9,10 +10,12 @@ client and a psycopg2 connection. Letter content lives only inside this function
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import NamedTuple
 
 from botocore.exceptions import ClientError
@@ -46,6 +49,7 @@ class BatchReport:
     stale: int
     errors: dict[str, int]
     changed: int = 0
+    seconds: float = 0.0
 
     def line(self) -> str:
         """The one-line batch summary for task logs: counts and codes only, never letter text."""
@@ -95,7 +99,7 @@ def _result(obj: ObjectRef, r: ParseResult) -> ObjectResult:
 
 
 def parse_objects(
-    s3, bucket: str, objects: list[ObjectRef], pool: ParserPool
+    s3, bucket: str, objects: list[ObjectRef], pool: ParserPool, on_letter: Callable[[], None] | None = None
 ) -> tuple[list[ObjectResult], list[str]]:
     """(one ObjectResult per object, in order; the keys of objects replaced since listing, which get
     no result because nothing was parsed). Downloads stream into the parser pool as they arrive, so
@@ -109,7 +113,11 @@ def parse_objects(
             else:
                 failed[obj.key] = data
 
-    parsed = {r.source: r for r in pool.imap(documents())}
+    parsed: dict[str, ParseResult] = {}
+    for r in pool.imap(documents()):
+        parsed[r.source] = r
+        if on_letter is not None:
+            on_letter()  # e.g. the lane renewing its lease (this thread owns the connection)
     results: list[ObjectResult] = []
     changed: list[str] = []
     for obj in objects:
@@ -132,10 +140,14 @@ def ingest_batch(
     task_id: str | None = None,
     map_index: int | None = None,
     parser_version: str = PARSER_VERSION,
+    lease_owner: str | None = None,
+    on_letter: Callable[[], None] | None = None,
 ) -> BatchReport:
-    """Downloads, parses and loads one claimed batch (one transaction); logs and returns its counts."""
+    """Downloads, parses and loads one claimed batch (one transaction); logs and returns its counts.
+    With `lease_owner` the load commits only if that lane still holds the batch (else LeaseLost)."""
+    started = time.monotonic()
     batch = warehouse.get_batch(conn, batch_id)
-    results, changed = parse_objects(s3, batch.bucket, batch.objects, pool)
+    results, changed = parse_objects(s3, batch.bucket, batch.objects, pool, on_letter)
     counts = warehouse.load_batch(
         conn,
         batch.bucket,
@@ -146,6 +158,7 @@ def ingest_batch(
         parser_version=parser_version,
         batch_id=batch_id,
         changed=changed,
+        lease_owner=lease_owner,
     )
     report = BatchReport(
         batch_id,
@@ -156,27 +169,30 @@ def ingest_batch(
         counts["stale"],
         counts["quarantined_by_code"],
         counts["changed"],
+        time.monotonic() - started,
     )
     log.info("%s", report.line())
     return report
 
 
-def ingest_batches(
-    s3,
-    conn,
-    batch_ids: list[int],
-    *,
-    limits: Limits = DEFAULT_LIMITS,
-    jobs: int = 1,
-    task_id: str | None = None,
-    map_index: int | None = None,
-) -> dict[str, int]:
-    """Ingests batches one after another on one parser pool (a lane: imr_airflow's process_lane task);
-    returns totals (small, for XCom)."""
-    totals: Counter = Counter()
-    with ParserPool(jobs, limits) as pool:
-        for batch_id in batch_ids:
-            r = ingest_batch(s3, conn, batch_id, pool, task_id=task_id, map_index=map_index)
+def lane_owner(run_id: str, map_index: int, try_number: int) -> tuple[str, str]:
+    """(owner, inherit) of a lane attempt for run_lane: the owner names this attempt; `inherit` is the
+    prefix its earlier attempts' owners share, whose leases this attempt may take over at once."""
+    inherit = f"{run_id}|{map_index}|"
+    return f"{inherit}{try_number}", inherit
+
+
+@dataclass
+class LaneReport:
+    """What one lane did: the batches it loaded (in order) and those it lost to another lane."""
+
+    batches: list[BatchReport] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)
+
+    def totals(self) -> dict[str, int]:
+        """Counts only (small, for XCom)."""
+        totals: Counter = Counter(batches=0, objects=0, lost=len(self.lost))
+        for r in self.batches:
             totals.update(
                 batches=1,
                 objects=r.objects,
@@ -186,4 +202,72 @@ def ingest_batches(
                 stale=r.stale,
                 changed=r.changed,
             )
-    return dict(totals)
+        return dict(totals)
+
+
+def run_lane(
+    s3,
+    conn,
+    run_id: str,
+    owner: str,
+    *,
+    inherit: str | None = None,
+    lease: timedelta = warehouse.DEFAULT_LEASE,
+    limits: Limits = DEFAULT_LIMITS,
+    jobs: int = 1,
+    task_id: str | None = None,
+    map_index: int | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
+    pool: ParserPool | None = None,
+) -> LaneReport:
+    """A lane: lease the run's next free batch, ingest it (the load commits the letters and marks the
+    batch finished in one transaction), and again, until no batch is free. Fast lanes thus take
+    more batches than slow ones and a dead lane's batch goes to whoever claims after its lease
+    expired. The lease is renewed as letters finish, at most every quarter lease, on this lane's own
+    connection. The parser workers start once per lane, not per batch (`pool`: a started pool to use
+    instead of starting one; the caller closes it)."""
+    if pool is None:
+        with ParserPool(jobs, limits) as own:
+            return run_lane(
+                s3,
+                conn,
+                run_id,
+                owner,
+                inherit=inherit,
+                lease=lease,
+                task_id=task_id,
+                map_index=map_index,
+                on_batch=on_batch,
+                pool=own,
+            )
+    report = LaneReport()
+    renew_every = lease.total_seconds() / 4
+    while (batch_id := warehouse.claim_next_batch(conn, run_id, owner, lease, inherit)) is not None:
+        renewed = time.monotonic()
+
+        def renew(batch_id: int = batch_id) -> None:
+            nonlocal renewed
+            if time.monotonic() - renewed >= renew_every:
+                renewed = time.monotonic()
+                # A lost lease is not an error here: the guarded load finds out and rolls back.
+                warehouse.renew_lease(conn, batch_id, owner, lease)
+
+        try:
+            r = ingest_batch(
+                s3,
+                conn,
+                batch_id,
+                pool,
+                task_id=task_id,
+                map_index=map_index,
+                lease_owner=owner,
+                on_letter=renew,
+            )
+        except warehouse.LeaseLost:
+            log.warning("batch %d: lease lost to another lane; its load was rolled back", batch_id)
+            report.lost.append(batch_id)
+            continue
+        report.batches.append(r)
+        if on_batch is not None:
+            on_batch(r)
+    return report

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 from airflow.sdk import Param
 
 from imr.limits import Limits
 
-# Airflow maps at most this many lanes per run, so the UI's task list stays short whatever the backlog.
-MAX_LANES = 32
+# The task SDK of Airflow 3 cannot read a pool (pools live in the metadata database, which tasks do
+# not reach), so "as many lanes as the imr_warehouse pool has slots" is read from the setting the
+# deployment creates the pool with (IMR_WAREHOUSE_POOL_SLOTS: docker/airflow-init.sh,
+# scripts/airflow_env.sh), defaulting to the same 4. More lanes than slots would only queue.
+DEFAULT_POOL_SLOTS = 4
+# A lane's lease on a batch (seconds): must outlast one letter's parse timeout plus its download.
+DEFAULT_LEASE_S = 120.0
+
+
+def pool_slots() -> int:
+    """The imr_warehouse pool's slots as the deployment configures them."""
+    return max(1, int(os.environ.get("IMR_WAREHOUSE_POOL_SLOTS") or DEFAULT_POOL_SLOTS))
 
 
 def common_params(prefix_help: str = "key prefix") -> dict[str, Param]:
@@ -16,7 +28,16 @@ def common_params(prefix_help: str = "key prefix") -> dict[str, Param]:
         "prefix": Param("", type="string", description=f"{prefix_help}; empty: the `imr_prefix` Variable"),
         "batch_size": Param(200, type="integer", minimum=1, maximum=5000, description="letters per batch"),
         "max_lanes": Param(
-            MAX_LANES, type="integer", minimum=1, maximum=MAX_LANES, description="parallel mapped lanes"
+            0,
+            type="integer",
+            minimum=0,
+            description="parallel mapped lanes; 0: the imr_warehouse pool slots (<= core.max_map_length)",
+        ),
+        "lease_s": Param(
+            DEFAULT_LEASE_S,
+            type="number",
+            minimum=5,
+            description="seconds before a dead lane's batch goes to another lane (renewed while worked)",
         ),
         "timeout_s": Param(
             Limits.timeout_s, type="number", minimum=1, description="hard per-letter parse timeout (s)"

@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
+from airflow.sdk.configuration import conf
 
 from imr import PARSER_VERSION, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 from imr.limits import Limits
 from imr.s3_io import iter_pages
 from imr_airflow.connections import s3_client, warehouse_connection
-from imr_airflow.params import MAX_LANES
+from imr_airflow.params import DEFAULT_LEASE_S, pool_slots
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,16 @@ def requeue() -> int:
     return n
 
 
+def lane_count(max_lanes: int, batches: int, max_map_length: int, slots: int) -> int:
+    """Lanes for a run: `max_lanes`, or the pool's slots when 0, never more than there are batches
+    (an idle lane only costs a task start) nor than Airflow maps (core.max_map_length)."""
+    return max(0, min(max_lanes or slots, batches, max_map_length))
+
+
 @task(**RETRY)
 def plan() -> list[dict[str, int]]:
-    """Claims this run's pending keys into batches and deals them over at most MAX_LANES lanes."""
+    """Claims this run's pending keys into batches and starts that many lanes (see lane_count); the
+    lanes pull the batches themselves, so the plan is just lane numbers."""
     ctx = get_current_context()
     params = ctx["params"]
     bucket, prefix = target(params)
@@ -96,30 +104,52 @@ def plan() -> list[dict[str, int]]:
         batch_ids = warehouse.claim_batches(
             conn, bucket, ctx["run_id"], int(params["batch_size"]), prefix=prefix or None
         )
-    lanes = min(MAX_LANES, int(params.get("max_lanes") or MAX_LANES), len(batch_ids))
+    lanes = lane_count(
+        int(params.get("max_lanes") or 0), len(batch_ids), conf.getint("core", "max_map_length"), pool_slots()
+    )
     log.info(
-        "claimed %d batch(es) of up to %s keys over %d lane(s)", len(batch_ids), params["batch_size"], lanes
+        "claimed %d batch(es) of up to %s keys for %d lane(s)", len(batch_ids), params["batch_size"], lanes
     )
     return [{"lane": i, "lanes": lanes} for i in range(lanes)]
 
 
+def lane_label(lane: int, lanes: int, totals: dict[str, int] | None) -> str:
+    """The mapped task's name in the UI: what the lane did, e.g. "lane 3 of 8: 5 batches, 1,000 letters"."""
+    head = f"lane {lane + 1} of {lanes}"
+    if totals is None:
+        return f"{head}: running"
+    batches = totals.get("batches", 0)
+    return f"{head}: {batches:,} batch{'es' if batches != 1 else ''}, {totals.get('objects', 0):,} letters"
+
+
 @task(pool=POOL_WAREHOUSE, map_index_template="{{ lane_label }}", **RETRY)
 def process_lane(spec: dict[str, int]) -> dict[str, int]:
-    """Downloads, parses (killable worker process) and loads this lane's batches, one transaction per
-    batch. A retry resumes with the lane's unfinished batches; loads are idempotent."""
+    """A lane: pulls the run's free batches one at a time and downloads, parses (killable worker
+    process) and loads each in one transaction, until none is left (imr.pipeline.run_lane). A retry
+    takes over its earlier try's batch at once; another lane takes a dead lane's batch when its
+    lease expires."""
     ctx = get_current_context()
     params = ctx["params"]
+    ti = ctx["ti"]
     limits = Limits(timeout_s=float(params.get("timeout_s") or Limits.timeout_s))
+    lease = timedelta(seconds=float(params.get("lease_s") or DEFAULT_LEASE_S))
+    owner, inherit = pipeline.lane_owner(ctx["run_id"], ti.map_index, ti.try_number)
+    ctx["lane_label"] = lane_label(spec["lane"], spec["lanes"], None)
     with s3_client() as s3, warehouse_connection() as conn:
-        batch_ids = warehouse.unfinished_batches(conn, ctx["run_id"], spec["lane"], spec["lanes"])
-        # The name shown for this mapped task in the UI (rendered when the task ends).
-        span = (
-            f"batches {batch_ids[0]}-{batch_ids[-1]} ({len(batch_ids)})" if batch_ids else "no batches left"
+        report = pipeline.run_lane(
+            s3,
+            conn,
+            ctx["run_id"],
+            owner,
+            inherit=inherit,
+            lease=lease,
+            limits=limits,
+            task_id=ti.task_id,
+            map_index=ti.map_index,
         )
-        ctx["lane_label"] = f"lane {spec['lane'] + 1} of {spec['lanes']}: {span}"
-        totals = pipeline.ingest_batches(
-            s3, conn, batch_ids, limits=limits, task_id=ctx["ti"].task_id, map_index=ctx["ti"].map_index
-        )
+    totals = report.totals()
+    # The name shown for this mapped task in the UI (rendered when the task ends).
+    ctx["lane_label"] = lane_label(spec["lane"], spec["lanes"], totals)
     log.info("lane %d/%d done: %s", spec["lane"] + 1, spec["lanes"], totals)
     return totals
 
@@ -149,6 +179,9 @@ def publish() -> dict[str, Any]:
 
 @task(trigger_rule=TriggerRule.ALL_DONE)
 def release_claims() -> int:
-    """Hands back keys a failed run still holds, so the next run can take them at once."""
+    """Hands back keys a failed run still holds, so the next run can take them at once, and the
+    leases its lanes still hold."""
+    run_id = get_current_context()["run_id"]
     with warehouse_connection() as conn:
-        return warehouse.release_claims(conn, get_current_context()["run_id"])
+        warehouse.release_leases(conn, run_id)
+        return warehouse.release_claims(conn, run_id)

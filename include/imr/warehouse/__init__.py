@@ -10,21 +10,28 @@ public names are re-exported here, so callers write `from imr import warehouse; 
 from .db import connect, copy_rows, transaction
 from .load import Failed, ObjectResult, Parsed, load_batch, validation_error
 from .manifest import (
+    DEFAULT_LEASE,
     STATUSES,
     Batch,
+    LeaseLost,
     ObjectRef,
+    batch_progress,
     claim_batches,
+    claim_next_batch,
     get_batch,
     mark_for_reparse,
     register_objects,
     release_claims,
+    release_leases,
+    renew_lease,
     requeue_failures,
-    unfinished_batches,
 )
 from .migrate import SchemaOutOfDate, applied_migrations, check_schema, migrations, upgrade
 from .report import insights, summary
 
 __all__ = [
+    "DEFAULT_LEASE",
+    "LeaseLost",
     "STATUSES",
     "Batch",
     "Failed",
@@ -47,7 +54,10 @@ __all__ = [
     "requeue_failures",
     "summary",
     "transaction",
-    "unfinished_batches",
+    "batch_progress",
+    "claim_next_batch",
+    "release_leases",
+    "renew_lease",
     "upgrade",
     "validation_error",
 ]

@@ -18,6 +18,7 @@ from imr.errors import LetterError
 from imr.records import DATE_FIELDS, DECISIONS, ITEM_FIELDS, LETTER_FIELDS, Letter
 
 from .db import Writer, bare_etag, clean_text, copy_rows, transaction
+from .manifest import lock_leased_batch
 
 CASE_NUMBER = re.compile(r"^CM\d{2}-\d{7}$")
 
@@ -435,6 +436,7 @@ def load_batch(  # noqa: PLR0913 (a batch's provenance travels with it into the 
     batch_id: int | None = None,
     changed: Sequence[str] = (),
     write: Writer = copy_rows,
+    lease_owner: str | None = None,
 ) -> dict:
     """Load one batch of results (see ObjectResult) in ONE transaction; return counts.
 
@@ -447,11 +449,16 @@ def load_batch(  # noqa: PLR0913 (a batch's provenance travels with it into the 
     object changed meanwhile: it is pending again). `changed` are keys of the batch with no result
     because their listed version was gone at download (S3 answered 412 to If-Match): released to
     pending in the same transaction (see _match_manifest); the count says how many. `write` fills the
-    staging tables (COPY; the benchmark passes its executemany baseline)."""
+    staging tables (COPY; the benchmark passes its executemany baseline). With `lease_owner` (a lane
+    of imr.pipeline.run_lane), the batch row is locked first and LeaseLost raised, nothing written,
+    unless that lane still holds the batch unfinished: a batch is loaded once even when its lease
+    expired under a slow lane and another lane took it over."""
     # One result per key (the last one reported): the set-wise merge needs unique keys.
     by_key = {r.key: r for r in (_row(i, r) for i, r in enumerate(results))}
     rows = sorted(by_key.values(), key=lambda r: r.ord)
     with transaction(conn) as cur:
+        if lease_owner is not None and batch_id is not None:
+            lock_leased_batch(cur, batch_id, lease_owner)
         _stage(cur, rows, write)
         released = _match_manifest(cur, bucket, run_id, changed)
         _decide_fates(cur, bucket)

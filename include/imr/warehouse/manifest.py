@@ -203,18 +203,96 @@ def mark_for_reparse(
         return cur.rowcount
 
 
-def unfinished_batches(conn, run_id: str, lane: int, lanes: int) -> list[int]:
-    """A lane's unfinished batches of a run: the run's batch ids are dealt round-robin over `lanes`,
-    so a retried lane resumes where it stopped and never touches another lane's batches."""
+# How long a lane's claim on a batch lasts without renewal. The lane renews it as letters finish, so it
+# only has to outlast the slowest single letter (Limits.timeout_s) plus a download; a lane that dies
+# hands its batch to the other lanes (or the run's retry) this long after its last renewal.
+DEFAULT_LEASE = timedelta(seconds=120)
+
+
+class LeaseLost(RuntimeError):
+    """The batch a lane worked on was taken over (its lease expired) or finished by another lane:
+    the load is rolled back and the lane moves on, so no batch is loaded twice."""
+
+
+_CLAIM_NEXT_SQL = """
+WITH next AS (
+    SELECT batch_id FROM imr.batches
+    WHERE run_id = %(run_id)s AND finished_at IS NULL
+      AND (lease_owner IS NULL OR lease_expires_at < now()
+           OR (%(inherit)s::text IS NOT NULL AND starts_with(lease_owner, %(inherit)s::text)
+               AND lease_owner <> %(owner)s))
+    ORDER BY batch_id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE imr.batches b SET lease_owner = %(owner)s, lease_expires_at = now() + %(lease)s::interval
+FROM next WHERE b.batch_id = next.batch_id
+RETURNING b.batch_id
+"""
+
+
+def claim_next_batch(
+    conn, run_id: str, owner: str, lease: timedelta = DEFAULT_LEASE, inherit: str | None = None
+) -> int | None:
+    """Lease the next unfinished batch of `run_id` to `owner` (a lane attempt); None when no batch is
+    free. Free means never leased, lease expired (its lane died), or held by an earlier attempt of the
+    same lane (`inherit`: an owner prefix; Airflow only retries a task whose previous try ended, so
+    the retry resumes at once instead of waiting out the lease). One statement, FOR UPDATE SKIP
+    LOCKED: lanes claiming at the same moment get different batches, and a batch whose load
+    transaction is running (it holds the row lock) is never handed out."""
+    with transaction(conn) as cur:
+        cur.execute(_CLAIM_NEXT_SQL, {"run_id": run_id, "owner": owner, "lease": lease, "inherit": inherit})
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def renew_lease(conn, batch_id: int, owner: str, lease: timedelta = DEFAULT_LEASE) -> bool:
+    """Extend `owner`'s lease on an unfinished batch; False when the lease was lost meanwhile."""
+    with transaction(conn) as cur:
+        cur.execute(
+            "UPDATE imr.batches SET lease_expires_at = now() + %s::interval"
+            " WHERE batch_id = %s AND lease_owner = %s AND finished_at IS NULL",
+            (lease, batch_id, owner),
+        )
+        return cur.rowcount == 1
+
+
+def lock_leased_batch(cur, batch_id: int, owner: str) -> None:
+    """Inside a load transaction: lock the batch row and raise LeaseLost unless `owner` still holds it
+    unfinished. An expired lease nobody took over still counts as held; while this lock is held no
+    other lane can claim the batch, so exactly one load commits it."""
+    cur.execute(
+        "SELECT lease_owner, finished_at FROM imr.batches WHERE batch_id = %s FOR UPDATE", (batch_id,)
+    )
+    row = cur.fetchone()
+    if row is None or row[0] != owner or row[1] is not None:
+        raise LeaseLost(f"batch {batch_id} is no longer leased to this lane")
+
+
+def batch_progress(conn, run_id: str) -> dict[str, int]:
+    """A run's batches: total, finished, leased now (being worked) and free (waiting for a lane)."""
     with transaction(conn) as cur:
         cur.execute(
             """
-            SELECT batch_id FROM (
-                SELECT batch_id, finished_at, row_number() OVER (ORDER BY batch_id) - 1 AS n
-                FROM imr.batches WHERE run_id = %(run_id)s
-            ) b
-            WHERE n %% %(lanes)s = %(lane)s AND finished_at IS NULL ORDER BY batch_id
+            SELECT count(*), count(finished_at),
+                   count(*) FILTER (WHERE finished_at IS NULL AND lease_expires_at >= now()),
+                   count(*) FILTER (WHERE finished_at IS NULL
+                                    AND (lease_expires_at IS NULL OR lease_expires_at < now()))
+            FROM imr.batches WHERE run_id = %s
             """,
-            {"run_id": run_id, "lanes": lanes, "lane": lane},
+            (run_id,),
         )
-        return [r[0] for r in cur.fetchall()]
+        total, finished, leased, free = cur.fetchone()
+    return {"batches": total, "finished": finished, "leased": leased, "free": free}
+
+
+def release_leases(conn, run_id: str) -> int:
+    """Hand back the leases a run's lanes still hold (the run ended): its unfinished batches are
+    claimable at once, e.g. by a cleared lane of the same run."""
+    with transaction(conn) as cur:
+        cur.execute(
+            "UPDATE imr.batches SET lease_owner = NULL, lease_expires_at = NULL"
+            " WHERE run_id = %s AND finished_at IS NULL AND lease_owner IS NOT NULL",
+            (run_id,),
+        )
+        return cur.rowcount
