@@ -131,7 +131,7 @@ def parse_objects(
     return results, changed
 
 
-def ingest_batch(
+def ingest_batch(  # noqa: PLR0913 (keyword-only options, each with a default)
     s3,
     conn,
     batch_id: int,
@@ -205,7 +205,7 @@ class LaneReport:
         return dict(totals)
 
 
-def run_lane(
+def run_lane(  # noqa: PLR0913 (keyword-only options, each with a default)
     s3,
     conn,
     run_id: str,

@@ -96,6 +96,14 @@ def validation_error(letter: Letter) -> tuple[str, str] | None:
 
     Checked before the batch transaction so that one malformed record is quarantined on its own
     instead of aborting (and, on every retry, re-aborting) the batch it is in."""
+    return (
+        _header_error(letter)
+        or next(filter(None, map(_item_error, letter.items)), None)
+        or _seq_error(letter)
+    )
+
+
+def _header_error(letter: Letter) -> tuple[str, str] | None:
     if not isinstance(letter.case_number, str) or not CASE_NUMBER.match(letter.case_number):
         return "header_missing_field", f"case_number {letter.case_number!r} does not match CMyy-nnnnnnn"
     age = letter.patient_age
@@ -108,17 +116,24 @@ def validation_error(letter: Letter) -> tuple[str, str] | None:
     states = letter.reviewer_licensure_states
     if states is not None and not all(isinstance(s, str) for s in states):
         return "header_missing_field", "reviewer_licensure_states must be strings"
+    return None
+
+
+def _seq_error(letter: Letter) -> tuple[str, str] | None:
     seqs = [i.seq for i in letter.items]
     if any(not isinstance(s, int) or s < 1 for s in seqs) or len(set(seqs)) != len(seqs):
         return "item_structure", f"item seq values {seqs} are not distinct positive integers"
-    for item in letter.items:
-        if item.decision not in DECISIONS:
-            return "item_structure", f"item {item.seq} decision {item.decision!r} is not Upheld/Overturned"
-        if not isinstance(item.request, str) or not item.request.strip():
-            return "item_structure", f"item {item.seq} has no request"
-        problem = _enrichment_error(item)
-        if problem:
-            return "item_structure", f"item {item.seq} {problem}"
+    return None
+
+
+def _item_error(item) -> tuple[str, str] | None:
+    if item.decision not in DECISIONS:
+        return "item_structure", f"item {item.seq} decision {item.decision!r} is not Upheld/Overturned"
+    if not isinstance(item.request, str) or not item.request.strip():
+        return "item_structure", f"item {item.seq} has no request"
+    problem = _enrichment_error(item)
+    if problem:
+        return "item_structure", f"item {item.seq} {problem}"
     return None
 
 
