@@ -26,7 +26,8 @@ def worker_of_lanes(stack: dict[str, str], run_id: str) -> dict[str, set[int]]:
 def test_nightly_over_rest_on_two_workers(stack, api, s3, owner, prefix, tmp_path) -> None:
     sample = make_sample(tmp_path, prefix, count=110, seed=random.randrange(10**9))
     upload(s3, stack["IMR_BUCKET"], sample)
-    run_id = api.trigger("imr_ingest_nightly", {"prefix": prefix, "batch_size": 20, "timeout_s": 5})
+    conf = {"prefix": prefix, "batch_size": 20, "timeout_s": 5, "max_lanes": 6}
+    run_id = api.trigger("imr_ingest_nightly", conf)
     assert api.wait("imr_ingest_nightly", run_id) == "success"
 
     tis = api.task_instances("imr_ingest_nightly", run_id)
