@@ -246,7 +246,7 @@ def test_lanes_of_different_speed_finish_in_the_shared_time_not_the_static_share
         try:
             with ParserPool(1) as pool:
                 ready.wait()
-                reports[name] = pipeline.run_lane(s3_client, conn, RUN, name, pool=pool)
+                reports[name] = pipeline.run_lane(s3_client, conn, RUN, name, parser_pool=pool)
         finally:
             conn.close()
 

@@ -218,15 +218,15 @@ def run_lane(  # noqa: PLR0913 (keyword-only options, each with a default)
     task_id: str | None = None,
     map_index: int | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
-    pool: ParserPool | None = None,
+    parser_pool: ParserPool | None = None,
 ) -> LaneReport:
     """A lane: lease the run's next free batch, ingest it (the load commits the letters and marks the
     batch finished in one transaction), and again, until no batch is free. Fast lanes thus take
     more batches than slow ones and a dead lane's batch goes to whoever claims after its lease
     expired. The lease is renewed as letters finish, at most every quarter lease, on this lane's own
-    connection. The parser workers start once per lane, not per batch (`pool`: a started pool to use
+    connection. The parser workers start once per lane, not per batch (`parser_pool`: a started pool to use
     instead of starting one; the caller closes it)."""
-    if pool is None:
+    if parser_pool is None:
         with ParserPool(jobs, limits) as own:
             return run_lane(
                 s3,
@@ -238,7 +238,7 @@ def run_lane(  # noqa: PLR0913 (keyword-only options, each with a default)
                 task_id=task_id,
                 map_index=map_index,
                 on_batch=on_batch,
-                pool=own,
+                parser_pool=own,
             )
     report = LaneReport()
     renew_every = lease.total_seconds() / 4
@@ -257,7 +257,7 @@ def run_lane(  # noqa: PLR0913 (keyword-only options, each with a default)
                 s3,
                 conn,
                 batch_id,
-                pool,
+                parser_pool,
                 task_id=task_id,
                 map_index=map_index,
                 lease_owner=owner,
