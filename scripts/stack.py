@@ -188,6 +188,8 @@ def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
         f"AIRFLOW_VAR_{config.VAR_BUCKET.upper()}": devservices.BUCKET,
         f"AIRFLOW_VAR_{config.VAR_PREFIX.upper()}": devservices.PREFIX,
         "IMR_MONITOR_AIRFLOW_URL": f"http://127.0.0.1:{port('api')}",
+        # The pool's size: airflow-init creates the pool with it, plan starts that many lanes.
+        "IMR_WAREHOUSE_POOL_SLOTS": os.environ.get("IMR_WAREHOUSE_POOL_SLOTS", "4"),
         # Retries come sooner than production's 20 s so that a fault recovers in a test's time.
         "IMR_RETRY_DELAY_SECONDS": os.environ.get("IMR_RETRY_DELAY_SECONDS", "5"),
         # Every process of the stack carries this, so `stop` can prove none is left behind.

@@ -3,6 +3,7 @@ topology with the same names and settings. Static: nothing is started here (test
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ SETTINGS = (
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
     "AIRFLOW__CORE__LOAD_EXAMPLES",
+    # Lanes default to the pool's size, which every component must know (not only airflow-init).
+    "IMR_WAREHOUSE_POOL_SLOTS",
 )
 
 
@@ -51,7 +54,9 @@ def stack_env(stack) -> dict[str, str]:
 
 
 def _compose_env(compose: dict) -> dict[str, str]:
-    return {k: str(v) for k, v in compose["x-airflow-common"]["environment"].items()}
+    """x-airflow-common's environment with ${VAR:-default} read as its default (.env unset)."""
+    env = compose["x-airflow-common"]["environment"].items()
+    return {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in env}
 
 
 def test_same_connections_and_variables(stack_env, compose) -> None:
