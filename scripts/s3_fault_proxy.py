@@ -12,6 +12,7 @@ re-reads FILE twice a second and writes its counters to FILE's sibling `<name>.c
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import signal
 import sys
@@ -29,6 +30,18 @@ def _settings(control: Path) -> dict:
         return {}
 
 
+def _bind(upstream: str, port: int, attempts: int = 20) -> FaultProxy:
+    """The proxy on its port; a previous proxy's socket may take a moment to go after a restart."""
+    for _ in range(attempts - 1):
+        try:
+            return FaultProxy(upstream, fault_rate=0.0, port=port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            time.sleep(0.5)
+    return FaultProxy(upstream, fault_rate=0.0, port=port)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--listen", type=int, required=True)
@@ -38,7 +51,7 @@ def main(argv: list[str]) -> int:
     counts = args.control.with_name(args.control.stem + ".counts.json")
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    with FaultProxy(args.upstream, fault_rate=0.0, port=args.listen) as proxy:
+    with _bind(args.upstream, args.listen) as proxy:
         applied: dict = {}
         while not stop:
             wanted = _settings(args.control)
