@@ -474,12 +474,16 @@ def start(concurrency: int = 1) -> dict[str, str]:
     stack_dir().mkdir(parents=True, exist_ok=True)
     pw = _secrets()
     env = airflow_env(pw, concurrency) | _mark()
-    initialized = metadata_cluster(pw).running() and warehouse_cluster(pw).running()
+    marker = stack_dir() / ".initialized"
+    # Set-up is skipped only when a completed set-up's databases are still running (a respawn).
+    initialized = marker.exists() and metadata_cluster(pw).running() and warehouse_cluster(pw).running()
     start_redis()
     start_databases(pw, env)
     start_s3(pw)
     if not initialized:
+        marker.unlink(missing_ok=True)
         airflow_init(pw, env)
+        marker.touch()
     start_airflow(env, concurrency)
     deadline = t0 + START_TIMEOUT_S
     _wait_until(api_ready, "the API", deadline)
