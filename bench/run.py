@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-pipeline", action="store_true")
-    ap.add_argument("--pipeline-letters", type=int, default=1000)
+    ap.add_argument("--pipeline-letters", type=int, default=3000)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
     if args.child:

@@ -432,7 +432,7 @@ def _repair_recording(path: Path) -> int:
 
 def _serve_s3(port: int) -> None:
     """The moto server process (`devservices.py moto-server PORT`): moto's own server, except that
-    the Recorder's appends are serialized. It writes an entry's JSON and its newline in separate
+    reads are not recorded and the Recorder's appends are serialized. It writes an entry's JSON and its newline in separate
     writes, so two concurrent PUTs with bodies over 8 KiB could interleave into unparseable lines."""
     import threading
 
@@ -443,6 +443,10 @@ def _serve_s3(port: int) -> None:
     record = Recorder._record_request
 
     def locked(self, request, body=None) -> None:
+        # Reads change no state, so replay never needs them; recording every GET would make each
+        # download pay a JSON write and grow the file with every run that reads the letters.
+        if request.method in ("GET", "HEAD"):
+            return
         with lock:
             record(self, request, body)
 

@@ -48,7 +48,10 @@ def test_parse_work_is_mapped_over_lanes_in_the_writer_pool(dagbag, dag_id: str)
     publish = dag.get_task("publish")
     assert {g.task_id for g in gates} <= publish.upstream_task_ids
     assert [a.name for a in publish.outlets] == ["imr_letters"]
-    assert dag.get_task("release_claims").is_teardown
+    release = dag.get_task("release_claims")
+    assert release.is_teardown
+    # Released as soon as the lanes end, beside the gates, not one more step after publish.
+    assert "process_lane" in release.upstream_task_ids and "publish" not in release.upstream_task_ids
 
 
 def test_dag_files_stay_thin() -> None:

@@ -52,6 +52,28 @@ def _batches(conn, n_keys: int, batch_size: int, run_id: str = RUN) -> list[int]
 # --------------------------------------------------------------------------- leases, no parsing
 
 
+def test_tail_batches_are_smaller_so_lanes_run_out_together(wh_conn) -> None:
+    """taper_lanes=2, batch 100, 1,000 keys: 800 keys in full batches, the last 2 x 100 in batches of
+    13 (100 / 8, rounded up), claimed last; every key in exactly one batch, in key order."""
+    objs = [{"key": f"letters/{i:04d}.pdf", "etag": f'"e{i}"', "size": 1} for i in range(1000)]
+    warehouse.register_objects(wh_conn, "b", objs, RUN)
+    ids = warehouse.claim_batches(wh_conn, "b", RUN, 100, taper_lanes=2)
+    batches = [warehouse.get_batch(wh_conn, i) for i in ids]
+    sizes = [len(b.objects) for b in batches]
+    assert sizes == [100] * 8 + [13] * 15 + [5]
+    keys = [o.key for b in batches for o in b.objects]
+    assert keys == [o["key"] for o in objs]
+    # Lanes take batches in id order: the small ones come last.
+    assert warehouse.claim_next_batch(wh_conn, RUN, "a") == ids[0]
+
+
+def test_taper_leaves_a_run_smaller_than_the_tail_in_small_batches_only(wh_conn) -> None:
+    objs = [{"key": f"letters/{i:04d}.pdf", "etag": f'"e{i}"', "size": 1} for i in range(30)]
+    warehouse.register_objects(wh_conn, "b", objs, RUN)
+    ids = warehouse.claim_batches(wh_conn, "b", RUN, 100, taper_lanes=4)
+    assert [len(warehouse.get_batch(wh_conn, i).objects) for i in ids] == [13, 13, 4]
+
+
 def test_two_lanes_never_get_the_same_batch(wh_conn, pg_dsn) -> None:
     ids = _batches(wh_conn, 60, 1)
     got: dict[str, list[int]] = {"a": [], "b": []}
@@ -273,7 +295,8 @@ def test_lanes_of_different_speed_finish_in_the_shared_time_not_the_static_share
 
 
 def test_lane_count_and_label(monkeypatch) -> None:
-    """Lanes default to the pool's slots, capped by the batches and core.max_map_length (no 32)."""
+    """Lanes default to the pool's slots (at most core.parallelism), capped by the batches and
+    core.max_map_length (no 32)."""
     from imr_airflow import params
     from imr_airflow.tasks import lane_count, lane_label
 
@@ -284,6 +307,10 @@ def test_lane_count_and_label(monkeypatch) -> None:
     assert lane_count(0, 3, 1024, 48) == 3
     assert lane_count(5000, 10_000, 1024, 4) == 1024
     assert lane_count(0, 0, 1024, 4) == 0
+    # By default no more lanes than Airflow runs at once; an explicit max_lanes is the user's call.
+    assert lane_count(0, 10_000, 1024, 4, parallelism=2) == 2
+    assert lane_count(0, 10_000, 1024, 4, parallelism=32) == 4
+    assert lane_count(40, 10_000, 1024, 4, parallelism=2) == 40
     assert lane_label(2, 8, {"batches": 5, "objects": 1000}) == "lane 3 of 8: 5 batches, 1,000 letters"
     assert lane_label(0, 1, {"batches": 1, "objects": 7}) == "lane 1 of 1: 1 batch, 7 letters"
     assert lane_label(0, 2, None) == "lane 1 of 2: running"

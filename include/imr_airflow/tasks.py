@@ -87,10 +87,13 @@ def requeue() -> int:
     return n
 
 
-def lane_count(max_lanes: int, batches: int, max_map_length: int, slots: int) -> int:
-    """Lanes for a run: `max_lanes`, or the pool's slots when 0, never more than there are batches
-    (an idle lane only costs a task start) nor than Airflow maps (core.max_map_length)."""
-    return max(0, min(max_lanes or slots, batches, max_map_length))
+def lane_count(max_lanes: int, batches: int, max_map_length: int, slots: int, parallelism: int = 0) -> int:
+    """Lanes for a run: `max_lanes`, or else the pool's slots but no more than the tasks Airflow runs
+    at once (core.parallelism: a lane beyond it only starts when another has finished, finds no
+    batch left and adds a task start to the run's end); never more than there are batches (an idle
+    lane only costs a task start) nor than Airflow maps (core.max_map_length)."""
+    default = min(slots, parallelism) if parallelism > 0 else slots
+    return max(0, min(max_lanes or default, batches, max_map_length))
 
 
 @task(**RETRY)
@@ -100,13 +103,16 @@ def plan() -> list[dict[str, int]]:
     ctx = get_current_context()
     params = ctx["params"]
     bucket, prefix = target(params)
+    max_lanes = int(params.get("max_lanes") or 0)
+    max_map_length = conf.getint("core", "max_map_length")
+    parallelism = conf.getint("core", "parallelism")
+    # The lanes there will be unless the batches are fewer: the tail batches are cut for them.
+    upto = lane_count(max_lanes, max_map_length, max_map_length, pool_slots(), parallelism)
     with warehouse_connection() as conn:
         batch_ids = warehouse.claim_batches(
-            conn, bucket, ctx["run_id"], int(params["batch_size"]), prefix=prefix or None
+            conn, bucket, ctx["run_id"], int(params["batch_size"]), prefix=prefix or None, taper_lanes=upto
         )
-    lanes = lane_count(
-        int(params.get("max_lanes") or 0), len(batch_ids), conf.getint("core", "max_map_length"), pool_slots()
-    )
+    lanes = lane_count(max_lanes, len(batch_ids), max_map_length, pool_slots(), parallelism)
     log.info(
         "claimed %d batch(es) of up to %s keys for %d lane(s)", len(batch_ids), params["batch_size"], lanes
     )

@@ -36,7 +36,8 @@ def quality_gates() -> list:
 
 
 def ingest_tail(start) -> None:
-    """plan -> lanes -> (quality record | gates) -> publish, with the claim release as teardown.
+    """plan -> lanes -> (quality record | gates) -> publish, with the claim release as the lanes'
+    teardown.
     Recording and the gates run side by side: they read the same tables, and a gate failing must
     not stop the results from being recorded."""
     planned = plan()
@@ -47,5 +48,7 @@ def ingest_tail(start) -> None:
     lanes >> [recorded, *gates]
     done = publish()
     [recorded, *gates] >> done
-    # A teardown: runs whatever happened upstream but does not decide the run's state.
-    done >> release_claims().as_teardown(setups=planned)
+    # A teardown: runs whatever happened upstream but does not decide the run's state. It follows the
+    # lanes, not publish: once the lanes have ended there is nothing left to claim, and beside the
+    # gates it costs the run no extra step.
+    lanes >> release_claims().as_teardown(setups=planned)

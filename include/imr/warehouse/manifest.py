@@ -81,13 +81,24 @@ WITH picked AS (
     FROM picked
     WHERE o.bucket = %(bucket)s AND o.key = picked.key
     RETURNING o.key
+), ordered AS (
+    SELECT key, row_number() OVER (ORDER BY key) - 1 AS i,
+           greatest(count(*) OVER () - %(tail)s, 0) AS head
+    FROM claimed
 ), numbered AS (
-    SELECT key, (row_number() OVER (ORDER BY key) - 1) / %(batch_size)s AS n FROM claimed
+    SELECT key,
+           CASE WHEN i < head THEN i / %(batch_size)s
+                ELSE (head + %(batch_size)s - 1) / %(batch_size)s + (i - head) / %(tail_size)s END AS n
+    FROM ordered
 )
 INSERT INTO imr.batches (run_id, bucket, keys)
 SELECT %(run_id)s, %(bucket)s, array_agg(key ORDER BY key) FROM numbered GROUP BY n ORDER BY n
 RETURNING batch_id
 """
+
+
+# How much smaller the tail batches are than the run's batch size (claim_batches's taper_lanes).
+TAPER = 8
 
 
 def claim_batches(
@@ -99,6 +110,7 @@ def claim_batches(
     statuses: Sequence[str] = ("pending",),
     max_batches: int | None = None,
     stale_after: timedelta = timedelta(hours=6),
+    taper_lanes: int = 0,
 ) -> list[int]:
     """Claim up to max_batches * batch_size keys for `run_id` and return the new batch ids.
 
@@ -107,7 +119,11 @@ def claim_batches(
     until it is loaded or released. A claim older than `stale_after` (a run that died) is taken over.
     The key lists stay in imr.batches: the caller hands the (small) list of ids to its workers, each
     of which reads its keys with get_batch(). `max_batches` bounds one run's fan-out (Airflow maps at
-    most core.max_map_length tasks); what is left stays pending for the next run."""
+    most core.max_map_length tasks); what is left stays pending for the next run.
+
+    `taper_lanes`: the lanes that will pull these batches. The run's last taper_lanes * batch_size keys
+    then go into batches an eighth of the size, claimed last, so the lanes run out of work within a
+    small batch of each other instead of one lane finishing a whole batch while the others idle."""
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     params = {
@@ -118,6 +134,8 @@ def claim_batches(
         "stale_after": stale_after,
         "limit": batch_size * max_batches if max_batches else None,
         "batch_size": batch_size,
+        "tail": max(0, taper_lanes) * batch_size,
+        "tail_size": max(1, -(-batch_size // TAPER)),
     }
     with transaction(conn) as cur:
         cur.execute(_CLAIM_SQL, params)
