@@ -125,8 +125,8 @@ def _run_at(dag_id: str, logical_date: datetime, env: Mapping[str, str]) -> DagR
 def _with_task_instances(dag_id: str, row: tuple, env: Mapping[str, str] | None) -> DagRun:
     run_id, state, start, end = row
     tis = metadata_query(
-        "SELECT task_id, map_index, state, try_number, start_date, end_date, scheduled_dttm FROM task_instance "
-        "WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index",
+        "SELECT task_id, map_index, state, try_number, start_date, end_date, scheduled_dttm"
+        " FROM task_instance WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index",
         (dag_id, run_id),
         env,
     )

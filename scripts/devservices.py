@@ -432,8 +432,9 @@ def _repair_recording(path: Path) -> int:
 
 def _serve_s3(port: int) -> None:
     """The moto server process (`devservices.py moto-server PORT`): moto's own server, except that
-    reads are not recorded and the Recorder's appends are serialized. It writes an entry's JSON and its newline in separate
-    writes, so two concurrent PUTs with bodies over 8 KiB could interleave into unparseable lines."""
+    reads are not recorded and the Recorder's appends are serialized. It writes an entry's JSON and
+    its newline in separate writes, so two concurrent PUTs with bodies over 8 KiB could interleave
+    into unparseable lines."""
     import threading
 
     from moto.moto_api._internal.recorder.models import Recorder

@@ -195,9 +195,14 @@ def test_backfill_of_a_thousand_letters_keeps_fan_out_and_xcom_small(
     assert sizes and max(sizes.values()) <= 4096, sizes
     assert _count(wh_conn, "SELECT count(*) FROM imr.letters") == len(good)
     # Every key in exactly one batch of at most 50 (the tail batches are smaller: claim_batches).
-    sizes_by_batch = [r[0] for r in _query(
-        wh_conn, "SELECT cardinality(keys) FROM imr.batches WHERE run_id = %s ORDER BY batch_id", (run.run_id,)
-    )]
+    sizes_by_batch = [
+        r[0]
+        for r in _query(
+            wh_conn,
+            "SELECT cardinality(keys) FROM imr.batches WHERE run_id = %s ORDER BY batch_id",
+            (run.run_id,),
+        )
+    ]
     assert sum(sizes_by_batch) == len(files) and max(sizes_by_batch) == 50
     assert sizes_by_batch == sorted(sizes_by_batch, reverse=True)
     assert _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status = 'quarantined'") == len(bad)

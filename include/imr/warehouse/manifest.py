@@ -101,11 +101,12 @@ RETURNING batch_id
 TAPER = 8
 
 
-def claim_batches(
+def claim_batches(  # noqa: PLR0913 (keyword-only options, each with a default)
     conn,
     bucket: str,
     run_id: str,
     batch_size: int,
+    *,
     prefix: str | None = None,
     statuses: Sequence[str] = ("pending",),
     max_batches: int | None = None,
