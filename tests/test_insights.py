@@ -1,0 +1,389 @@
+"""The Insights queries (imr.insights) on letters built here with chosen categories, decisions,
+citations and dates, loaded by the loader: exact counts and rates, with and without a
+decision-date range, and the same figures as the analytics views (0006) when the range is open.
+
+LETTERS and `load_letters` are shared with test_insights_api.py."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from imr.insights import (
+    DecisionRange,
+    guideline_use,
+    overturn_by_category,
+    pharmaceutical_mix,
+    timeliness,
+    totals,
+)
+from test_analytics_views import ACOEM, CPMT, CPMT_NSAID, ODG, OPIOID_TX, PT, item, make, rows
+from test_warehouse import ingest, obj, ok
+
+pytestmark = pytest.mark.integration
+
+ORTHO, PAIN = "Orthopaedic Surgery", "Pain Management"
+
+# Days from application to decision in the comments; L5 has no application date.
+LETTERS = [
+    make(
+        "CM16-0000501",
+        date(2016, 1, 15),
+        date(2015, 12, 20),  # 26 days
+        None,
+        "Standard",
+        ORTHO,
+        [
+            item(1, "Pharmaceuticals", "Opioids", "Upheld", [CPMT, CPMT_NSAID]),  # one MTUS title twice
+            item(2, "Pharmaceuticals", "Opioids", "Overturned", [CPMT, OPIOID_TX]),  # two MTUS titles
+            item(3, "Diagnostic Testing", "Imaging/Radiology", "Upheld", [ACOEM]),
+        ],
+    ),
+    make(
+        "CM16-0000502",
+        date(2016, 2, 10),
+        date(2016, 1, 1),  # 40 days
+        None,
+        "Standard",
+        PAIN,
+        [
+            item(
+                1, "Pharmaceuticals", "Muscle Relaxant", "Upheld", [CPMT], claims=[ODG]
+            ),  # claims: not counted
+            item(2, "Rehabilitation", PT, "Overturned", [ODG]),
+        ],
+    ),
+    make(
+        "CM16-0000503",
+        date(2016, 3, 31),
+        date(2016, 3, 1),  # 30 days: not over
+        None,
+        "Standard",
+        ORTHO,
+        [
+            item(1, "Surgery", "Spine", "Overturned", [ODG, ACOEM]),
+            item(2, "Pharmaceuticals", "NSAID", "Upheld", []),
+        ],
+    ),
+    make(
+        "CM16-0000504",
+        date(2016, 4, 1),
+        date(2016, 3, 29),  # 3 days
+        None,
+        "Expedited",
+        PAIN,
+        [item(1, "Pharmaceuticals", "Opioids", "Overturned", [OPIOID_TX])],
+    ),
+    make(
+        "CM16-0000505",
+        date(2016, 6, 30),
+        None,
+        None,
+        "Standard",
+        ORTHO,
+        [
+            item(1, "Diagnostic Testing", "Imaging/Radiology", "Overturned", [ODG]),
+            item(2, None, None, "Upheld", []),  # loaded before the enriched fields existed
+        ],
+    ),
+    make(
+        "CM17-0000506",
+        date(2017, 1, 5),
+        date(2016, 9, 1),  # 126 days
+        None,
+        "Standard",
+        PAIN,
+        [item(1, "Rehabilitation", PT, "Upheld", [CPMT])],
+    ),
+]
+# Decided 2016-02-10 .. 2016-04-01, both bounds on a letter's date: CM16-0000502, -503, -504.
+SPRING = DecisionRange(date(2016, 2, 10), date(2016, 4, 1))
+MTUS_CPMT = "Chronic Pain Medical Treatment"
+
+
+def load_letters(conn) -> None:
+    keys = [f"v/{let.case_number}.pdf" for let in LETTERS]
+    counts = ingest(
+        conn, "run1", [obj(k) for k in keys], [ok(k, let) for k, let in zip(keys, LETTERS, strict=True)]
+    )
+    assert counts["loaded"] == 6 and counts["items_written"] == 11
+
+
+@pytest.fixture
+def loaded(wh_conn):
+    load_letters(wh_conn)
+    return wh_conn
+
+
+def cat(category, items, upheld, overturned) -> dict:
+    return {
+        "category": category,
+        "items": items,
+        "upheld": upheld,
+        "overturned": overturned,
+        "overturn_rate": overturned / items,
+    }
+
+
+def drug(drug_class, items, pharma, overturned) -> dict:
+    return {
+        "drug_class": drug_class,
+        "opioid": drug_class == "Opioids",
+        "items": items,
+        "share_of_pharmaceuticals": items / pharma,
+        "overturned": overturned,
+        "overturn_rate": overturned / items,
+    }
+
+
+def cited(n, of, upheld, overturned, family, title=None) -> dict:
+    row = {
+        "family": family,
+        "items": n,
+        "share_of_items": n / of,
+        "upheld": upheld,
+        "overturned": overturned,
+        "overturn_rate": overturned / n,
+    }
+    return row if title is False else row | {"title": title}
+
+
+# --------------------------------------------------------------------------- every letter
+
+
+def test_totals(loaded):
+    assert totals(loaded, DecisionRange()) == {"letters": 6, "items": 11}
+    assert totals(loaded, SPRING) == {"letters": 3, "items": 5}
+
+
+def test_overturn_by_category(loaded):
+    # The most disputed first; ties by name, the unclassified items last.
+    assert overturn_by_category(loaded, DecisionRange()) == [
+        cat("Pharmaceuticals", 5, 3, 2),
+        cat("Diagnostic Testing", 2, 1, 1),
+        cat("Rehabilitation", 2, 1, 1),
+        cat("Surgery", 1, 0, 1),
+        cat(None, 1, 1, 0),
+    ]
+
+
+def test_pharmaceutical_mix(loaded):
+    assert pharmaceutical_mix(loaded, DecisionRange()) == {
+        "items": 11,
+        "pharmaceutical_items": 5,
+        "pharmaceutical_share": 5 / 11,
+        "opioid_items": 3,
+        "opioid_share_of_pharmaceuticals": 3 / 5,
+        "drug_classes": [drug("Opioids", 3, 5, 2), drug("Muscle Relaxant", 1, 5, 0), drug("NSAID", 1, 5, 0)],
+    }
+
+
+def test_guideline_use(loaded):
+    # Expert reviewer only (the claims administrator's ODG on CM16-0000502/1 does not count); an
+    # item citing one MTUS title twice counts once for it, one citing two titles once for MTUS.
+    assert guideline_use(loaded, DecisionRange()) == {
+        "items": 11,
+        "items_citing": 9,
+        "families": [
+            cited(5, 11, 3, 2, "MTUS", title=False),
+            cited(3, 11, 0, 3, "ODG", title=False),
+            cited(2, 11, 1, 1, "ACOEM", title=False),
+        ],
+        "guidelines": [
+            cited(4, 11, 3, 1, "MTUS", MTUS_CPMT),
+            cited(3, 11, 0, 3, "ODG"),
+            cited(2, 11, 1, 1, "ACOEM"),
+            cited(2, 11, 0, 2, "MTUS", "Opioid Treatment"),
+        ],
+    }
+
+
+def bins(counts: dict[int, tuple[int, int]]) -> list[tuple[str, int, int]]:
+    """The 19 bins' (label, letters, expedited), zero except for `counts` {index: (letters, expedited)}."""
+    labels = ["<= 5", *(f"{5 * i + 1}-{5 * i + 5}" for i in range(1, 18)), "> 90"]
+    return [(label, *counts.get(i, (0, 0))) for i, label in enumerate(labels)]
+
+
+def test_timeliness(loaded):
+    t = timeliness(loaded, DecisionRange())
+    assert (t["bin_days"], t["limit_days"]) == (5, 30)
+    # 3 days (expedited) -> "<= 5"; 26 and 30 -> "26-30"; 40 -> "36-40"; 126 -> "> 90".
+    assert [(b["label"], b["letters"], b["expedited"]) for b in t["bins"]] == bins(
+        {0: (1, 1), 5: (2, 0), 7: (1, 0), 18: (1, 0)}
+    )
+    assert (t["bins"][5]["first_day"], t["bins"][5]["last_day"]) == (26, 30)
+    assert (t["bins"][0]["first_day"], t["bins"][18]["last_day"]) == (None, None)
+    # All: [3, 26, 30, 40, 126]; p90 (continuous) = 40 + 0.6 * 86. Standard: [26, 30, 40, 126].
+    assert t["all"] == {
+        "letters": 6,
+        "letters_with_dates": 5,
+        "median_days": 30.0,
+        "p90_days": pytest.approx(91.6),
+        "over_30_days": 2,
+        "share_over_30_days": 2 / 5,
+    }
+    assert t["by_priority"] == [
+        {
+            "priority": "Expedited",
+            "letters": 1,
+            "letters_with_dates": 1,
+            "median_days": 3.0,
+            "p90_days": 3.0,
+            "over_30_days": 0,
+            "share_over_30_days": 0.0,
+        },
+        {
+            "priority": "Standard",
+            "letters": 5,
+            "letters_with_dates": 4,
+            "median_days": 35.0,
+            "p90_days": pytest.approx(100.2),
+            "over_30_days": 2,
+            "share_over_30_days": 2 / 4,
+        },
+    ]
+
+
+# --------------------------------------------------------------------------- a decision-date range
+
+
+def test_range_excludes_letters_decided_outside_it(loaded):
+    assert overturn_by_category(loaded, SPRING) == [
+        cat("Pharmaceuticals", 3, 2, 1),
+        cat("Rehabilitation", 1, 0, 1),
+        cat("Surgery", 1, 0, 1),
+    ]
+    mix = pharmaceutical_mix(loaded, SPRING)
+    assert (mix["items"], mix["pharmaceutical_items"], mix["opioid_items"]) == (5, 3, 1)
+    assert (mix["pharmaceutical_share"], mix["opioid_share_of_pharmaceuticals"]) == (3 / 5, 1 / 3)
+    assert mix["drug_classes"] == [
+        drug("Muscle Relaxant", 1, 3, 0),
+        drug("NSAID", 1, 3, 0),
+        drug("Opioids", 1, 3, 1),
+    ]
+    use = guideline_use(loaded, SPRING)
+    assert (use["items"], use["items_citing"]) == (5, 4)
+    assert use["families"] == [
+        cited(2, 5, 1, 1, "MTUS", title=False),
+        cited(2, 5, 0, 2, "ODG", title=False),
+        cited(1, 5, 0, 1, "ACOEM", title=False),
+    ]
+    assert use["guidelines"] == [
+        cited(2, 5, 0, 2, "ODG"),
+        cited(1, 5, 0, 1, "ACOEM"),
+        cited(1, 5, 1, 0, "MTUS", MTUS_CPMT),
+        cited(1, 5, 0, 1, "MTUS", "Opioid Treatment"),
+    ]
+    t = timeliness(loaded, SPRING)
+    # [3 (expedited), 30, 40]: p90 = 30 + 0.8 * 10.
+    assert [(b["label"], b["letters"], b["expedited"]) for b in t["bins"]] == bins(
+        {0: (1, 1), 5: (1, 0), 7: (1, 0)}
+    )
+    assert t["all"] == {
+        "letters": 3,
+        "letters_with_dates": 3,
+        "median_days": 30.0,
+        "p90_days": pytest.approx(38.0),
+        "over_30_days": 1,
+        "share_over_30_days": 1 / 3,
+    }
+
+
+def test_open_sided_ranges(loaded):
+    since_2017 = DecisionRange(first=date(2017, 1, 1))
+    assert totals(loaded, since_2017) == {"letters": 1, "items": 1}
+    assert overturn_by_category(loaded, since_2017) == [cat("Rehabilitation", 1, 1, 0)]
+    until_jan = DecisionRange(last=date(2016, 1, 15))
+    assert totals(loaded, until_jan) == {"letters": 1, "items": 3}
+    assert pharmaceutical_mix(loaded, until_jan)["drug_classes"] == [drug("Opioids", 2, 2, 1)]
+    # One day, the bound itself.
+    assert totals(loaded, DecisionRange(date(2016, 6, 30), date(2016, 6, 30))) == {"letters": 1, "items": 2}
+
+
+def test_empty_range(loaded):
+    none = DecisionRange(date(2015, 1, 1), date(2015, 12, 31))
+    assert totals(loaded, none) == {"letters": 0, "items": 0}
+    assert overturn_by_category(loaded, none) == []
+    assert pharmaceutical_mix(loaded, none) == {
+        "items": 0,
+        "pharmaceutical_items": 0,
+        "pharmaceutical_share": None,
+        "opioid_items": 0,
+        "opioid_share_of_pharmaceuticals": None,
+        "drug_classes": [],
+    }
+    assert guideline_use(loaded, none) == {"items": 0, "items_citing": 0, "families": [], "guidelines": []}
+    t = timeliness(loaded, none)
+    assert all(b["letters"] == 0 for b in t["bins"]) and t["by_priority"] == []
+    assert t["all"] == {
+        "letters": 0,
+        "letters_with_dates": 0,
+        "median_days": None,
+        "p90_days": None,
+        "over_30_days": 0,
+        "share_over_30_days": None,
+    }
+
+
+def test_empty_warehouse(wh_conn):
+    assert totals(wh_conn, DecisionRange()) == {"letters": 0, "items": 0}
+    assert timeliness(wh_conn, DecisionRange())["all"]["letters"] == 0
+
+
+# --------------------------------------------------------------------------- agreement with the views
+
+
+def test_open_range_agrees_with_the_analytics_views(loaded):
+    everything = DecisionRange()
+    by_category = rows(
+        loaded,
+        "SELECT category, sum(items), sum(upheld), sum(overturned), sum(overturned)::numeric / sum(items)"
+        " FROM imr.decisions_by_category GROUP BY category ORDER BY sum(items) DESC, category NULLS LAST",
+    )
+    assert [
+        (c["category"], c["items"], c["upheld"], c["overturned"], round(c["overturn_rate"], 12))
+        for c in overturn_by_category(loaded, everything)
+    ] == by_category
+    mix = pharmaceutical_mix(loaded, everything)
+    [share] = rows(
+        loaded, "SELECT items, pharmaceutical_items, pharmaceutical_share FROM imr.pharmaceutical_share"
+    )
+    assert (mix["items"], mix["pharmaceutical_items"], round(mix["pharmaceutical_share"], 12)) == share
+    assert sorted(
+        (c["drug_class"], c["items"], round(c["share_of_pharmaceuticals"], 12), c["overturned"])
+        for c in mix["drug_classes"]
+    ) == rows(
+        loaded,
+        "SELECT drug_class, items, share_of_pharmaceuticals, overturned FROM imr.drug_class_share ORDER BY 1",
+    )
+    assert sorted(
+        (g["family"], g["title"] or "", g["items"], g["upheld"], g["overturned"])
+        for g in guideline_use(loaded, everything)["guidelines"]
+    ) == rows(
+        loaded,
+        "SELECT family, coalesce(title, ''), items, upheld, overturned"
+        " FROM imr.overturn_by_guideline ORDER BY 1, 2",
+    )
+    [(median, over)] = rows(
+        loaded,
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY days_from_application),"
+        " count(*) FILTER (WHERE over_30_days_from_application) FROM imr.letter_timeliness",
+    )
+    t = timeliness(loaded, everything)["all"]
+    assert (t["median_days"], t["over_30_days"]) == (median, over)
+
+
+# --------------------------------------------------------------------------- the range itself
+
+
+def test_range_parsing():
+    assert DecisionRange.parse("2016-02-10", "2016-04-01") == SPRING
+    assert DecisionRange.parse(None, "") == DecisionRange()
+    assert DecisionRange.parse(" 2016-02-10 ", None).as_json() == {"from": "2016-02-10", "to": None}
+    with pytest.raises(ValueError, match="'from' must be a date"):
+        DecisionRange.parse("2016-02-10' OR '1'='1", None)
+    with pytest.raises(ValueError, match="'to' must be a date"):
+        DecisionRange.parse(None, "yesterday")
+    with pytest.raises(ValueError, match="must not be after"):
+        DecisionRange.parse("2016-04-02", "2016-04-01")
