@@ -3,7 +3,8 @@
 * fastapi_apps: the api-server mounts the monitor's FastAPI app under /imr-monitor;
 * external_views: "IMR Ingestion" in the UI's navigation shows that page in the UI's iframe, and
   a "Parse failures" tab on every DAG run shows it filtered to the run. The UI substitutes
-  {DAG_ID} and {RUN_ID} (URL-encoded) in a non-nav view's href.
+  {DAG_ID} and {RUN_ID} (URL-encoded) in a non-nav view's href. "IMR Insights" (the same app's
+  /insights/ page) is a second navigation entry.
 
 imr_monitor/.airflowignore keeps Airflow from loading the package's modules as plugin files.
 """
@@ -28,6 +29,15 @@ class ImrMonitorPlugin(AirflowPlugin):
             "href": f"{_BASE}/",
             "destination": "nav",
             "url_route": "imr-ingestion",
+        },
+        {
+            "name": "IMR Insights",
+            "href": f"{_BASE}/insights/",
+            "destination": "nav",
+            "url_route": "imr-insights",
+            # The UI folds two or more nav views that are not top level into one "Plugins" menu;
+            # top level, this one leaves "IMR Ingestion" where it was and sits beside it.
+            "nav_top_level": True,
         },
         {
             "name": "Parse failures",

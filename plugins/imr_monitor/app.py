@@ -11,6 +11,7 @@ Routes (relative to the mount point; every one needs an authenticated Airflow us
     POST /api/reprocess         {"keys": [...], "bucket": optional} -> triggers imr_reprocess_failures
     GET  /download?bucket=&key= the object's bytes from S3, only for keys in imr.s3_objects
     GET  /static/<file>         the page's script and style sheet
+    GET  /insights/, /api/insights/...   the "IMR Insights" page and its JSON API (insights.py)
 
 Authorization goes through Airflow's auth manager with the dependencies the core REST API uses
 (security.py): reading needs GET on the task instances of imr_ingest_nightly, queueing needs POST
@@ -25,22 +26,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import insights
 from .links import get_run_dags, ui_root
 from .routes import router
 from .security import SecurityHeadersMiddleware, login_url
 
 URL_PREFIX = "/imr-monitor"
+# The HTML pages, relative to URL_PREFIX: a browser without a session is sent to the login.
+PAGES = ("", "/insights")
 
 # What the plugin registration and the tests use (get_run_dags: the dependency they override).
 __all__ = ["URL_PREFIX", "app", "create_app", "get_run_dags", "ui_root"]
 
 
 def _wants_login(request: Request, exc: StarletteHTTPException) -> bool:
-    """The page itself, opened by a browser outside the UI without a session."""
+    """A page itself, opened by a browser outside the UI without a session."""
+    root = request.scope.get("root_path", "").rstrip("/")
     return (
         exc.status_code == 401
         and request.method == "GET"
-        and request.url.path.rstrip("/") == request.scope.get("root_path", "").rstrip("/")
+        and request.url.path.rstrip("/") in {root + page for page in PAGES}
         and "text/html" in request.headers.get("accept", "")
     )
 
@@ -70,6 +75,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(router)
+    app.include_router(insights.router)
     return app
 
 
