@@ -5,5 +5,6 @@ The queries live in `imr.monitor` (no Airflow) and the warehouse and S3 clients 
 `imr_airflow.connections`; this package adds Airflow's authentication and authorization
 (`security`), the routes (`routes`, assembled by `app`), the HTML page (`page`, `charts`), the
 download and the trigger of imr_reprocess_failures through Airflow's REST API (`airflow_api`).
+The same app serves the "IMR Insights" page (`insights`, `insights_charts`; queries in `imr.insights`).
 See docs/monitor.md.
 """

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 # Horizontal bars: a label column, the bar area, then the value text.
-ROW_H, LABEL_W, BAR_W, VALUE_W = 22, 230, 260, 190
-# Labels longer than this are cut (the full text is the bar's tooltip and is in the table).
-LABEL_CHARS = 34
+ROW_H, LABEL_W, BAR_W, VALUE_W = 22, 260, 240, 190
+# Labels longer than this are cut (the full text is the bar's tooltip and is in the table); the
+# longest MTUS title, "MTUS: Forearm, Wrist, and Hand Complaints", fits.
+LABEL_CHARS = 42
 # Histogram: the SVG's size and margins (left: the y-axis labels; bottom: the day ticks).
 HIST_W, HIST_H, HIST_LEFT, HIST_RIGHT, HIST_TOP, HIST_BOTTOM = 680, 210, 40, 12, 22, 34
 # Every n-th bin edge carries its day number.
