@@ -100,6 +100,8 @@ def test_guideline_chart_splits_upheld_and_overturned():
     assert [s["width"] for s in mtus["segments"]] == [180.0, 60.0]
     assert [s["width"] for s in odg["segments"]] == [0.0, 60.0] and odg["label"] == "ODG"
     assert mtus["value"] == "8 items, 25.0% overturned"
+    one = {"family": "ACOEM", "title": None, "items": 1, "upheld": 1, "overturned": 0, "overturn_rate": 0.0}
+    assert ic.guideline_chart({"guidelines": [one]})["bars"][0]["value"] == "1 item, 0.0% overturned"
 
 
 def test_histogram_stacks_expedited_and_draws_the_30_day_line_on_a_bin_edge():

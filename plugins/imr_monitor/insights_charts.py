@@ -127,7 +127,7 @@ def guideline_chart(use: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for g in guidelines:
         name = guideline_label(g)
-        text = f"{g['items']} items, {pct(g['overturn_rate'])} overturned"
+        text = f"{g['items']} item{'' if g['items'] == 1 else 's'}, {pct(g['overturn_rate'])} overturned"
         segments = [
             Segment(g["upheld"] / top, "bar-upheld"),
             Segment(g["overturned"] / top, "bar-overturned"),
