@@ -37,8 +37,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.e2e]
 REPO = Path(__file__).resolve().parents[1]
 DOCS_SHOT = REPO / "docs" / "insights.png"
 IMR = [sys.executable, "-m", "imr"]
-# Longer than the monitor test's: on a loaded two-core machine the api-server took over 120 s.
-STARTUP_TIMEOUT = 300
 
 # The monitor test's fixtures, by name: `page` logs in to this module's `airflow`.
 corpus_dir_optional = mb.corpus_dir_optional
@@ -131,7 +129,7 @@ def airflow(services, admin_dsn, corpus_dir_optional, tmp_path_factory):
 
 
 def _wait_until_up(proc: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+    deadline = time.monotonic() + mb.STARTUP_TIMEOUT
     while True:
         if proc.poll() is not None:
             pytest.fail(f"airflow standalone exited with {proc.returncode}; see {log_path}")
@@ -141,7 +139,7 @@ def _wait_until_up(proc: subprocess.Popen, url: str, log_path: Path) -> None:
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            pytest.fail(f"the api-server did not answer within {STARTUP_TIMEOUT}s; see {log_path}")
+            pytest.fail(f"the api-server did not answer within {mb.STARTUP_TIMEOUT}s; see {log_path}")
         time.sleep(1)
 
 

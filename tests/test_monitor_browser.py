@@ -52,7 +52,8 @@ BAD_FILES = {
     "letters/truncated.pdf": b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Ty",
     EVIL_KEY: b"<script>alert('x')</script> \"quotes\" & 'apostrophes'\n",
 }
-STARTUP_TIMEOUT = 120
+# On a loaded two-core machine the components took more than 120 s to start.
+STARTUP_TIMEOUT = 300
 RUN_TIMEOUT = 240
 
 
@@ -133,7 +134,9 @@ def airflow(services, admin_dsn, s3_client, drop_bucket, corpus_dir_optional, tm
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # Unpaused once the api-server answers (`_unpause`): a task started before its execution API
+        # is up fails at once (no retries), which a loaded machine made happen.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
@@ -188,6 +191,7 @@ def airflow(services, admin_dsn, s3_client, drop_bucket, corpus_dir_optional, tm
             time.sleep(1)
         r = httpx.post(f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
         assert r.status_code in (200, 201), r.text
+        _unpause(url, r.json()["access_token"], "imr_ingest_nightly", log_path)
         yield {
             "url": url,
             "password": password,
@@ -207,6 +211,22 @@ def airflow(services, admin_dsn, s3_client, drop_bucket, corpus_dir_optional, tm
 def corpus_dir_optional() -> Path | None:
     path = Path(os.environ.get("IMR_CORPUS_DIR") or REPO.parent / "shared" / "corpus" / "dwc-2016")
     return path if path.is_dir() else None
+
+
+def _unpause(url: str, token: str, dag_id: str, log_path: Path) -> None:
+    """Unpause the DAG as soon as the dag-processor has stored it (404 until then)."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        r = httpx.patch(
+            f"{url}/api/v2/dags/{dag_id}",
+            json={"is_paused": False},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        if r.status_code == 200:
+            return
+        time.sleep(2)
+    pytest.fail(f"{dag_id} could not be unpaused within {STARTUP_TIMEOUT}s; see {log_path}")
 
 
 def _api(airflow, method: str, path: str, **kw) -> httpx.Response:
