@@ -180,6 +180,7 @@ def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
         # A task whose worker died is failed (and retried) after this long without a heartbeat.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(config.TASK_HEARTBEAT_TIMEOUT_S),
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(config.TASK_QUEUED_TIMEOUT_S),
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(config.WORKER_MIN_HEARTBEAT_INTERVAL_S),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port("triggerer_logs")),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws, separators=(",", ":")),
         "AIRFLOW_CONN_IMR_WAREHOUSE": (

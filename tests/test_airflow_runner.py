@@ -67,3 +67,11 @@ def test_shell_scripts_share_the_set_up_and_read_the_pool_from_config() -> None:
     for script in (*SHELL_SCRIPTS, REPO / "scripts" / "airflow_env.sh"):
         result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
         assert result.returncode == 0, f"{script.name}: {result.stderr}"
+
+
+def test_local_runs_use_the_supervisor_interval_from_config() -> None:
+    from imr.config import WORKER_MIN_HEARTBEAT_INTERVAL_S
+
+    env_sh = (REPO / "scripts" / "airflow_env.sh").read_text()
+    expected = f"AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL:-{WORKER_MIN_HEARTBEAT_INTERVAL_S}}}"
+    assert expected in env_sh

@@ -18,6 +18,7 @@ SETTINGS = (
     "AIRFLOW__CORE__AUTH_MANAGER",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT",
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
     "AIRFLOW__CORE__LOAD_EXAMPLES",
     # Lanes default to the pool's size, which every component must know (not only airflow-init).

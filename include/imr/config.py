@@ -20,6 +20,12 @@ TASK_HEARTBEAT_TIMEOUT_S = 60
 # Seconds a task may sit `queued` before the scheduler re-queues it: a broker that lost its messages
 # (Redis killed before it wrote them to its append-only file) costs this long, not a stuck run.
 TASK_QUEUED_TIMEOUT_S = 120
+# The task supervisor's select timeout ([workers] min_heartbeat_interval, default 5 s). When a task
+# process's sockets reach EOF a moment before the process can be reaped, the supervisor sleeps this
+# long before it sees the exit, holding the executor slot: measured, about every other short task
+# (quality gates, publish) ended 5 s late. 2 s bounds that at the price of a heartbeat every 2 s per
+# running task (a one-row UPDATE through the API server).
+WORKER_MIN_HEARTBEAT_INTERVAL_S = 2
 # botocore retries in the aws_default connection's extra (the amazon provider hands `config_kwargs`
 # to botocore.config.Config). Standard mode retries 503 SlowDown/5xx, throttling and connection
 # errors (reset, closed, timeouts) with jittered backoff; 10 attempts make a task fail on an S3 fault
