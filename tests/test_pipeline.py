@@ -50,3 +50,55 @@ def test_batch_line_breaks_down_every_quarantined_object(wh_conn, s3_client, buc
     assert report.errors == {"header_missing_field": 1, "not_pdf": 1}
     assert sum(report.errors.values()) == report.quarantined
     assert "2 quarantined (header_missing_field=1, not_pdf=1)" in report.line()
+
+
+class _CountingS3:
+    """A boto3 S3 client whose ListObjectsV2 paginator notes, as each page is requested, how many
+    manifest rows another connection can already see committed."""
+
+    def __init__(self, s3_client, committed) -> None:
+        self._s3 = s3_client
+        self._committed = committed
+        self.seen_at_page: list[int] = []
+
+    def get_paginator(self, name: str):
+        paginator = self._s3.get_paginator(name)
+        outer = self
+
+        class _Paginator:
+            def paginate(self, **kwargs):
+                pages = iter(paginator.paginate(**kwargs))
+                while True:
+                    outer.seen_at_page.append(outer._committed())
+                    try:
+                        yield next(pages)
+                    except StopIteration:
+                        return
+
+        return _Paginator()
+
+
+def test_discover_commits_each_page_before_listing_the_next(wh_conn, pg_dsn, s3_client, bucket) -> None:
+    """Discovery streams: page n of the listing is requested only after pages 1..n-1 are committed to
+    the manifest. Anything that collected the listing before writing (the whole archive in memory)
+    would see 0 rows at every request and fail here."""
+    import psycopg2
+
+    for n in range(7):
+        s3_client.put_object(Bucket=bucket, Key=f"letters/{n}.pdf", Body=b"")
+    watcher = psycopg2.connect(pg_dsn)
+    watcher.autocommit = True
+
+    def committed() -> int:
+        with watcher.cursor() as cur:
+            cur.execute("SELECT count(*) FROM imr.s3_objects")
+            return cur.fetchone()[0]
+
+    s3 = _CountingS3(s3_client, committed)
+    try:
+        assert pipeline.discover(s3, wh_conn, bucket, "letters/", "run1", page_size=2) == 7
+    finally:
+        watcher.close()
+    # pages of 2, 2, 2, 1; the short last page is written once the paginator says it has no more
+    assert s3.seen_at_page == [0, 2, 4, 6, 6]
+    assert pipeline.discover(s3_client, wh_conn, bucket, "letters/", "run2", page_size=2) == 0

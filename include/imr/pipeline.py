@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from botocore.exceptions import ClientError
@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from . import PARSER_VERSION, warehouse
 from .errors import LetterError
 from .limits import DEFAULT_LIMITS, Limits
-from .s3_io import get_object_bytes
+from .s3_io import get_object_bytes, iter_pages
 from .warehouse import Failed, ObjectRef, ObjectResult, Parsed
 from .workers import ParseResult, ParserPool
 
@@ -35,6 +35,32 @@ _GONE = {"NoSuchKey", "404", "NotFound"}
 # was listed. Not a letter error: the object gets no result and its key is left to the next discovery.
 _PRECONDITION = {"PreconditionFailed", "412"}
 DOWNLOAD_THREADS = 4
+
+
+def discover(  # noqa: PLR0913 (the listing's window and options, each with a default)
+    s3_client,
+    conn,
+    bucket: str,
+    prefix: str,
+    run_id: str,
+    *,
+    modified_since: datetime | None = None,
+    modified_until: datetime | None = None,
+    reparse: bool = False,
+    page_size: int = 1000,
+) -> int:
+    """List `prefix` and register new or changed objects as pending; return how many became pending.
+
+    Each ListObjectsV2 page is committed to the manifest before the next one is requested, so memory
+    stays at one page whatever the archive holds (1.7 M keys at full scale) and a discovery that dies
+    midway keeps what it registered. With `reparse`, objects last processed by another parser
+    version go back to pending too."""
+    pending = 0
+    for page in iter_pages(s3_client, bucket, prefix, modified_since, modified_until, page_size):
+        pending += warehouse.register_objects(conn, bucket, page, run_id, page_size=page_size)
+    if reparse:
+        pending += warehouse.mark_for_reparse(conn, bucket, PARSER_VERSION, prefix=prefix or None)
+    return pending
 
 
 @dataclass

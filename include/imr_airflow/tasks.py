@@ -12,10 +12,9 @@ from typing import Any
 from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 from airflow.sdk.configuration import conf
 
-from imr import PARSER_VERSION, pipeline, quality, warehouse
+from imr import pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 from imr.limits import Limits
-from imr.s3_io import iter_pages
 from imr_airflow.connections import s3_client, warehouse_connection
 from imr_airflow.params import DEFAULT_LEASE_S, pool_slots
 
@@ -63,13 +62,16 @@ def discover() -> int:
     params = ctx["params"]
     bucket, prefix = target(params)
     with s3_client() as s3, warehouse_connection() as conn:
-        pending = 0
-        for page in iter_pages(
-            s3, bucket, prefix, _ts(params.get("modified_since")), _ts(params.get("modified_until"))
-        ):
-            pending += warehouse.register_objects(conn, bucket, page, ctx["run_id"])
-        if params.get("reparse"):
-            pending += warehouse.mark_for_reparse(conn, bucket, PARSER_VERSION, prefix=prefix or None)
+        pending = pipeline.discover(
+            s3,
+            conn,
+            bucket,
+            prefix,
+            ctx["run_id"],
+            modified_since=_ts(params.get("modified_since")),
+            modified_until=_ts(params.get("modified_until")),
+            reparse=bool(params.get("reparse")),
+        )
     log.info("discovered %d new or changed object(s) under s3://%s/%s", pending, bucket, prefix)
     return pending
 
