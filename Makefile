@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock run test bench lint services-start services-stop standalone clean stack-start stack-stop stack-status bench-stack
+.PHONY: setup lock run test bench bench-discovery lint services-start services-stop standalone clean stack-start stack-stop stack-status bench-stack
 
 setup: $(STAMP)
 
@@ -56,6 +56,10 @@ test: setup
 
 bench: services-start
 	$(BIN)/python bench/run.py
+
+# discover over 20,000 and 200,000 objects, plan on 200,000 pending keys (also part of `make bench`)
+bench-discovery: services-start
+	$(BIN)/python bench/discovery_bench.py
 
 lint: setup
 	$(BIN)/ruff check .
