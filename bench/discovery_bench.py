@@ -4,7 +4,8 @@
   psycopg2 connection) over 20,000 and over 200,000 objects, each in a fresh process into a fresh
   warehouse: seconds, seconds per 100,000 keys split into S3 listing and manifest writes, and the
   process's peak RSS (ru_maxrss), which must stay flat: the larger at most 1.2x the smaller;
-* `plan` (imr.warehouse.claim_batches, as the task calls it) on the 200,000 pending keys;
+* `plan` (imr.warehouse.claim_batches, as the task calls it with the default pool's lanes) on the
+  200,000 pending keys;
 * the baseline: listing the same 200,000 keys with a bare boto3 paginator, nothing written.
 
 The S3 endpoint is a moto server of its own (moto's werkzeug app, as scripts/devservices.py runs
@@ -196,7 +197,7 @@ def _s3_client(url: str) -> Any:
     )
 
 
-def child(what: str, url: str, dsn: str, size: int) -> dict[str, Any]:
+def child(what: str, url: str, dsn: str, size: int, taper_lanes: int = 0) -> dict[str, Any]:
     """One measurement in this fresh process; `floor_rss_mb` is the peak after imports and
     connecting, before the measured call."""
     import psycopg2
@@ -221,7 +222,9 @@ def child(what: str, url: str, dsn: str, size: int) -> dict[str, Any]:
         pending = pipeline.discover(timed, conn, bucket, PREFIX, f"bench-{what}")
         out.update(pending=pending, list_s=timed.list_s)
     elif what == "plan":
-        batch_ids = warehouse.claim_batches(conn, bucket, "bench-plan", BATCH_SIZE, prefix=PREFIX)
+        batch_ids = warehouse.claim_batches(
+            conn, bucket, "bench-plan", BATCH_SIZE, prefix=PREFIX, taper_lanes=taper_lanes
+        )
         out.update(batches=len(batch_ids))
     else:
         raise SystemExit(f"unknown measurement {what}")
@@ -243,9 +246,11 @@ def child(what: str, url: str, dsn: str, size: int) -> dict[str, Any]:
     return out
 
 
-def _run_child(what: str, url: str, dsn: str, size: int) -> dict[str, Any]:
+def _run_child(what: str, url: str, dsn: str, size: int, taper_lanes: int = 0) -> dict[str, Any]:
+    args = ["--child", what, "--url", url, "--dsn", dsn]
+    args += ["--size", str(size), "--taper-lanes", str(taper_lanes)]
     out = subprocess.run(
-        [sys.executable, __file__, "--child", what, "--url", url, "--dsn", dsn, "--size", str(size)],
+        [sys.executable, __file__, *args],
         capture_output=True,
         text=True,
         check=False,
@@ -284,6 +289,27 @@ def _scratch_db(env: dict[str, str], name: str) -> Iterator[str]:
         admin.close()
 
 
+def _plan_lanes() -> int:
+    """The lanes the plan task tapers the tail batches for on the default deployment (the pool's
+    slots, under core.parallelism): imported here, not in the measured child, which stays free of
+    Airflow."""
+    from airflow.sdk.configuration import conf
+
+    from imr_airflow.params import pool_slots
+    from imr_airflow.tasks import lane_count
+
+    max_map_length = conf.getint("core", "max_map_length")
+    return lane_count(0, max_map_length, max_map_length, pool_slots(), conf.getint("core", "parallelism"))
+
+
+def _expected_batches(keys: int) -> int:
+    """claim_batches's batches for `keys`: full ones, then the tapered tail for the plan's lanes."""
+    from imr.warehouse.manifest import TAPER
+
+    head = max(keys - _plan_lanes() * BATCH_SIZE, 0)
+    return -(-head // BATCH_SIZE) + -(-(keys - head) // -(-BATCH_SIZE // TAPER))
+
+
 def _per_100k(seconds: float, keys: int) -> float:
     return seconds * 100_000 / keys if keys else float("nan")
 
@@ -306,7 +332,7 @@ def run_discovery_bench(sizes: tuple[int, ...] = (20_000, 200_000), moto_scan: b
                 runs[size] = _run_child("discover", s3["url"], dsn, size)
                 if size == large:
                     res["rediscover"] = _run_child("rediscover", s3["url"], dsn, size)
-                    res["plan"] = _run_child("plan", s3["url"], dsn, size)
+                    res["plan"] = _run_child("plan", s3["url"], dsn, size, _plan_lanes())
     res["discover"] = {str(s): r for s, r in runs.items()}
     for r in (*runs.values(), res["rediscover"], res["list_only"]):
         keys = r["objects"]
@@ -326,7 +352,7 @@ def run_discovery_bench(sizes: tuple[int, ...] = (20_000, 200_000), moto_scan: b
     }
     ok = all(r["manifest_rows"] == r["objects"] == r["pending"] for r in runs.values())
     ok = ok and res["rediscover"]["pending"] == 0 and res["list_only"]["keys"] == large
-    ok = ok and res["plan"]["claimed"] == large and res["plan"]["batches"] == -(-large // BATCH_SIZE)
+    ok = ok and res["plan"]["claimed"] == large and res["plan"]["batches"] == _expected_batches(large)
     res["counts_ok"] = ok
     print_discovery(res)
     return res
@@ -353,7 +379,7 @@ def print_discovery(res: dict) -> None:
     print(
         f"{label:<34}{p['objects']:>9,}{p['seconds']:>8.1f}"
         f"{'':>39}{p['floor_rss_mb']:>10.0f}{p['peak_rss_mb']:>9.0f}"
-        f"   {p['batches']:,} batches of {BATCH_SIZE}"
+        f"   {p['batches']:,} batches of {BATCH_SIZE} (tail tapered)"
     )
     a = res["archive"]
     print(
@@ -383,13 +409,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--dsn", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--taper-lanes", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(","))
     if args.serve_s3:
         serve_s3(list(sizes), args.moto_scan)
         return 0
     if args.child:
-        print(json.dumps(child(args.child, args.url, args.dsn, args.size)))
+        print(json.dumps(child(args.child, args.url, args.dsn, args.size, args.taper_lanes)))
         return 0
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     res = run_discovery_bench(sizes, args.moto_scan)
