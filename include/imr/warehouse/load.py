@@ -484,7 +484,12 @@ def load_batch(  # noqa: PLR0913 (a batch's provenance travels with it into the 
         statuses, codes = _update_manifest(cur, bucket, run_id, parser_version)
         _log_failures(cur, bucket, run_id, task_id, map_index)
         if batch_id is not None:
-            cur.execute("UPDATE imr.batches SET finished_at = now() WHERE batch_id = %s", (batch_id,))
+            # Per-batch outcome for imr.progress: a run's batches are cheap to sum, its manifest rows not.
+            cur.execute(
+                "UPDATE imr.batches SET finished_at = now(), loaded = %s, quarantined = %s, duplicate = %s"
+                " WHERE batch_id = %s",
+                (statuses["loaded"], statuses["quarantined"], statuses["duplicate"], batch_id),
+            )
     processed = sum(statuses.values())
     return {
         "loaded": statuses["loaded"],
