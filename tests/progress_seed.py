@@ -2,7 +2,7 @@
 the progress tests (tests/test_progress.py, tests/test_monitor_api.py). Only the timestamps are set
 by hand, relative to a reference time T, so that counts, rate and ETA are known exactly.
 
-Ten keys in batches of two, claimed by `run_id` at T - 600 s:
+Ten keys under backfill/ in batches of two, claimed by `run_id` at T - 600 s:
 
 | batch | keys   | what happened                                        | finished  |
 | ----- | ------ | ---------------------------------------------------- | --------- |
@@ -22,7 +22,8 @@ from imr import warehouse
 from imr.records import Item, Letter
 from imr.warehouse import Failed, ObjectResult, Parsed
 
-KEYS = [f"letters/{n:02d}.pdf" for n in range(10)]
+PREFIX = "backfill/"
+KEYS = [f"{PREFIX}{n:02d}.pdf" for n in range(10)]
 STARTED_S_AGO = 600
 FINISHED_S_AGO = (400, 200, 100)
 # What active_runs_progress must report at T.
@@ -55,7 +56,7 @@ def seed_active_run(conn, bucket: str, run_id: str, t: datetime) -> list[int]:
     """The run of the table above on an upgraded warehouse; returns its batch ids."""
     objects = [{"key": k, "etag": f'"{k}-etag"', "size": 1000, "last_modified": None} for k in KEYS]
     warehouse.register_objects(conn, bucket, objects, run_id)
-    b1, b2, b3, b4, _b5 = batches = warehouse.claim_batches(conn, bucket, run_id, batch_size=2)
+    b1, b2, b3, b4, _b5 = batches = warehouse.claim_batches(conn, bucket, run_id, batch_size=2, prefix=PREFIX)
     loads = {
         b1: ([_ok(KEYS[0], "CM16-0000100", sha="sha-same"), _ok(KEYS[1], "CM16-0000101")], ()),
         b2: (

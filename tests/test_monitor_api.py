@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 import pytest
 
+from progress_seed import EXPECTED_BATCHES, EXPECTED_COUNTS, db_now, seed_active_run
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +32,7 @@ PLUGINS = REPO / "plugins"
 PREFIX = "/imr-monitor"
 R1 = "scheduled__2026-01-10T02:00:00+00:00"
 R2 = "manual__2026-01-12T09:30:00+00:00"
+R_BACKFILL = "manual__2026-01-13T08:00:00+00:00"
 EVIL_KEY = "letters/<script>alert(\"x\")</script>'q'.pdf"
 EVIL_MESSAGE = '<script>alert("x")</script> "double" & \'single\' <b>bold</b>'
 ALL_ROUTES = [
@@ -38,6 +41,7 @@ ALL_ROUTES = [
     ("GET", "/api/counts"),
     ("GET", "/api/trend"),
     ("GET", "/api/error-codes"),
+    ("GET", "/api/progress"),
     ("GET", "/download?key=letters/a.pdf"),
     ("GET", "/static/monitor.js"),
     ("POST", "/api/reprocess"),
@@ -566,8 +570,9 @@ def test_page_renders_letter_text_as_text(client, tokens, seeded):
     assert "<script>alert" not in html and "<b>bold</b>" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&#39;q&#39;.pdf" in html  # the key
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &#34;double&#34; &amp; &#39;single&#39;" in html
-    # The only scripts are the page's own file; no inline handlers anywhere.
-    assert html.count("<script") == 1 and f'<script src="{PREFIX}/static/monitor.js" defer></script>' in html
+    # The only scripts are the page's own files; no inline handlers anywhere.
+    assert html.count("<script") == 2 and f'<script src="{PREFIX}/static/monitor.js" defer></script>' in html
+    assert f'<script src="{PREFIX}/static/progress.js" defer></script>' in html
     assert not re.search(r"\son[a-z]+\s*=", html, re.IGNORECASE)
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'self'" in csp
@@ -641,6 +646,112 @@ def test_security_headers_on_every_response(client, tokens, wh_conn, bucket, s3_
     assert r.status_code == 200 and r.content == b"%PDF-1.4 h"
     assert r.headers["content-security-policy"] == "sandbox; default-src 'none'"
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
+
+
+# --------------------------------------------------------------------------- runs in progress
+
+
+@pytest.fixture
+def active_run(wh_conn, bucket, monitor_app):
+    """A backfill in progress, built by the warehouse's own functions (tests/progress_seed.py):
+    10 keys, 3 loaded, 1 quarantined, 1 duplicate, 1 back to pending, 4 processing (2 in a lane);
+    4 of them finished in the last 300 s. Its DAG is imr_backfill."""
+    t = db_now(wh_conn)
+    seed_active_run(wh_conn, bucket, R_BACKFILL, t)
+    monitor_app.app.dependency_overrides[monitor_app.get_run_dags] = lambda: (
+        lambda runs: {r: "imr_backfill" for r in runs if r == R_BACKFILL}
+    )
+    return t
+
+
+def test_progress_of_an_active_run(client, tokens, seeded, active_run):
+    r = client.get(f"{PREFIX}/api/progress", headers=auth(tokens, "viewer"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["window_s"] == 300
+    # The seeded quarantine (objects without batches, no run holding them) is no run in progress.
+    [run] = body["runs"]
+    assert (run["run_id"], run["dag_id"]) == (R_BACKFILL, "imr_backfill")
+    assert run["run_url"] == f"/dags/imr_backfill/runs/{quote(R_BACKFILL, safe='')}"
+    assert run["counts"] == EXPECTED_COUNTS
+    assert (run["total"], run["done"], run["fraction"], run["in_lanes"]) == (10, 6, 0.6, 2)
+    assert run["batches"] == EXPECTED_BATCHES
+    assert run["started_at"] == (active_run - timedelta(seconds=600)).isoformat()
+    # Four keys finished in the last 300 s, four remain: 0.0133 letters/s, 300 s to go.
+    assert (run["window_s"], run["done_in_window"]) == (300, 4)
+    assert run["rate_per_s"] == pytest.approx(4 / 300, abs=1e-4)
+    assert run["eta_s"] == 300.0
+    assert run["text"]["percent"] == "60.0%" and run["text"]["eta"] == "5 min 00 s"
+    assert run["text"]["rate"] == "0.01 letters/s" and run["text"]["window"] == "last 5 min"
+    assert [(b["state"], b["width"]) for b in run["bar"]] == [
+        ("loaded", 180),
+        ("duplicate", 60),
+        ("quarantined", 60),
+        ("pending", 60),
+        ("in_lanes", 120),
+        ("waiting", 120),
+    ]
+
+
+def test_progress_window_and_run_filter(client, tokens, active_run):
+    url = f"{PREFIX}/api/progress"
+    [run] = client.get(url, params={"window_s": 120}, headers=auth(tokens)).json()["runs"]
+    # Only batch 3 (two keys) finished in the last 120 s.
+    assert (run["done_in_window"], run["eta_s"]) == (2, 240.0)
+    assert run["rate_per_s"] == pytest.approx(2 / 120, abs=1e-4)
+    [run] = client.get(url, params={"window_s": 3600}, headers=auth(tokens)).json()["runs"]
+    assert run["window_s"] == pytest.approx(600, abs=5) and run["done_in_window"] == 6
+    assert (
+        client.get(url, params={"run_id": R_BACKFILL}, headers=auth(tokens)).json()["runs"][0]["total"] == 10
+    )
+    assert client.get(url, params={"run_id": R1}, headers=auth(tokens)).json()["runs"] == []
+    for bad in ("0", "5", "-1", "soon", "100000"):
+        assert client.get(url, params={"window_s": bad}, headers=auth(tokens)).status_code == 422
+
+
+def test_progress_when_no_run_is_active(client, tokens, seeded):
+    body = client.get(f"{PREFIX}/api/progress", headers=auth(tokens)).json()
+    assert body["runs"] == [] and body["as_of"]
+    html = client.get(f"{PREFIX}/", headers=auth(tokens)).text
+    assert "Runs in progress" in html
+    assert '<p class="empty" id="progress-none">No run in progress.</p>' in html
+    assert 'data-active="false"' in html
+
+
+def test_page_shows_the_run_in_progress(client, tokens, seeded, active_run):
+    html = client.get(f"{PREFIX}/", headers=auth(tokens, "viewer")).text
+    section = html[html.index('<section id="progress"') : html.index("</section>")]
+    assert 'data-active="true"' in section and f'data-url="{PREFIX}/api/progress"' in section
+    assert 'id="progress-none" hidden' in section
+    head, _template = section.split('<template id="progress-run">')
+    assert f'data-run-id="{R_BACKFILL}"' in head and 'data-field="dag_id">imr_backfill<' in head
+    for field, text in {
+        "pending": "1",
+        "processing": "4",
+        "loaded": "3",
+        "quarantined": "1",
+        "duplicate": "1",
+        "total": "10",
+        "percent": "60.0%",
+        "rate": "0.01 letters/s",
+        "eta": "5 min 00 s",
+    }.items():
+        assert f'data-field="{field}">{text}<' in head, field
+    assert 'data-seg="loaded" x="0" y="0" width="180"' in head
+    assert 'data-seg="in_lanes" x="360" y="0" width="120"' in head
+    # A DAG run's tab shows its own run only; another DAG's tab shows none.
+    tab = client.get(f"{PREFIX}/", params={"dag_id": "imr_backfill", "run_id": R1}, headers=auth(tokens)).text
+    assert "No run in progress." in tab and f'data-run-id="{R_BACKFILL}"' not in tab
+    assert f"/api/progress?run_id={quote(R1, safe='')}" in tab
+    other = client.get(f"{PREFIX}/", params={"dag_id": "some_other_dag"}, headers=auth(tokens)).text
+    assert "Runs in progress" not in other
+
+
+def test_progress_script(client, tokens):
+    r = client.get(f"{PREFIX}/static/progress.js", headers=auth(tokens, "viewer"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    # Texts go in as text only.
+    assert "textContent" in r.text and "innerHTML" not in r.text
 
 
 # --------------------------------------------------------------------------- authentication and authorization

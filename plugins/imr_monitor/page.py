@@ -17,6 +17,7 @@ from imr.config import DAG_IDS, DAG_REPROCESS
 from .charts import counts_chart, trend_chart
 from .deps import FilterQuery
 from .links import RunDags, annotate, dag_url, run_url
+from .progress_view import page_section
 
 # Rows per page (the page's own size, whatever `limit` the query carries).
 PAGE_SIZE = 200
@@ -24,6 +25,7 @@ PAGE_SIZE = 200
 HERE = Path(__file__).resolve().parent
 STATIC = {
     "monitor.js": ("text/javascript; charset=utf-8", (HERE / "static" / "monitor.js").read_bytes()),
+    "progress.js": ("text/javascript; charset=utf-8", (HERE / "static" / "progress.js").read_bytes()),
     "monitor.css": ("text/css; charset=utf-8", (HERE / "static" / "monitor.css").read_bytes()),
 }
 TEMPLATES = Environment(
@@ -94,6 +96,8 @@ def render_page(conn, run_dags: RunDags, query: FilterQuery, dag_id: str | None,
     else:
         listing = _Listing([], 0, [], monitor.trend_window(None, None))
     offset = query.offset
+    # A DAG run's tab shows that run's progress only; another DAG's tab shows none.
+    progress = page_section(conn, run_dags, prefix, query.run_id if dag_id else None) if is_imr_dag else None
     return TEMPLATES.get_template("monitor.html").render(
         prefix=prefix,
         form=form,
@@ -117,6 +121,7 @@ def render_page(conn, run_dags: RunDags, query: FilterQuery, dag_id: str | None,
         states=list(monitor.STATE_FILTERS),
         dag_run_url=run_url(dag_id, query.run_id) if dag_id and query.run_id else None,
         is_imr_dag=is_imr_dag,
+        progress=progress,
         reprocess_dag=DAG_REPROCESS,
         reprocess_dag_url=dag_url(DAG_REPROCESS),
     )

@@ -18,6 +18,7 @@ from .deps import S3, FilterQueryDep, Filters, Warehouse
 from .download import download_response
 from .links import RunDags, annotate, get_run_dags
 from .page import STATIC, render_page
+from .progress_view import WINDOW_S, progress_view
 from .security import CallerToken, can_read, can_reprocess, same_origin
 
 MAX_REPROCESS_KEYS = 1000
@@ -65,6 +66,17 @@ def api_trend(
 @router.get("/api/error-codes", dependencies=[can_read])
 def api_error_codes(conn: Warehouse) -> JSONResponse:
     return JSONResponse({"error_codes": monitor.error_codes(conn)})
+
+
+@router.get("/api/progress", dependencies=[can_read])
+def api_progress(
+    conn: Warehouse,
+    run_dags: RunDagsDep,
+    window_s: Annotated[float, Query(ge=10, le=86400, description="rate window (s)")] = WINDOW_S,
+    run_id: Annotated[str | None, Query(max_length=250)] = None,
+) -> JSONResponse:
+    """The active runs (or `run_id`, if active): counts per state, letters/s over the window, ETA."""
+    return JSONResponse(progress_view(conn, run_dags, window_s, run_id or None))
 
 
 @router.post("/api/reprocess", dependencies=[can_read, can_reprocess, same_origin])

@@ -112,6 +112,9 @@
     }
   }
 
+  // static/progress.js opens its run links the same way.
+  window.imrOpenInAirflow = openInAirflow;
+
   // Empty filters stay out of the URL (and the fields come back when the page is shown again).
   const filters = document.getElementById("filters");
   const fields = () => filters.querySelectorAll("input[name], select[name]");
