@@ -37,6 +37,7 @@ from airflow_runner import DagRun, DagRunError, dsn_to_uri, run_dag  # noqa: E40
 
 sys.path.insert(0, str(ROOT / "bench"))
 from loader_baseline import load_rows_executemany  # noqa: E402  (bench/ is not a package)
+from progress_watch import progress_lines  # noqa: E402
 
 
 def _env() -> dict[str, str]:
@@ -205,7 +206,7 @@ def _end_to_end(env: dict[str, str], files: list[Path], conf: dict) -> DagRun:
     )
     log = RUN_DIR / "logs" / "bench-backfill.log"
     log.unlink(missing_ok=True)
-    with _api_server(run_env, port):
+    with _api_server(run_env, port), progress_lines(dsn):
         try:
             run = run_dag(
                 DAG_BACKFILL,

@@ -23,6 +23,8 @@ import psycopg2
 import imr_synth
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from progress_watch import progress_lines  # noqa: E402  (bench/ is not a package)
 
 
 def _stack_env() -> dict[str, str]:
@@ -94,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         "conf": {"prefix": prefix, "batch_size": args.batch_size},
     }
     api.call("POST", "/api/v2/dags/imr_backfill/dagRuns", json=body)
-    while (run := api.call("GET", f"/api/v2/dags/imr_backfill/dagRuns/{run_id}"))["state"] not in (
-        "success",
-        "failed",
-    ):
-        time.sleep(2)
+    with progress_lines(env["IMR_WAREHOUSE_DSN"], run_id=run_id):
+        while (run := api.call("GET", f"/api/v2/dags/imr_backfill/dagRuns/{run_id}"))["state"] not in (
+            "success",
+            "failed",
+        ):
+            time.sleep(2)
     start, end = (run[k] for k in ("start_date", "end_date"))
     from datetime import datetime
 

@@ -4,8 +4,12 @@ active; the batch columns agree with the manifest; the progress line and its pol
 
 from __future__ import annotations
 
+import io
+import sys
 import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -21,6 +25,7 @@ from progress_seed import EXPECTED_BATCHES, EXPECTED_COUNTS, KEYS, db_now, lette
 
 pytestmark = pytest.mark.integration
 
+REPO = Path(__file__).resolve().parents[1]
 BUCKET = "imr-letters"
 RUN = "backfill__progress"
 
@@ -187,3 +192,24 @@ def test_poll_progress_survives_an_unreachable_warehouse():
     worker.join(10)
     assert not worker.is_alive()
     assert lines == ["progress: warehouse not readable (OperationalError: connection refused)"]
+
+
+def test_the_benchmarks_progress_thread(wh_conn, pg_dsn):
+    """bench/progress_watch.py, as bench/pipeline_bench.py uses it around its DAG run."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from progress_watch import progress_lines  # bench/ is not a package
+
+    seed_active_run(wh_conn, BUCKET, RUN, db_now(wh_conn))
+    out = io.StringIO()
+    with progress_lines(pg_dsn, every_s=0.05, window_s=300, out=out):
+        deadline = time.monotonic() + 10
+        while out.getvalue().count("\n") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 2
+    assert lines[0].startswith(f"  [progress] run {RUN}: 6/10 done (60.0%): loaded 3, quarantined 1")
+    assert lines[0].endswith("; ETA 5 min 00 s")
+    # Stopped with the block: nothing more is printed.
+    n = len(out.getvalue())
+    time.sleep(0.3)
+    assert len(out.getvalue()) == n
