@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -198,6 +199,7 @@ def airflow(services, admin_dsn, s3_client, drop_bucket, corpus_dir_optional, tm
             "token": r.json()["access_token"],
             "bucket": bucket,
             "log": log_path,
+            "warehouse_dsn": admin.replace("dbname=postgres", f"dbname={wh_db}"),
         }
     finally:
         _stop(proc)
@@ -354,3 +356,87 @@ def test_monitor_refuses_anonymous_requests(airflow):
     assert r.status_code == 401
     r = httpx.get(f"{airflow['url']}/imr-monitor/", headers={"Accept": "text/html"}, timeout=10)
     assert r.status_code == 303 and "/auth/login" in r.headers["location"]
+
+
+# --------------------------------------------------------------------------- runs in progress
+
+# A real imr_backfill run, slowed to a watchable pace: one lane, batches of 10, and copies of the
+# letter that never finishes parsing (killed at the run's 2 s per-letter timeout) spread through it.
+PROGRESS_LETTERS = 180
+PROGRESS_COPIES = 8  # byte-identical copies of loaded letters under other keys: duplicate
+PROGRESS_SLOW = 5  # copies of the synthetic `timeout` letter: quarantined after 2 s each
+
+
+def _progress_objects(tmp: Path) -> dict[str, bytes]:
+    """backfill/2016/... keys: letters, copies next to their originals, bad files (one per rejection
+    class, the slow one several times) spread through the listing so every state shows early."""
+    import imr_synth
+
+    imr_synth.write_sample_set(tmp, count=PROGRESS_LETTERS, seed=11, include_bad=True)
+    letters = sorted((tmp / "letters").glob("*.pdf"))
+    objects = {f"backfill/2016/{p.name}": p.read_bytes() for p in letters}
+    step = len(letters) // (PROGRESS_COPIES + 1)
+    for i in range(1, PROGRESS_COPIES + 1):
+        src = letters[i * step]
+        objects[f"backfill/2016/{src.stem}-copy.pdf"] = src.read_bytes()
+    bad = sorted((tmp / "bad").glob("*.pdf"))
+    step = len(letters) // (len(bad) + PROGRESS_SLOW + 1)
+    slow = (tmp / "bad" / "timeout.pdf").read_bytes()
+    extra = [(f"timeout-{n}", slow) for n in range(1, PROGRESS_SLOW)]
+    for i, (name, body) in enumerate([(p.stem, p.read_bytes()) for p in bad] + extra, start=1):
+        objects[f"backfill/2016/{letters[i * step].stem}-{name}.pdf"] = body
+    return objects
+
+
+def test_runs_in_progress(airflow, nightly_run, page, shots, s3_client, tmp_path):
+    """A backfill watched while it runs: the section shows the run with its counts, bar, rate and
+    ETA, the numbers move without a reload, and the section says "No run in progress." once it ends.
+    The screenshot of the run in progress is docs/monitor-progress.png."""
+    from playwright.sync_api import expect
+
+    objects = _progress_objects(tmp_path)
+    for key, body in objects.items():
+        s3_client.put_object(Bucket=airflow["bucket"], Key=key, Body=body)
+    conf = {"prefix": "backfill/", "batch_size": 10, "max_lanes": 1, "timeout_s": 2}
+    r = _api(airflow, "POST", "/api/v2/dags/imr_backfill/dagRuns", json={"logical_date": None, "conf": conf})
+    assert r.status_code in (200, 201), r.text
+    run_id = r.json()["dag_run_id"]
+
+    # The API reports the run once its plan claimed the keys; wait for some letters and a rate.
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        runs = _api(airflow, "GET", "/imr-monitor/api/progress").json()["runs"]
+        run = next((x for x in runs if x["run_id"] == run_id), None)
+        if run and run["done"] >= 20 and run["eta_s"]:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"{run_id} never showed progress; see {airflow['log']}")
+        time.sleep(0.5)
+    assert run["total"] == len(objects) and run["dag_id"] == "imr_backfill"
+    assert sum(run["counts"].values()) == len(objects) and run["rate_per_s"] > 0
+
+    page.goto(f"{airflow['url']}/")
+    page.get_by_role("link", name="IMR Ingestion").click()
+    frame = page.frame_locator("iframe[title='IMR Ingestion']")
+    block = frame.locator(f'.run-progress[data-run-id="{run_id}"]')
+    expect(block).to_be_visible()
+    expect(block.locator('[data-field="dag_id"]')).to_have_text("imr_backfill")
+    expect(block.locator('[data-field="eta"]')).to_have_text(re.compile(r"^\d+ (s|min \d\d s)$"))
+    expect(block.locator('[data-field="rate"]')).to_have_text(re.compile(r"letters/s$"))
+    expect(frame.locator("#progress-none")).to_be_hidden()
+    # Refreshed while the run goes: the loaded count moves with no reload of the page.
+    loaded = block.locator('[data-field="loaded"]')
+    before = loaded.text_content()
+    expect(loaded).not_to_have_text(before, timeout=30_000)
+    expect(block.locator('rect[data-seg="loaded"]')).not_to_have_attribute("width", "0")
+    shots("monitor-progress")
+
+    # When the run is over the section says so, still without a reload.
+    expect(frame.locator("#progress-none")).to_be_visible(timeout=RUN_TIMEOUT * 1000)
+    expect(block).to_have_count(0)
+    assert _wait_for_run(airflow, "imr_backfill", run_id)["state"] == "success"
+    with psycopg2.connect(airflow["warehouse_dsn"]) as conn, conn.cursor() as cur:
+        cur.execute("SELECT status, count(*) FROM imr.s3_objects WHERE key LIKE 'backfill/%' GROUP BY 1")
+        counts = dict(cur.fetchall())
+    bad = len(objects) - PROGRESS_LETTERS - PROGRESS_COPIES
+    assert counts == {"loaded": PROGRESS_LETTERS, "duplicate": PROGRESS_COPIES, "quarantined": bad}
