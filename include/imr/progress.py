@@ -25,7 +25,6 @@ from typing import Any
 
 from imr.warehouse.db import transaction
 
-STATES = ("pending", "processing", "loaded", "quarantined", "duplicate")
 DEFAULT_WINDOW_S = 300.0
 
 _PROGRESS_SQL = """
