@@ -442,6 +442,26 @@ def test_release_and_stale_claims(wh_conn):
     assert [o.key for o in warehouse.get_batch(wh_conn, ids[0]).objects] == ["r/1.pdf", "r/2.pdf"]
 
 
+def test_an_old_claim_of_a_run_whose_lanes_are_alive_is_not_taken_over(wh_conn):
+    """A backfill of the archive runs for hours: its keys' claims grow old while its lanes work
+    through the batches. Another run must not take them over while a lane holds a live lease."""
+    warehouse.register_objects(wh_conn, BUCKET, [obj("s/1.pdf"), obj("s/2.pdf"), obj("s/3.pdf")], "long")
+    ids = warehouse.claim_batches(wh_conn, BUCKET, "long", 1)
+    assert warehouse.claim_next_batch(wh_conn, "long", "long|0|1", timedelta(minutes=2)) == ids[0]
+    with wh_conn, wh_conn.cursor() as cur:  # the claims are a day old
+        cur.execute(
+            "UPDATE imr.s3_objects SET claimed_at = now() - interval '1 day' WHERE claimed_by = 'long'"
+        )
+    assert warehouse.claim_batches(wh_conn, BUCKET, "nightly", 10) == []
+    # The lane dies; once its lease is older than stale_after, the run is dead and its keys go.
+    with wh_conn, wh_conn.cursor() as cur:
+        cur.execute(
+            "UPDATE imr.batches SET lease_expires_at = now() - interval '7 hours' WHERE run_id = 'long'"
+        )
+    ids = warehouse.claim_batches(wh_conn, BUCKET, "nightly", 10)
+    assert [o.key for o in warehouse.get_batch(wh_conn, ids[0]).objects] == ["s/1.pdf", "s/2.pdf", "s/3.pdf"]
+
+
 def test_mark_for_reparse_and_prefix(wh_conn):
     objs = [obj("2016/a.pdf"), obj("2017/b.pdf")]
     outcomes = [ok("2016/a.pdf", letter("CM16-0000040")), ok("2017/b.pdf", letter("CM17-0000041"))]

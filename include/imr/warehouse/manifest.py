@@ -66,11 +66,17 @@ def register_objects(conn, bucket: str, objects: Iterable[dict], run_id: str, pa
 
 _CLAIM_SQL = """
 WITH picked AS (
-    SELECT key FROM imr.s3_objects
+    SELECT key FROM imr.s3_objects o
     WHERE bucket = %(bucket)s
       AND (%(prefix)s::text IS NULL OR starts_with(key, %(prefix)s::text))
       AND ((status = ANY(%(statuses)s::text[]) AND claimed_by IS NULL)
-           OR (status = 'processing' AND claimed_at < now() - %(stale_after)s::interval))
+           -- A stale claim: old, and its run shows no lane alive. A backfill of the archive runs
+           -- for hours; its waiting batches' keys are old claims, but its lanes renew leases.
+           OR (status = 'processing' AND claimed_at < now() - %(stale_after)s::interval
+               AND NOT EXISTS (
+                   SELECT 1 FROM imr.batches b
+                   WHERE b.run_id = o.claimed_by AND b.finished_at IS NULL
+                     AND b.lease_expires_at > now() - %(stale_after)s::interval)))
     ORDER BY key
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -117,7 +123,8 @@ def claim_batches(  # noqa: PLR0913 (keyword-only options, each with a default)
 
     Rows are picked FOR UPDATE SKIP LOCKED and stamped claimed_by = run_id in one statement, so two
     runs claiming at the same moment get disjoint keys, and a key another run holds is not claimable
-    until it is loaded or released. A claim older than `stale_after` (a run that died) is taken over.
+    until it is loaded or released. A claim older than `stale_after` is taken over if its run shows
+    no live lane (none of its batches leased within `stale_after`): the run died.
     The key lists stay in imr.batches: the caller hands the (small) list of ids to its workers, each
     of which reads its keys with get_batch(). `max_batches` bounds one run's fan-out (Airflow maps at
     most core.max_map_length tasks); what is left stays pending for the next run.
