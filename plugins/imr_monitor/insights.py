@@ -37,7 +37,7 @@ from .insights_charts import (
     pct,
 )
 from .page import TEMPLATES
-from .routes import STATIC_CACHE
+from .routes import static_file
 from .security import can_read
 
 HERE = Path(__file__).resolve().parent
@@ -104,10 +104,7 @@ def api_timeliness(rng: Range, conn: Warehouse) -> JSONResponse:
 
 @router.get("/insights/static/{name}", dependencies=[can_read])
 def insights_static(name: str) -> Response:
-    if name not in STATIC:
-        raise HTTPException(404, "not found")
-    media_type, content = STATIC[name]
-    return Response(content, media_type=media_type, headers={"Cache-Control": STATIC_CACHE})
+    return static_file(STATIC, name)
 
 
 def _guideline_rows(use: dict[str, Any]) -> list[dict[str, Any]]:

@@ -108,12 +108,17 @@ def download(
     return download_response(conn, s3, bucket, key)
 
 
+def static_file(files: dict[str, tuple[str, bytes]], name: str) -> Response:
+    """One of a page's static files (name -> (media type, bytes), read at import); 404 otherwise."""
+    if name not in files:
+        raise HTTPException(404, "not found")
+    media_type, content = files[name]
+    return Response(content, media_type=media_type, headers={"Cache-Control": STATIC_CACHE})
+
+
 @router.get("/static/{name}", dependencies=[can_read])
 def static(name: str) -> Response:
-    if name not in STATIC:
-        raise HTTPException(404, "not found")
-    media_type, content = STATIC[name]
-    return Response(content, media_type=media_type, headers={"Cache-Control": STATIC_CACHE})
+    return static_file(STATIC, name)
 
 
 @router.get("/", dependencies=[can_read], response_class=HTMLResponse)
