@@ -4,6 +4,7 @@ from datetime import datetime
 
 from airflow.sdk import dag
 
+from imr_airflow.alerting import dag_alerting
 from imr_airflow.params import common_params
 from imr_airflow.tasks import check_schema, discover
 from imr_airflow.wiring import ingest_tail
@@ -18,6 +19,7 @@ from imr_airflow.wiring import ingest_tail
     params=common_params(),
     tags=["imr"],
     doc_md=__doc__,
+    **dag_alerting(),
 )
 def imr_ingest_nightly():
     ingest_tail(check_schema() >> discover())

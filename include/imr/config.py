@@ -50,3 +50,19 @@ ENV_VIEWER_USERNAME = "IMR_VIEWER_USERNAME"
 ENV_VIEWER_PASSWORD = "IMR_VIEWER_PASSWORD"
 # The api-server's token endpoint under FAB: POST {"username", "password"} -> 201 {"access_token"}.
 TOKEN_PATH = "/auth/token"
+
+# --------------------------------------------------------------------------- alerts (imr_airflow.alerting)
+# Mail goes through this Airflow connection (the smtp provider's default) to the comma-separated
+# addresses of the Variable; no Variable (or no connection): mail is off. The sender is the
+# connection's `from_email` extra unless VAR_ALERT_FROM is set.
+CONN_SMTP = "smtp_default"
+VAR_ALERT_EMAILS = "imr_alert_emails"
+VAR_ALERT_FROM = "imr_alert_from"
+# Slack: an incoming-webhook connection (apache-airflow-providers-slack, conn type slackwebhook) of
+# this id; absent: Slack is off.
+CONN_SLACK = "imr_slack_alerts"
+# The nightly run's deadline: it must have finished this long after its logical date (02:00 UTC),
+# or a "deadline missed" alert goes out. A setting (environment) because it is read when the DAG
+# file is parsed.
+ENV_NIGHTLY_DEADLINE_MINUTES = "IMR_NIGHTLY_DEADLINE_MINUTES"
+NIGHTLY_DEADLINE_MINUTES = 240

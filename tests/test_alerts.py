@@ -1,0 +1,194 @@
+"""Alerts end to end: real nightly runs (`airflow dags test` on the embedded engines) mail a real SMTP
+server on 127.0.0.1 (aiosmtpd) through the `smtp_default` connection, and the message building and
+quarantine verdicts of imr.alerts on their own."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+
+import imr_synth
+from airflow_run import run_dag
+from imr import alerts
+from imr_synth.badfiles import not_an_imr_letter
+
+BASE_URL = "http://airflow.example.test:8080"
+RECIPIENTS = ["oncall@example.test", "data@example.test"]
+
+
+class _Inbox:
+    """aiosmtpd handler: every message the server accepts, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, _server, _session, envelope):  # aiosmtpd calls it by this name
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 and a free port; yields (port, inbox)."""
+    from aiosmtpd.controller import Controller
+
+    inbox = _Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()
+
+
+def _alert_env(port: int) -> dict[str, str]:
+    """Mail on: smtp_default pointing at the test's server, the recipients Variable set."""
+    smtp = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "imr@example.test", "timeout": 10},
+    }
+    return {
+        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp),
+        "AIRFLOW_VAR_IMR_ALERT_EMAILS": ", ".join(RECIPIENTS),
+        "AIRFLOW__API__BASE_URL": BASE_URL,
+    }
+
+
+def _body(message: EmailMessage) -> str:
+    return "\n".join(part.get_content() for part in message.walk() if part.get_content_maintype() == "text")
+
+
+def _rows(conn, sql: str, params: tuple = ()) -> list[tuple]:
+    with conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+BAD_ITEM_SQL = """
+ALTER TABLE imr.items DROP CONSTRAINT items_decision_check;
+CREATE TEMP TABLE bad_item AS SELECT * FROM imr.items ORDER BY case_number, seq LIMIT 1;
+UPDATE bad_item SET seq = 99, decision = 'Denied', claims_administrator_evidence = 'none',
+    expert_reviewer_evidence = 'none';
+INSERT INTO imr.items SELECT * FROM bad_item;
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.e2e
+def test_nightly_alerts_clean_quarantine_and_gate_failure(pg_dsn, wh_conn, s3_client, bucket, smtp_server):
+    """Three nightly runs, mail on: a clean run sends nothing; a run quarantining 6 of 20 objects as
+    not_an_imr_letter succeeds and mails the quarantine alert (counts by code, the monitor filtered
+    to the run); a run whose gate fails (an item with a bad decision) mails one message naming the
+    run, the gate and its observed value, with the failed task's log link. Letter text never."""
+    port, inbox = smtp_server
+    env = _alert_env(port)
+    rng = random.Random("alerts")
+
+    clean = [imr_synth.random_letter(rng, n_items=1) for _ in range(3)]
+    for truth, pdf in clean:
+        s3_client.put_object(Bucket=bucket, Key=f"letters/clean/{truth.case_number}.pdf", Body=pdf)
+    run1 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=env)
+    assert run1.state == "success", run1.log[-3000:]
+    assert inbox.messages == []
+
+    good = [imr_synth.random_letter(rng, n_items=1) for _ in range(14)]
+    for truth, pdf in good:
+        s3_client.put_object(Bucket=bucket, Key=f"letters/new/{truth.case_number}.pdf", Body=pdf)
+    for i in range(6):
+        s3_client.put_object(
+            Bucket=bucket, Key=f"letters/new/bill-{i}.pdf", Body=not_an_imr_letter(random.Random(f"bill{i}"))
+        )
+    run2 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=env)
+    assert run2.state == "success", run2.log[-3000:]
+    assert len(inbox.messages) == 1, [m["Subject"] for m in inbox.messages]
+    mail = inbox.messages[0]
+    body = _body(mail)
+    assert "quarantine rate alert" in mail["Subject"] and run2.run_id in mail["Subject"]
+    assert sorted(inbox.envelopes[0][1]) == sorted(RECIPIENTS)
+    assert "Quarantined: 6 of 20 object(s) processed" in body
+    assert "not_an_imr_letter: 6" in body
+    assert alerts.monitor_url(BASE_URL, run2.run_id).replace("&", "&amp;") in body
+    dq = {
+        n: (p, o)
+        for n, p, o in _rows(
+            wh_conn,
+            "SELECT check_name, passed, observed FROM imr.dq_results WHERE run_id = %s",
+            (run2.run_id,),
+        )
+    }
+    assert dq[alerts.CHECK_QUARANTINE_SHARE] == (False, "0.3")
+    assert dq[alerts.CHECK_PARSER_GAP] == (False, "6")
+    assert all(p for n, (p, _) in dq.items() if n not in alerts.ALERT_CHECKS), dq
+
+    with wh_conn, wh_conn.cursor() as cur:
+        cur.execute(BAD_ITEM_SQL)
+    # A run with nothing to process maps no lane and so runs no gate: give it one new letter.
+    extra, pdf = imr_synth.random_letter(rng, n_items=1)
+    s3_client.put_object(Bucket=bucket, Key=f"letters/more/{extra.case_number}.pdf", Body=pdf)
+    run3 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=env)
+    assert run3.state == "failed"
+    assert len(inbox.messages) == 2, [m["Subject"] for m in inbox.messages]
+    mail = inbox.messages[1]
+    body = _body(mail)
+    assert "data-quality gate failed" in mail["Subject"] and run3.run_id in mail["Subject"]
+    assert "items_decision_domain" in mail["Subject"]
+    assert "Check failed: items_decision_domain (observed 1)" in body
+    assert "Failed task: gate_" in body
+    assert f"{BASE_URL}/dags/imr_ingest_nightly/runs/" in body and "/tasks/gate_" in body
+    for truth, _ in good + clean:
+        assert truth.items[0].decision_rationale[:40] not in body
+
+    sent = _rows(wh_conn, "SELECT run_id, kind, channels FROM imr.alerts_sent ORDER BY id")
+    assert sent == [
+        (run2.run_id, alerts.KIND_QUARANTINE, ["mail"]),
+        (run3.run_id, alerts.KIND_GATE_FAILED, ["mail"]),
+    ]
+    last = alerts.last_alerts(wh_conn)
+    assert [(a.dag_id, a.run_id, a.kind) for a in last] == [
+        ("imr_ingest_nightly", run3.run_id, "gate_failed")
+    ]
+
+
+def test_quarantine_thresholds() -> None:
+    """One bad file in ten pages nobody; three above 5 % do; a parser gap alerts at a smaller share."""
+    limits = alerts.QuarantineThresholds()
+    one_in_ten = alerts.quarantine_checks(alerts.QuarantineStats(10, {"not_pdf": 1}), limits)
+    assert [r.passed for r in one_in_ten] == [True, True]
+    three = alerts.quarantine_checks(alerts.QuarantineStats(50, {"not_pdf": 2, "encrypted": 1}), limits)
+    assert [(r.passed, r.observed) for r in three] == [(False, 0.06), (True, 0)]
+    gap = alerts.quarantine_checks(alerts.QuarantineStats(200, {"item_structure": 3}), limits)
+    assert [(r.passed, r.observed) for r in gap] == [(True, 0.015), (False, 3)]
+    assert [r.passed for r in alerts.quarantine_checks(alerts.QuarantineStats(0, {}), limits)] == [True, True]
+
+
+def test_message_escapes_and_names_everything() -> None:
+    alert = alerts.Alert(
+        kind=alerts.KIND_GATE_FAILED,
+        dag_id="imr_ingest_nightly",
+        run_id="manual__<x>",
+        task_id="gate_table_items",
+        log_url="http://a/dags/imr_ingest_nightly/runs/manual__%3Cx%3E/tasks/gate_table_items",
+        checks=[("items_decision_domain", 1)],
+    )
+    assert (
+        alert.subject
+        == "[IMR] imr_ingest_nightly data-quality gate failed: items_decision_domain (manual__<x>)"
+    )
+    assert "Check failed: items_decision_domain (observed 1)" in alert.text
+    assert "<x>" not in alert.html and "manual__&lt;x&gt;" in alert.html
