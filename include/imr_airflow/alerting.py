@@ -24,6 +24,9 @@ from imr.config import CONN_SLACK, CONN_SMTP, VAR_ALERT_EMAILS, VAR_ALERT_FROM
 
 log = logging.getLogger(__name__)
 
+# The sender when neither the Variable imr_alert_from nor the connection's from_email extra says.
+DEFAULT_SENDER = "imr-alerts@localhost"
+
 Send = Callable[[alerts.Alert, dict], None]
 
 
@@ -48,10 +51,16 @@ def mail_recipients() -> list[str]:
 
 def _send_mail(alert: alerts.Alert, context: dict) -> None:
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    from airflow.sdk import Connection
 
+    # The sender resolved here rather than left to SmtpNotifier: it would render the connection's
+    # from_email as a template against the context's DAG, which a DAG callback under `airflow dags
+    # test` (a SerializedDAG) cannot do.
+    sender = Variable.get(VAR_ALERT_FROM, default=None)
+    sender = sender or Connection.get(CONN_SMTP).extra_dejson.get("from_email") or DEFAULT_SENDER
     notifier = SmtpNotifier(
         to=mail_recipients(),
-        from_email=Variable.get(VAR_ALERT_FROM, default=None),
+        from_email=sender,
         subject=alert.subject,
         html_content=alert.html,
         smtp_conn_id=CONN_SMTP,
@@ -149,6 +158,11 @@ def run_failure_alert(context: dict[str, Any]) -> alerts.Alert:
 class RunFailureNotifier(BaseNotifier):
     """A DAG's `on_failure_callback`: one alert per failed run, on every configured channel. Runs
     where Airflow runs DAG callbacks (the dag processor; `airflow dags test` itself)."""
+
+    def render_template_fields(self, context: dict[str, Any], jinja_env=None) -> None:
+        """Nothing to render (no template fields: the message is built from the context). Skipping
+        it matters: under `airflow dags test` the context's dag is a SerializedDAG, which has no
+        Jinja environment to ask for."""
 
     def notify(self, context: dict[str, Any]) -> None:
         send(run_failure_alert(context), context)
