@@ -192,3 +192,42 @@ def test_message_escapes_and_names_everything() -> None:
     )
     assert "Check failed: items_decision_domain (observed 1)" in alert.text
     assert "<x>" not in alert.html and "manual__&lt;x&gt;" in alert.html
+
+
+def test_deadline_callback_through_the_triggerers_trigger_mails(smtp_server, wh_conn, pg_dsn, monkeypatch):
+    """The nightly DAG's deadline callback as the triggerer runs it: Airflow's CallbackTrigger
+    imports the AsyncCallback's path from the serialized DAG and awaits it with the simple context
+    the scheduler attaches on a miss; one mail reaches the SMTP server and imr.alerts_sent notes it.
+    (The miss itself is found by the scheduler's loop, which `airflow dags test` does not run.)"""
+    import asyncio
+
+    from airflow.triggers.callback import CallbackTrigger
+
+    from airflow_run import dsn_to_uri
+    from imr_airflow.alerting import nightly_deadline
+
+    port, inbox = smtp_server
+    for k, v in _alert_env(port).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("AIRFLOW_CONN_IMR_WAREHOUSE", dsn_to_uri(pg_dsn))
+    monkeypatch.setenv("IMR_NIGHTLY_DEADLINE_MINUTES", "0.05")
+    deadline = nightly_deadline("imr_ingest_nightly")
+    assert deadline.interval.total_seconds() == 3
+    run_id = "scheduled__2026-12-03T02:00:00+00:00"
+    context = {
+        "dag_run": {"dag_id": "imr_ingest_nightly", "run_id": run_id, "state": "running"},
+        "deadline": {"id": "d1", "deadline_time": "2026-12-03T06:00:00+00:00"},
+    }
+    trigger = CallbackTrigger(deadline.callback.path, {**deadline.callback.kwargs, "context": context})
+
+    async def events():
+        return [e.payload async for e in trigger.run()]
+
+    states = asyncio.run(events())
+    assert [p["state"] for p in states] == ["running", "success"], states
+    assert states[-1]["body"] == ["mail"]
+    assert len(inbox.messages) == 1
+    mail = inbox.messages[0]
+    assert mail["Subject"] == f"[IMR] imr_ingest_nightly run missed its deadline ({run_id})"
+    assert "Deadline 2026-12-03T06:00:00+00:00 passed; run state running" in _body(mail)
+    assert _rows(wh_conn, "SELECT run_id, kind FROM imr.alerts_sent") == [(run_id, alerts.KIND_DEADLINE)]

@@ -60,3 +60,19 @@ def test_dag_files_stay_thin() -> None:
         text = path.read_text()
         assert "psycopg2" not in text and "boto3" not in text and "pdfminer" not in text, path
         assert len(text.splitlines()) < 60, path
+
+
+def test_every_dag_alerts_on_failure_and_the_scheduled_ones_have_deadlines(dagbag) -> None:
+    from airflow.sdk.definitions.deadline import AverageRuntimeDeadline, DagRunLogicalDateDeadline
+
+    from imr_airflow.alerting import RunFailureNotifier
+
+    for dag in dagbag.dags.values():
+        assert isinstance(dag.on_failure_callback, RunFailureNotifier), dag.dag_id
+    (nightly,) = dagbag.dags["imr_ingest_nightly"].deadline
+    assert isinstance(nightly.reference, DagRunLogicalDateDeadline)
+    assert nightly.interval.total_seconds() == 240 * 60
+    assert nightly.callback.path == "imr_airflow.alerting.deadline_missed"
+    (backfill,) = dagbag.dags["imr_backfill"].deadline
+    assert isinstance(backfill.reference, AverageRuntimeDeadline) and backfill.reference.min_runs == 3
+    assert not dagbag.dags["imr_reprocess_failures"].deadline

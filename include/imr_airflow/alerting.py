@@ -12,15 +12,27 @@ never fails a run: a channel that errors is logged and the others still go out."
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseNotifier, Variable
+from airflow.sdk import AsyncCallback, BaseNotifier, DeadlineAlert, DeadlineReference, Variable
 from airflow.sdk.configuration import conf
 
 from imr import alerts
-from imr.config import CONN_SLACK, CONN_SMTP, VAR_ALERT_EMAILS, VAR_ALERT_FROM
+from imr.config import (
+    BACKFILL_DEADLINE_MARGIN_MINUTES,
+    CONN_SLACK,
+    CONN_SMTP,
+    ENV_BACKFILL_DEADLINE_MARGIN_MINUTES,
+    ENV_NIGHTLY_DEADLINE_MINUTES,
+    NIGHTLY_DEADLINE_MINUTES,
+    VAR_ALERT_EMAILS,
+    VAR_ALERT_FROM,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +180,53 @@ class RunFailureNotifier(BaseNotifier):
         send(run_failure_alert(context), context)
 
 
-def dag_alerting() -> dict[str, Any]:
-    """The DAG arguments every ingestion DAG takes for alerts."""
-    return {"on_failure_callback": RunFailureNotifier()}
+async def deadline_missed(*, dag_id: str, context: dict[str, Any] | None = None) -> list[str]:
+    """A DeadlineAlert's callback (AsyncCallback: the triggerer awaits it when the scheduler finds
+    the deadline missed). The context is the scheduler's simple one: the run as the REST API shows
+    it and the deadline. Sending is blocking I/O (SMTP, the warehouse), so it runs in a thread, off
+    the triggerer's event loop."""
+    context = context or {}
+    run = context.get("dag_run") or {}
+    deadline = context.get("deadline") or {}
+    run_id = run.get("run_id") or "unknown"
+    alert = alerts.Alert(
+        kind=alerts.KIND_DEADLINE,
+        dag_id=run.get("dag_id") or dag_id,
+        run_id=run_id,
+        link=alerts.monitor_url(base_url(), run_id),
+        detail=f"Deadline {deadline.get('deadline_time')} passed; run state {run.get('state', 'unknown')}",
+    )
+    return await asyncio.to_thread(send, alert, {})
+
+
+def _minutes(env: str, default: float) -> timedelta:
+    return timedelta(minutes=float(os.environ.get(env) or default))
+
+
+def nightly_deadline(dag_id: str) -> DeadlineAlert:
+    """The nightly run must have finished IMR_NIGHTLY_DEADLINE_MINUTES after its logical date."""
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=_minutes(ENV_NIGHTLY_DEADLINE_MINUTES, NIGHTLY_DEADLINE_MINUTES),
+        callback=AsyncCallback(deadline_missed, kwargs={"dag_id": dag_id}),
+        name="imr_nightly_late",
+    )
+
+
+def backfill_deadline(dag_id: str) -> DeadlineAlert:
+    """A backfill is late when it runs longer than its last runs did on average (the last 10, once
+    there are 3) plus IMR_BACKFILL_DEADLINE_MARGIN_MINUTES; before 3 finished runs there is none."""
+    return DeadlineAlert(
+        reference=DeadlineReference.AVERAGE_RUNTIME(max_runs=10, min_runs=3),
+        interval=_minutes(ENV_BACKFILL_DEADLINE_MARGIN_MINUTES, BACKFILL_DEADLINE_MARGIN_MINUTES),
+        callback=AsyncCallback(deadline_missed, kwargs={"dag_id": dag_id}),
+        name="imr_backfill_late",
+    )
+
+
+def dag_alerting(deadline: DeadlineAlert | None = None) -> dict[str, Any]:
+    """The DAG arguments every ingestion DAG takes for alerts (a deadline where the DAG has one)."""
+    out: dict[str, Any] = {"on_failure_callback": RunFailureNotifier()}
+    if deadline is not None:
+        out["deadline"] = deadline
+    return out
