@@ -55,6 +55,38 @@ def smtp_server():
         controller.stop()
 
 
+@pytest.fixture
+def statsd_listener():
+    """A UDP StatsD listener on 127.0.0.1; yields (port, read) where read() drains what arrived."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    received: list[str] = []
+
+    def read() -> list[str]:
+        while True:
+            try:
+                received.extend(sock.recv(65535).decode().splitlines())
+            except TimeoutError:
+                return received
+
+    try:
+        yield sock.getsockname()[1], read
+    finally:
+        sock.close()
+
+
+def _imr_metrics(lines: list[str]) -> dict[str, tuple[float, str]]:
+    """{name: (value, type)} of the imr.* StatsD lines ("airflow.imr.lanes:2|g")."""
+    out = {}
+    for line in lines:
+        name, _, rest = line.partition(":")
+        if name.startswith("airflow.imr."):
+            value, _, kind = rest.partition("|")
+            out[name.removeprefix("airflow.")] = (float(value), kind.split("|")[0])
+    return out
+
+
 def _alert_env(port: int) -> dict[str, str]:
     """Mail on: smtp_default pointing at the test's server, the recipients Variable set."""
     smtp = {
@@ -91,7 +123,9 @@ INSERT INTO imr.items SELECT * FROM bad_item;
 
 @pytest.mark.integration
 @pytest.mark.e2e
-def test_nightly_alerts_clean_quarantine_and_gate_failure(pg_dsn, wh_conn, s3_client, bucket, smtp_server):
+def test_nightly_alerts_clean_quarantine_and_gate_failure(
+    pg_dsn, wh_conn, s3_client, bucket, smtp_server, statsd_listener
+):
     """Three nightly runs, mail on: a clean run sends nothing; a run quarantining 6 of 20 objects as
     not_an_imr_letter succeeds and mails the quarantine alert (counts by code, the monitor filtered
     to the run); a run whose gate fails (an item with a bad decision) mails one message naming the
@@ -114,8 +148,30 @@ def test_nightly_alerts_clean_quarantine_and_gate_failure(pg_dsn, wh_conn, s3_cl
         s3_client.put_object(
             Bucket=bucket, Key=f"letters/new/bill-{i}.pdf", Body=not_an_imr_letter(random.Random(f"bill{i}"))
         )
-    run2 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=env)
+    statsd_port, received = statsd_listener
+    statsd = {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(statsd_port),
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+    }
+    run2 = run_dag(
+        "imr_ingest_nightly",
+        warehouse_dsn=pg_dsn,
+        bucket=bucket,
+        extra_env=env | statsd,
+        conf={"max_lanes": 2, "batch_size": 10},
+        use_executor=True,
+    )
     assert run2.state == "success", run2.log[-3000:]
+    sent = _imr_metrics(received())
+    assert sent["imr.letters_loaded"] == (14, "c")
+    assert sent["imr.quarantined"] == (6, "c")
+    assert sent["imr.quarantined.not_an_imr_letter"] == (6, "c")
+    assert sent["imr.duplicates"] == (0, "c")
+    assert sent["imr.lanes"] == (2, "g")
+    assert sent["imr.run_duration"][1] == "ms" and sent["imr.run_duration"][0] > 0
+    assert sent["imr.letters_per_second"][1] == "g" and sent["imr.letters_per_second"][0] > 0
     assert len(inbox.messages) == 1, [m["Subject"] for m in inbox.messages]
     mail = inbox.messages[0]
     body = _body(mail)

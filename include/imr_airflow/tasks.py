@@ -15,6 +15,7 @@ from airflow.sdk.configuration import conf
 from imr import alerts, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 from imr.limits import Limits
+from imr_airflow import metrics as run_metrics
 from imr_airflow.connections import s3_client, warehouse_connection
 from imr_airflow.params import DEFAULT_LEASE_S, pool_slots, quarantine_thresholds
 
@@ -166,7 +167,7 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
 def record_quality() -> dict[str, Any]:
     """Runs every data-quality check and stores the results in imr.dq_results (the gates of
     imr_airflow.wiring fail the run; this task only records, so the results exist even when a gate
-    fails)."""
+    fails), with the quarantine-rate checks, which alert but never fail; sends the run's metrics."""
     ctx = get_current_context()
     run_id = ctx["run_id"]
     with warehouse_connection() as conn:
@@ -174,6 +175,7 @@ def record_quality() -> dict[str, Any]:
         stats = alerts.quarantine_stats(conn, run_id)
         rate = alerts.quarantine_checks(stats, quarantine_thresholds(ctx["params"]))
         quality.record_results(conn, run_id, results + rate)
+        run_metrics.emit_run(conn, ctx)
     failed = [f"{r.name}={r.observed}" for r in results if not r.passed]
     log.info("data quality: %d checks, %d failed %s", len(results), len(failed), failed)
     tripped = [r.name for r in rate if not r.passed]
