@@ -161,7 +161,6 @@ def test_nightly_alerts_clean_quarantine_and_gate_failure(
         bucket=bucket,
         extra_env=env | statsd,
         conf={"max_lanes": 2, "batch_size": 10},
-        use_executor=True,
     )
     assert run2.state == "success", run2.log[-3000:]
     sent = _imr_metrics(received())

@@ -54,10 +54,9 @@ TOKEN_PATH = "/auth/token"
 # --------------------------------------------------------------------------- alerts (imr_airflow.alerting)
 # Mail goes through this Airflow connection (the smtp provider's default) to the comma-separated
 # addresses of the Variable; no Variable (or no connection): mail is off. The sender is the
-# connection's `from_email` extra unless VAR_ALERT_FROM is set.
+# connection's `from_email` extra.
 CONN_SMTP = "smtp_default"
 VAR_ALERT_EMAILS = "imr_alert_emails"
-VAR_ALERT_FROM = "imr_alert_from"
 # Slack: an incoming-webhook connection (apache-airflow-providers-slack, conn type slackwebhook) of
 # this id; absent: Slack is off.
 CONN_SLACK = "imr_slack_alerts"

@@ -32,12 +32,11 @@ from imr.config import (
     ENV_NIGHTLY_DEADLINE_MINUTES,
     NIGHTLY_DEADLINE_MINUTES,
     VAR_ALERT_EMAILS,
-    VAR_ALERT_FROM,
 )
 
 log = logging.getLogger(__name__)
 
-# The sender when neither the Variable imr_alert_from nor the connection's from_email extra says.
+# The sender when the connection's from_email extra does not say.
 DEFAULT_SENDER = "imr-alerts@localhost"
 
 Send = Callable[[alerts.Alert, dict], None]
@@ -69,8 +68,7 @@ def _send_mail(alert: alerts.Alert, context: dict) -> None:
     # The sender resolved here rather than left to SmtpNotifier: it would render the connection's
     # from_email as a template against the context's DAG, which a DAG callback under `airflow dags
     # test` (a SerializedDAG) cannot do.
-    sender = Variable.get(VAR_ALERT_FROM, default=None)
-    sender = sender or Connection.get(CONN_SMTP).extra_dejson.get("from_email") or DEFAULT_SENDER
+    sender = Connection.get(CONN_SMTP).extra_dejson.get("from_email") or DEFAULT_SENDER
     notifier = SmtpNotifier(
         to=mail_recipients(),
         from_email=sender,
@@ -157,9 +155,9 @@ def run_failure_alert(context: dict[str, Any]) -> alerts.Alert:
     checks = _failed_checks(run_id)
     gate_failed = bool(checks) or (task_id or "").startswith("gate_")
     return alerts.Alert(
-        kind=alerts.KIND_GATE_FAILED if gate_failed else alerts.KIND_RUN_FAILED,
-        dag_id=dag_id,
-        run_id=run_id,
+        alerts.KIND_GATE_FAILED if gate_failed else alerts.KIND_RUN_FAILED,
+        dag_id,
+        run_id,
         task_id=task_id,
         log_url=alerts.task_log_url(base_url(), dag_id, run_id, task_id, map_index) if task_id else None,
         checks=checks,
@@ -191,9 +189,9 @@ async def deadline_missed(*, dag_id: str, context: dict[str, Any] | None = None)
     deadline = context.get("deadline") or {}
     run_id = run.get("run_id") or "unknown"
     alert = alerts.Alert(
-        kind=alerts.KIND_DEADLINE,
-        dag_id=run.get("dag_id") or dag_id,
-        run_id=run_id,
+        alerts.KIND_DEADLINE,
+        run.get("dag_id") or dag_id,
+        run_id,
         link=alerts.monitor_url(base_url(), run_id),
         detail=f"Deadline {deadline.get('deadline_time')} passed; run state {run.get('state', 'unknown')}",
     )

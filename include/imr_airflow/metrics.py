@@ -7,16 +7,34 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow.sdk.configuration import conf
+from airflow.sdk.observability import stats
+from airflow.sdk.observability.metrics import stats_utils
 from airflow.sdk.observability.stats import Stats
 
 from imr import metrics
 
 log = logging.getLogger(__name__)
+_initialized = False
+
+
+def _ensure_backend() -> None:
+    """Set up Stats from [metrics] once per process, as the task runner's main() does. A task run
+    in-process (`airflow dags test`, the demo and the tests) never passes through that main(), and
+    its Stats would drop everything; where it did, this only makes the same backend anew."""
+    global _initialized
+    if not _initialized:
+        stats.initialize(
+            factory=stats_utils.get_stats_factory(),
+            export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=False),
+        )
+        _initialized = True
 
 
 def emit(items: list[metrics.Metric], tags: dict[str, Any] | None = None) -> None:
     """Send each metric (counters with their count, gauges, timers in ms); a metrics backend that
     fails is logged, never fails the task."""
+    _ensure_backend()
     for m in items:
         try:
             if m.kind == "incr":

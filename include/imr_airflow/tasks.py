@@ -191,9 +191,9 @@ def _quarantine_alert(ctx, stats: alerts.QuarantineStats, tripped: list[str]) ->
 
     base = alerting.base_url()
     alert = alerts.Alert(
-        kind=alerts.KIND_QUARANTINE,
-        dag_id=ctx["dag"].dag_id,
-        run_id=ctx["run_id"],
+        alerts.KIND_QUARANTINE,
+        ctx["dag"].dag_id,
+        ctx["run_id"],
         counts=stats.by_code,
         processed=stats.processed,
         link=alerts.monitor_url(base, ctx["run_id"]),
