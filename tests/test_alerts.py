@@ -112,6 +112,31 @@ def _rows(conn, sql: str, params: tuple = ()) -> list[tuple]:
         return cur.fetchall()
 
 
+def _assert_lineage(events_file, bucket: str, pg_dsn: str) -> None:
+    events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+
+    def task_events(task: str) -> dict[str, dict]:
+        return {e["eventType"]: e for e in events if e["job"]["name"] == f"imr_ingest_nightly.{task}"}
+
+    dag_run = {e["eventType"]: e for e in events if e["job"]["name"] == "imr_ingest_nightly"}
+    assert {"START", "COMPLETE"} <= set(dag_run), sorted({(e["job"]["name"], e["eventType"]) for e in events})
+    lane = task_events("process_lane")
+    assert {"START", "COMPLETE"} <= set(lane)
+    kv = dict(part.split("=", 1) for part in pg_dsn.split())
+    warehouse = f"postgres://{kv['host']}:{kv['port']}"
+    done = lane["COMPLETE"]
+    assert [(d["namespace"], d["name"]) for d in done["inputs"]] == [(f"s3://{bucket}", "letters/")]
+    assert sorted((d["namespace"], d["name"]) for d in done["outputs"]) == [
+        (warehouse, f"{kv['dbname']}.imr.{t}") for t in ("item_citations", "items", "letters")
+    ]
+    gate = task_events("gate_table_items")["COMPLETE"]
+    (items,) = [d for d in gate["inputs"] if d["name"].endswith("imr.items")]
+    assertions = items["facets"]["dataQualityAssertions"]["assertions"]
+    named = {a.get("name") for a in assertions} | {a["assertion"] for a in assertions}
+    assert "items_decision_domain" in named, named
+    assert all(a["success"] for a in assertions)
+
+
 BAD_ITEM_SQL = """
 ALTER TABLE imr.items DROP CONSTRAINT items_decision_check;
 CREATE TEMP TABLE bad_item AS SELECT * FROM imr.items ORDER BY case_number, seq LIMIT 1;
@@ -124,7 +149,7 @@ INSERT INTO imr.items SELECT * FROM bad_item;
 @pytest.mark.integration
 @pytest.mark.e2e
 def test_nightly_alerts_clean_quarantine_and_gate_failure(
-    pg_dsn, wh_conn, s3_client, bucket, smtp_server, statsd_listener
+    pg_dsn, wh_conn, s3_client, bucket, smtp_server, statsd_listener, tmp_path
 ):
     """Three nightly runs, mail on: a clean run sends nothing; a run quarantining 6 of 20 objects as
     not_an_imr_letter succeeds and mails the quarantine alert (counts by code, the monitor filtered
@@ -137,9 +162,18 @@ def test_nightly_alerts_clean_quarantine_and_gate_failure(
     clean = [imr_synth.random_letter(rng, n_items=1) for _ in range(3)]
     for truth, pdf in clean:
         s3_client.put_object(Bucket=bucket, Key=f"letters/clean/{truth.case_number}.pdf", Body=pdf)
-    run1 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=env)
+    # The clean run also has OpenLineage on, through the file transport.
+    events_file = tmp_path / "openlineage.jsonl"
+    lineage = {
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(events_file), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "imr-test",
+    }
+    run1 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=env | lineage)
     assert run1.state == "success", run1.log[-3000:]
     assert inbox.messages == []
+    _assert_lineage(events_file, bucket, pg_dsn)
 
     good = [imr_synth.random_letter(rng, n_items=1) for _ in range(14)]
     for truth, pdf in good:

@@ -15,6 +15,7 @@ from airflow.sdk.configuration import conf
 from imr import alerts, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 from imr.limits import Limits
+from imr_airflow import lineage
 from imr_airflow import metrics as run_metrics
 from imr_airflow.connections import s3_client, warehouse_connection
 from imr_airflow.params import DEFAULT_LEASE_S, pool_slots, quarantine_thresholds
@@ -156,6 +157,7 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
             task_id=ti.task_id,
             map_index=ti.map_index,
         )
+        lineage.report_lane(conn, s3, *target(params))
     totals = report.totals()
     # The name shown for this mapped task in the UI (rendered when the task ends).
     ctx["lane_label"] = lane_label(spec["lane"], spec["lanes"], totals)
