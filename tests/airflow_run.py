@@ -38,7 +38,6 @@ def run_dag(
     extra_env: dict[str, str] | None = None,
     timeout: int = 1500,
     migrate: bool = True,
-    use_executor: bool = False,
 ) -> DagRun:
     if migrate:
         _migrate(warehouse_dsn)
@@ -54,7 +53,7 @@ def run_dag(
     )
     env.update(extra_env or {})
     log_path = REPO / "artifacts" / "dag-runs" / f"{dag_id}.log"
-    return _run_dag(dag_id, conf=conf, env=env, timeout=timeout, log_path=log_path, use_executor=use_executor)
+    return _run_dag(dag_id, conf=conf, env=env, timeout=timeout, log_path=log_path)
 
 
 def task_states(run: DagRun) -> dict[tuple[str, int], tuple[str, int]]:
