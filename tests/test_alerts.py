@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+from datetime import UTC
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -309,7 +310,7 @@ def test_deadline_callback_through_the_triggerers_trigger_mails(smtp_server, wh_
     assert deadline.interval.total_seconds() == 3
     run_id = "scheduled__2026-12-03T02:00:00+00:00"
     context = {
-        "dag_run": {"dag_id": "imr_ingest_nightly", "run_id": run_id, "state": "running"},
+        "dag_run": {"dag_id": "imr_ingest_nightly", "dag_run_id": run_id, "state": "running"},
         "deadline": {"id": "d1", "deadline_time": "2026-12-03T06:00:00+00:00"},
     }
     trigger = CallbackTrigger(deadline.callback.path, {**deadline.callback.kwargs, "context": context})
@@ -325,3 +326,57 @@ def test_deadline_callback_through_the_triggerers_trigger_mails(smtp_server, wh_
     assert mail["Subject"] == f"[IMR] imr_ingest_nightly run missed its deadline ({run_id})"
     assert "Deadline 2026-12-03T06:00:00+00:00 passed; run state running" in _body(mail)
     assert _rows(wh_conn, "SELECT run_id, kind FROM imr.alerts_sent") == [(run_id, alerts.KIND_DEADLINE)]
+
+
+@pytest.mark.integration
+@pytest.mark.e2e
+def test_deadline_missed_by_a_real_run_mails_through_scheduler_and_triggerer_code(
+    pg_dsn, s3_client, bucket, smtp_server, monkeypatch
+):
+    """A real nightly run with its deadline on and 1.2 s long (the run takes longer: it fails at
+    check_schema on an unmigrated warehouse, after Airflow has parsed and started it). Airflow
+    stored the run's Deadline; then this test does what the scheduler's loop and the triggerer do,
+    with their code: the scheduler's query for missed deadlines and Deadline.handle_miss, then
+    Airflow's CallbackTrigger on the queued callback. The run-failure mail and the deadline mail
+    reach the SMTP server. (A failed run keeps its deadline: Airflow prunes it only on success.)"""
+    import asyncio
+    from datetime import datetime
+
+    from airflow.models import Deadline
+    from airflow.triggers.callback import CallbackTrigger
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    port, inbox = smtp_server
+    env = _alert_env(port) | {"IMR_DEADLINE_ALERTS": "on", "IMR_NIGHTLY_DEADLINE_MINUTES": "0.02"}
+    run = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=env, migrate=False)
+    assert run.state == "failed"
+    assert [m["Subject"] for m in inbox.messages] == [f"[IMR] imr_ingest_nightly run failed ({run.run_id})"]
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with create_session() as session:  # the scheduler's loop, once
+        missed = session.scalars(
+            select(Deadline)
+            .where(Deadline.deadline_time < datetime.now(UTC))
+            .where(~Deadline.missed)
+            .options(selectinload(Deadline.callback), selectinload(Deadline.dagrun))
+        ).all()
+        ours = [d for d in missed if d.dagrun.run_id == run.run_id]
+        assert len(ours) == 1
+        assert (ours[0].deadline_time - ours[0].dagrun.logical_date).total_seconds() == pytest.approx(1.2)
+        ours[0].handle_miss(session)
+        data = dict(ours[0].callback.data)
+    assert data["path"] == "imr_airflow.alerting.deadline_missed"
+    trigger = CallbackTrigger(data["path"], dict(data["kwargs"]))  # what the triggerer runs
+
+    async def events():
+        return [e.payload async for e in trigger.run()]
+
+    states = [p["state"] for p in asyncio.run(events())]
+    assert states == ["running", "success"]
+    assert len(inbox.messages) == 2
+    mail = inbox.messages[1]
+    assert mail["Subject"] == f"[IMR] imr_ingest_nightly run missed its deadline ({run.run_id})"
+    assert "passed; run state failed" in _body(mail)

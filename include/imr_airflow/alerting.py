@@ -187,7 +187,8 @@ async def deadline_missed(*, dag_id: str, context: dict[str, Any] | None = None)
     context = context or {}
     run = context.get("dag_run") or {}
     deadline = context.get("deadline") or {}
-    run_id = run.get("run_id") or "unknown"
+    # The run as the REST API shows it (DAGRunResponse): its id is `dag_run_id`.
+    run_id = run.get("dag_run_id") or run.get("run_id") or "unknown"
     alert = alerts.Alert(
         alerts.KIND_DEADLINE,
         run.get("dag_id") or dag_id,
