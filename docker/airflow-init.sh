@@ -86,8 +86,9 @@ conn = psycopg2.connect(os.environ["IMR_UI_CONN"])
 with conn.cursor() as cur:
     cur.execute(
         "SELECT current_user, has_table_privilege('imr.s3_objects', 'SELECT'),"
-        " (SELECT count(*) FROM pg_tables t WHERE t.schemaname = 'imr'"
-        "   AND has_table_privilege(format('imr.%I', t.tablename), 'INSERT, UPDATE, DELETE, TRUNCATE')),"
+        " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "   WHERE n.nspname = 'imr' AND c.relkind IN ('r', 'p', 'v', 'm')"
+        "   AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')),"
         " has_schema_privilege('imr', 'CREATE')"
     )
     user, select, writable, create = cur.fetchone()

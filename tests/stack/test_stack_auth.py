@@ -288,21 +288,27 @@ def test_viewer_reads_every_route(client, tokens, path):
 # --------------------------------------------------------------------------- least privilege
 
 
-def _environ(stack, component: str) -> dict[str, str]:
-    """The environment a running component of the stack was started with."""
-    pid = int((Path(stack["IMR_STACK_DIR"]) / f"{component}.pid").read_text())
-    raw = Path(f"/proc/{pid}/environ").read_bytes().decode()
-    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+def test_api_server_runs_as_imr_reader(client, stack, tokens, owner, quarantined):
+    """The api-server reads the warehouse as imr_ui and nothing else: with imr_reader taken from
+    imr_ui, a viewer's read fails; given back, it answers again. imr_ui itself cannot write."""
+    r = client.get(MONITOR + "/api/failures", headers=bearer(tokens["viewer"]))
+    assert r.status_code == 200, r.text
+    with owner.cursor() as cur:
+        cur.execute("REVOKE imr_reader FROM imr_ui")
+    try:
+        try:
+            status = client.get(MONITOR + "/api/failures", headers=bearer(tokens["viewer"])).status_code
+        except httpx.TransportError:
+            status = None  # the api-server dropped the connection on its error
+        assert status is None or status >= 500, f"the api-server read without imr_reader: {status}"
+    finally:
+        with owner.cursor() as cur:
+            cur.execute("GRANT imr_reader TO imr_ui")
+    r = client.get(MONITOR + "/api/failures", headers=bearer(tokens["viewer"]))
+    assert r.status_code == 200, r.text
 
-
-def test_api_server_runs_as_imr_reader(stack, quarantined):
-    """The api-server's warehouse connection is imr_ui: it reads the manifest, it cannot write."""
-    uri = _environ(stack, "api-server")["AIRFLOW_CONN_IMR_WAREHOUSE"]
-    assert uri.startswith("postgresql://imr_ui:")
-    for component in ("scheduler", "worker-1", "triggerer"):
-        assert _environ(stack, component)["AIRFLOW_CONN_IMR_WAREHOUSE"].startswith("postgresql://imr_app:")
     bucket, key = quarantined
-    conn = psycopg2.connect(uri)
+    conn = psycopg2.connect(stack["IMR_UI_DSN"])
     try:
         with conn.cursor() as cur:
             cur.execute(
