@@ -20,6 +20,10 @@ multiple of the budget, for code that raises its own soft limit or ignores SIGXC
 remaining allowance is less than one budget asks to be replaced after its result (`exhausted`), so
 healthy work never reaches it.
 
+File size 0 covers the worker's inherited stderr too when that is a regular file (`imr parse 2>log`,
+pytest's capture): the worker's own warnings are then lost. Under Airflow the task's stderr is a
+socket, and a terminal or pipe is not limited.
+
 What this does not prevent: the limits bound a runaway parse and code that runs as an ordinary
 user, not code that runs as root (root may raise every limit again, and RLIMIT_NPROC is not enforced
 for root at all); the worker still runs as the task's user, so code in it can read what that user can
