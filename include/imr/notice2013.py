@@ -148,7 +148,24 @@ def _summary(text: str) -> str | None:
     return " ".join(body.split()) or None
 
 
-def _block_starts(lines: list[Line], items: list[tuple[str, str]], join) -> list[int] | None:
+def _label_marks(lines: list[Line]) -> dict[int, tuple[str, int, str]]:
+    """Per line that opens a labelled paragraph: (field, lines the label takes, text after it). A
+    long label ("Medical Treatment Guideline(s) Used by the Claims Administrator (...):") may wrap
+    onto the next line."""
+    marks: dict[int, tuple[str, int, str]] = {}
+    for i, ln in enumerate(lines):
+        for field, rx in _BLOCK_LABELS.items():
+            if m := rx.match(ln.text):
+                marks[i] = (field, 1, ln.text[m.end() :].strip())
+                break
+            if i + 1 < len(lines) and (m := rx.match(f"{ln.text} {lines[i + 1].text}")):
+                if m.end() > len(ln.text):
+                    marks[i] = (field, 2, f"{ln.text} {lines[i + 1].text}"[m.end() :].strip())
+                    break
+    return marks
+
+
+def _block_starts(lines: list[Line], items: list[tuple[str, str]], marks: dict, join) -> list[int] | None:
     """The line opening each item's block (its number and the request restated), or None unless
     every item has one, in order."""
     starts: list[int] = []
@@ -157,7 +174,7 @@ def _block_starts(lines: list[Line], items: list[tuple[str, str]], join) -> list
         m = _NUMBERED.match(ln.text)
         if k == len(items) or not m or int(m["n"]) != k + 1:
             continue
-        label = next((j for j in range(i, len(lines)) if _label(lines[j].text)), None)
+        label = next((j for j in sorted(marks) if j >= i), None)
         if label is None or label == i:
             continue
         restated = _RESTATED.match(_NUMBERED.sub("", join(lines[i:label])))
@@ -166,40 +183,42 @@ def _block_starts(lines: list[Line], items: list[tuple[str, str]], join) -> list
     return starts if len(starts) == len(items) else None
 
 
-def _label(text: str) -> tuple[str, int] | None:
-    for field, rx in _BLOCK_LABELS.items():
-        if m := rx.match(text):
-            return field, m.end()
-    return None
-
-
-def _block_fields(lines: list[Line], join) -> dict[str, str | None]:
-    fields: dict[str, list[str]] = {}
+def _block_fields(lines: list[Line], offset: int, marks: dict, join) -> dict[str, str | None]:
+    """The labelled paragraphs of one block (`lines` start at index `offset` of the marked lines)."""
+    fields: dict[str, list[Line]] = {}
     key = None
-    for ln in lines:
-        if lab := _label(ln.text):
-            key = lab[0]
-            fields.setdefault(key, []).append(ln.text[lab[1] :].strip())
-        elif key is not None:
-            fields[key].append(ln.text)
-    return {f: " ".join(" ".join(v).split()) or None for f, v in fields.items()}
+    j = 0
+    while j < len(lines):
+        ln = lines[j]
+        if mark := marks.get(offset + j):
+            key, taken, rest = mark
+            body = fields.setdefault(key, [])
+            if rest:
+                body.append(Line(ln.page, ln.y, ln.size, (Fragment(ln.x0, ln.x0, rest, ln.bold),)))
+            j += taken
+            continue
+        if key is not None:
+            fields[key].append(ln)
+        j += 1
+    return {f: join(v) or None for f, v in fields.items()}
 
 
-def _blocks(lines: list[Line], items: list[tuple[str, str]], join) -> list[dict[str, str | None]] | None:
-    """The three labelled fields per item, or None when the blocks are not all recognizable."""
-    starts = _block_starts(lines, items, join)
+def _blocks(lines: list[Line], items: list[tuple[str, str]], join) -> tuple[list[dict] | None, int | None]:
+    """The three labelled fields per item and the line the first block starts at; (None, None) when
+    the blocks are not all recognizable."""
+    marks = _label_marks(lines)
+    starts = _block_starts(lines, items, marks, join)
     if starts is None:
-        return None
+        return None, None
     out = []
     for k, start in enumerate(starts):
         end = starts[k + 1] if k + 1 < len(starts) else len(lines)
-        body = lines[start:end]
-        first = next(j for j, ln in enumerate(body) if _label(ln.text))
-        fields = _block_fields(body[first:], join)
+        first = min(j for j in marks if j >= start)
+        fields = _block_fields(lines[first:end], first, marks, join)
         if any(fields.get(f) is None for f in _BLOCK_LABELS):
-            return None
+            return None, None
         out.append(fields)
-    return out
+    return out, starts[0]
 
 
 def parse_notice(lines: list[Line]) -> Letter:
@@ -218,12 +237,8 @@ def parse_notice(lines: list[Line]) -> Letter:
     stops = (_QUALIFICATIONS, _CASE_SUMMARY, _DECISION_HEADING)
     specialty, states = lp._reviewer(lp.paragraphs_text(_section(lines, _QUALIFICATIONS, stops)))
     after_summary = _section(lines, _CASE_SUMMARY, stops)
-    blocks = _blocks(after_summary, decisions, join)
-    if blocks is not None:
-        first_block = _block_starts(after_summary, decisions, join)[0]
-        summary = _summary(lp.paragraphs_text(after_summary[:first_block]))
-    else:
-        summary = _summary(lp.paragraphs_text(after_summary))
+    blocks, first_block = _blocks(after_summary, decisions, join)
+    summary = _summary(lp.paragraphs_text(after_summary[:first_block]))
     age, sex = lp._patient(summary or "")
     if head["date_of_injury"] is None and summary and (m := _SUMMARY_INJURY.search(summary[:600])):
         head["date_of_injury"] = lp.parse_date(m["d"])
