@@ -335,7 +335,9 @@ def letter_format(reviewer_text: str) -> str:
     :param reviewer_text: the HOW THE IMR FINAL DETERMINATION WAS MADE section's text.
     :return: the record's `letter_format`.
     """
-    return "final_2016" if _LICENSURE.search(reviewer_text) or _SPECIALTY.search(reviewer_text) else "seed_2013"
+    return (
+        "final_2016" if _LICENSURE.search(reviewer_text) or _SPECIALTY.search(reviewer_text) else "seed_2013"
+    )
 
 
 def _split_states(text: str) -> list[str] | None:

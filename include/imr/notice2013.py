@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from . import letter_parser as lp
 from .errors import LetterError
 from .pdftext import Fragment, Line
 from .records import Item, Letter, ParseWarning
@@ -26,9 +27,7 @@ NOTICE_FORMAT = "notice_2013"
 PARTIAL_WARNING = "format_2013_notice_partial"
 
 _TITLE = re.compile(r"^\s*Notice\s+of\s+Independent\s+Medical\s+Review\s+Determination\s*$", re.I)
-_DECISION_HEADING = re.compile(
-    r"^\s*INDEPENDENT\s+MEDICAL\s+REVIEW\s+DECISION\s+AND\s+RATIONALE\s*$", re.I
-)
+_DECISION_HEADING = re.compile(r"^\s*INDEPENDENT\s+MEDICAL\s+REVIEW\s+DECISION\s+AND\s+RATIONALE\s*$", re.I)
 _QUALIFICATIONS = re.compile(
     r"^\s*Medical\s+Qualifications\s+of\s+the\s+Expert\s+Reviewer\s*:\s*(?P<rest>.*)$", re.I
 )
@@ -43,7 +42,7 @@ _NUMBERED = re.compile(r"^\s*\(?(?P<n>\d{1,2})[.)]\s+")
 # ("notmedically"), so only the space before `is` is required (it ends the request).
 _SENTENCE = re.compile(
     r"\(?(?P<n>\d{1,2})[.)]\s*MAXIMUS\s*Federal\s*Services\s*,?\s*Inc\s*\.?\s*,?\s*has\s*determined\s*"
-    r"(?:that\s*)?the\s*request\s*for\s+(?P<req>.+?)\s+is\s*(?P<neg>not\s*)?medically\s*necessary"
+    r"(?:that\s*)?the\s*request\s*for\s+(?P<req>(?:(?!\(?\d{1,2}[.)]\s*MAXIMUS).)+?)\s+is\s*(?P<neg>not\s*)?medically\s*necessary"
     r"\s*and\s*appropriate\s*\.",
     re.I | re.S,
 )
@@ -56,7 +55,9 @@ _PROSE_DATES = {
         rf"application\s+for\s+Independent\s+Medical\s+Review\s+was\s+(?:filed|received|submitted)\s+on\s+{_DATE}",
         re.I,
     ),
-    "ur_denial_date": re.compile(rf"Utilization\s+Review\s+(?:Denial|determination)\s+(?:dated|of)\s+{_DATE}", re.I),
+    "ur_denial_date": re.compile(
+        rf"Utilization\s+Review\s+(?:Denial|determination)\s+(?:dated|of)\s+{_DATE}", re.I
+    ),
     "date_assigned": re.compile(
         r"Notice\s+of\s+Assignment\s+and\s+Request\s+for\s+Information\s+was\s+(?:provided|sent|mailed)\s+to"
         rf"\s+the\s+above\s+parties\s+on\s+{_DATE}",
@@ -68,8 +69,14 @@ _SUMMARY_INJURY = re.compile(rf"date\s+of\s+injury\s+(?:of|on)\s+{_DATE}", re.I)
 _QUOTED = re.compile(r"[\"“](?P<q>.+?)[\"”]\s*(?:\n\n|$)", re.S)
 
 # Item block labels: the seed-era labels and the longer wording the 2013 reviews may have used.
-_CA = r"(?:Claims\s+Administrator\s+guideline|Medical\s+Treatment\s+Guidelines?(?:\s*\(s\))?\s+Used\s+by\s+the\s+Claims\s+Administrator(?:\s*\([^)]*\))?)\s*:"
-_MAX = r"(?:MAXIMUS\s+guideline|Medical\s+Treatment\s+Guidelines?(?:\s*\(s\))?\s+Used\s+by\s+the\s+Expert\s+Reviewer)\s*:"
+_CA = (
+    r"(?:Claims\s+Administrator\s+guideline|Medical\s+Treatment\s+Guidelines?(?:\s*\(s\))?\s+Used\s+by"
+    r"\s+the\s+Claims\s+Administrator(?:\s*\([^)]*\))?)\s*:"
+)
+_MAX = (
+    r"(?:MAXIMUS\s+guideline|Medical\s+Treatment\s+Guidelines?(?:\s*\(s\))?\s+Used\s+by\s+the\s+Expert"
+    r"\s+Reviewer)\s*:"
+)
 _RAT = r"(?:Decision\s+rationale|Rationale\s+for\s+the\s+Decision)\s*:"
 _BLOCK_LABELS = {
     "claims_administrator_guideline": re.compile(rf"^\s*{_CA}", re.I),
@@ -82,7 +89,9 @@ _RESTATED = re.compile(r"^(?:Regarding\s+)?(?:the\s+request\s+for\s+)?(?P<req>.+
 def is_notice(lines: list[Line]) -> bool:
     """Whether the text is laid out as a 2013 notice: its title and its decision heading, each a line
     of its own (a document that only quotes the notice has neither as a line)."""
-    return any(_TITLE.match(ln.text) for ln in lines) and any(_DECISION_HEADING.match(ln.text) for ln in lines)
+    return any(_TITLE.match(ln.text) for ln in lines) and any(
+        _DECISION_HEADING.match(ln.text) for ln in lines
+    )
 
 
 def _index(lines: list[Line], rx: re.Pattern, start: int = 0) -> int | None:
@@ -102,15 +111,19 @@ def _decisions(text: str, where: str) -> list[tuple[str, str]]:
     return [(req, dec) for _, req, dec in found]
 
 
-def _decision_lists(lines: list[Line], join) -> tuple[list[tuple[str, str]], int]:
+def _decision_lists(lines: list[Line]) -> tuple[list[tuple[str, str]], int]:
     """The second copy of the decision list (the one the record takes) after it is checked against
     the first; and the index of the first line after the title block."""
     heading = _index(lines, _DECISION_HEADING)
     qualifications = _index(lines, _QUALIFICATIONS, heading) or _index(lines, _CASE_SUMMARY, heading)
     end = qualifications if qualifications is not None else len(lines)
     first_start = _index(lines[:heading], _NUMBERED)
-    first = _decisions(join(lines[first_start:heading]), "the title block") if first_start is not None else []
-    body = join(lines[heading + 1 : end])
+    first = (
+        _decisions(lp.join_lines(lines[first_start:heading]), "the title block")
+        if first_start is not None
+        else []
+    )
+    body = lp.join_lines(lines[heading + 1 : end])
     intro = _LIST_INTRO.search(body)
     second = _decisions(body[intro.end() :], "the decision section") if intro else []
     if not second:
@@ -120,12 +133,10 @@ def _decision_lists(lines: list[Line], join) -> tuple[list[tuple[str, str]], int
     return second, first_start if first_start is not None else heading
 
 
-def _prose_dates(lines: list[Line], join) -> dict[str, date | None]:
-    from .letter_parser import parse_date
-
+def _prose_dates(lines: list[Line]) -> dict[str, date | None]:
     heading = _index(lines, _DECISION_HEADING)
-    text = join(lines[heading + 1 :])[:3000]
-    return {f: parse_date(m["d"]) if (m := rx.search(text)) else None for f, rx in _PROSE_DATES.items()}
+    text = lp.join_lines(lines[heading + 1 :])[:3000]
+    return {f: lp.parse_date(m["d"]) if (m := rx.search(text)) else None for f, rx in _PROSE_DATES.items()}
 
 
 def _section(lines: list[Line], rx: re.Pattern, stops: tuple[re.Pattern, ...]) -> list[Line]:
@@ -133,10 +144,14 @@ def _section(lines: list[Line], rx: re.Pattern, stops: tuple[re.Pattern, ...]) -
     start = _index(lines, rx)
     if start is None:
         return []
-    end = next((i for i in range(start + 1, len(lines)) if any(s.match(lines[i].text) for s in stops)), len(lines))
+    end = next(
+        (i for i in range(start + 1, len(lines)) if any(s.match(lines[i].text) for s in stops)), len(lines)
+    )
     rest = rx.match(lines[start].text)["rest"].strip()
     first = lines[start]
-    head = [Line(first.page, first.y, first.size, (Fragment(first.x0, first.x0, rest, False),))] if rest else []
+    head = (
+        [Line(first.page, first.y, first.size, (Fragment(first.x0, first.x0, rest, False),))] if rest else []
+    )
     return head + lines[start + 1 : end]
 
 
@@ -158,14 +173,14 @@ def _label_marks(lines: list[Line]) -> dict[int, tuple[str, int, str]]:
             if m := rx.match(ln.text):
                 marks[i] = (field, 1, ln.text[m.end() :].strip())
                 break
-            if i + 1 < len(lines) and (m := rx.match(f"{ln.text} {lines[i + 1].text}")):
-                if m.end() > len(ln.text):
-                    marks[i] = (field, 2, f"{ln.text} {lines[i + 1].text}"[m.end() :].strip())
-                    break
+            two = f"{ln.text} {lines[i + 1].text}" if i + 1 < len(lines) else ln.text
+            if (m := rx.match(two)) and m.end() > len(ln.text):
+                marks[i] = (field, 2, two[m.end() :].strip())
+                break
     return marks
 
 
-def _block_starts(lines: list[Line], items: list[tuple[str, str]], marks: dict, join) -> list[int] | None:
+def _block_starts(lines: list[Line], items: list[tuple[str, str]], marks: dict) -> list[int] | None:
     """The line opening each item's block (its number and the request restated), or None unless
     every item has one, in order."""
     starts: list[int] = []
@@ -177,13 +192,13 @@ def _block_starts(lines: list[Line], items: list[tuple[str, str]], marks: dict, 
         label = next((j for j in sorted(marks) if j >= i), None)
         if label is None or label == i:
             continue
-        restated = _RESTATED.match(_NUMBERED.sub("", join(lines[i:label])))
+        restated = _RESTATED.match(_NUMBERED.sub("", lp.join_lines(lines[i:label])))
         if restated and restated["req"].lower() == items[k][0].lower():
             starts.append(i)
     return starts if len(starts) == len(items) else None
 
 
-def _block_fields(lines: list[Line], offset: int, marks: dict, join) -> dict[str, str | None]:
+def _block_fields(lines: list[Line], offset: int, marks: dict) -> dict[str, str | None]:
     """The labelled paragraphs of one block (`lines` start at index `offset` of the marked lines)."""
     fields: dict[str, list[Line]] = {}
     key = None
@@ -200,21 +215,21 @@ def _block_fields(lines: list[Line], offset: int, marks: dict, join) -> dict[str
         if key is not None:
             fields[key].append(ln)
         j += 1
-    return {f: join(v) or None for f, v in fields.items()}
+    return {f: lp.join_lines(v) or None for f, v in fields.items()}
 
 
-def _blocks(lines: list[Line], items: list[tuple[str, str]], join) -> tuple[list[dict] | None, int | None]:
+def _blocks(lines: list[Line], items: list[tuple[str, str]]) -> tuple[list[dict] | None, int | None]:
     """The three labelled fields per item and the line the first block starts at; (None, None) when
     the blocks are not all recognizable."""
     marks = _label_marks(lines)
-    starts = _block_starts(lines, items, marks, join)
+    starts = _block_starts(lines, items, marks)
     if starts is None:
         return None, None
     out = []
     for k, start in enumerate(starts):
         end = starts[k + 1] if k + 1 < len(starts) else len(lines)
         first = min(j for j in marks if j >= start)
-        fields = _block_fields(lines[first:end], first, marks, join)
+        fields = _block_fields(lines[first:end], first, marks)
         if any(fields.get(f) is None for f in _BLOCK_LABELS):
             return None, None
         out.append(fields)
@@ -223,13 +238,10 @@ def _blocks(lines: list[Line], items: list[tuple[str, str]], join) -> tuple[list
 
 def parse_notice(lines: list[Line]) -> Letter:
     """Builds the record of a 2013 notice; raises LetterError when it is not loadable."""
-    from . import letter_parser as lp
-
-    join = lp.join_lines
-    decisions, header_end = _decision_lists(lines, join)
+    decisions, header_end = _decision_lists(lines)
     header_lines = lines[:header_end]
-    head = lp._header_fields(lp._parse_header(header_lines), join(header_lines))
-    for field, value in _prose_dates(lines, join).items():
+    head = lp._header_fields(lp._parse_header(header_lines), lp.join_lines(header_lines))
+    for field, value in _prose_dates(lines).items():
         head[field] = head[field] or value
     missing = [f for f in lp.REQUIRED_HEADER if head.get(f) is None]
     if missing:
@@ -237,7 +249,7 @@ def parse_notice(lines: list[Line]) -> Letter:
     stops = (_QUALIFICATIONS, _CASE_SUMMARY, _DECISION_HEADING)
     specialty, states = lp._reviewer(lp.paragraphs_text(_section(lines, _QUALIFICATIONS, stops)))
     after_summary = _section(lines, _CASE_SUMMARY, stops)
-    blocks, first_block = _blocks(after_summary, decisions, join)
+    blocks, first_block = _blocks(after_summary, decisions)
     summary = _summary(lp.paragraphs_text(after_summary[:first_block]))
     age, sex = lp._patient(summary or "")
     if head["date_of_injury"] is None and summary and (m := _SUMMARY_INJURY.search(summary[:600])):
@@ -253,7 +265,8 @@ def parse_notice(lines: list[Line]) -> Letter:
         warnings.append(
             ParseWarning(
                 PARTIAL_WARNING,
-                "2013 notice: per-item guidelines and rationale not recognized; items carry request and decision",
+                "2013 notice: the per-item guidelines and rationale were not recognized; the items carry "
+                "their request and decision only",
             )
         )
     return Letter(

@@ -618,9 +618,14 @@ def random_notice_spec(
     items = [sp.item for sp in specs]
     rows, with_priority = _notice_header(rng, case_number, injury, priority)
     opening = NOTICE["summary_opening"].format(age=age, sex=sex, injury=_slash_date(injury))
-    summary = " ".join(_summary_sentences(rng, ctx, (opening, "the patient"), injury, "back", [r for r, _ in reqs]))
+    summary = " ".join(
+        _summary_sentences(rng, ctx, (opening, "the patient"), injury, "back", [r for r, _ in reqs])
+    )
     verdicts = tuple(
-        [rng.choice(NOTICE["verdicts_upheld" if i.decision == "Upheld" else "verdicts_overturned"]) for i in items]
+        [
+            rng.choice(NOTICE["verdicts_upheld" if i.decision == "Upheld" else "verdicts_overturned"])
+            for i in items
+        ]
         for _ in range(2)
     )
     notice = NoticeSpec(

@@ -289,7 +289,10 @@ def _notice_flowables(spec: LetterSpec) -> list:
     out = [Spacer(1, 6), *_notice_header(spec, st), *_notice_sentences(spec, 0, body)]
     out += [_para(escape(NOTICE["heading_decision"]), heading), _para(escape(n.dates_paragraph), body)]
     out += [_para(escape(n.list_intro), body), *_notice_sentences(spec, 1, body)]
-    out += [_para(f"<b>{escape(NOTICE['heading_qualifications'])}</b>", tight), _para(escape(spec.boilerplate), body)]
+    out += [
+        _para(f"<b>{escape(NOTICE['heading_qualifications'])}</b>", tight),
+        _para(escape(spec.boilerplate), body),
+    ]
     out += [_para(f"<b>{escape(NOTICE['heading_summary'])}</b>", tight), _para(escape(n.disclaimer), body)]
     out.append(_para(escape(f'"{n.summary}"'), body))
     return out + _notice_blocks(spec, body)
