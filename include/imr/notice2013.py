@@ -88,7 +88,11 @@ _RESTATED = re.compile(r"^(?:Regarding\s+)?(?:the\s+request\s+for\s+)?(?P<req>.+
 
 def is_notice(lines: list[Line]) -> bool:
     """Whether the text is laid out as a 2013 notice: its title and its decision heading, each a line
-    of its own (a document that only quotes the notice has neither as a line)."""
+    of its own (a document that only quotes the notice has neither as a line).
+
+    :param lines: the document's text lines (imr.pdftext.extract_lines).
+    :return: True for a 2013 notice.
+    """
     return any(_TITLE.match(ln.text) for ln in lines) and any(
         _DECISION_HEADING.match(ln.text) for ln in lines
     )
@@ -237,7 +241,14 @@ def _blocks(lines: list[Line], items: list[tuple[str, str]]) -> tuple[list[dict]
 
 
 def parse_notice(lines: list[Line]) -> Letter:
-    """Builds the record of a 2013 notice; raises LetterError when it is not loadable."""
+    """Builds the record of a 2013 notice (`letter_format` `notice_2013`).
+
+    :param lines: the notice's text lines, for which `is_notice` is true.
+    :return: the record, with the warning `format_2013_notice_partial` when the per-item blocks
+        were not recognized (their three fields are then null).
+    :raises LetterError: `item_structure` when the decision sentences cannot be read or the two
+        copies of the list disagree, `header_missing_field` without a case number or `Dated:`.
+    """
     decisions, header_end = _decision_lists(lines)
     header_lines = lines[:header_end]
     head = lp._header_fields(lp._parse_header(header_lines), lp.join_lines(header_lines))

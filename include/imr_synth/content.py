@@ -598,7 +598,14 @@ def _notice_header(rng: random.Random, case_number: str, injury: date, priority:
 def random_notice_spec(
     rng: random.Random, *, n_items: int | None = None, case_number: str | None = None
 ) -> LetterSpec:
-    """A random 2013 notice and how to render it (style `notice2013`)."""
+    """A random 2013 notice and how to render it (style `notice2013`; `random_spec` with that style
+    comes here). Everything comes from `rng`.
+
+    :param rng: the random source.
+    :param n_items: the number of disputed items (default: 1-6, mostly few).
+    :param case_number: the case number (default: drawn).
+    :return: the spec; its `letter` is the ground truth.
+    """
     injury, ur, received, assigned, decided, priority = random_dates(rng, "notice2013")
     case_number = case_number or random_case_number(rng, received)
     sex, age = _random_patient(rng, "2013")
