@@ -164,6 +164,8 @@ def _summary(text: str) -> str | None:
     paragraphs with blank lines."""
     m = _QUOTED.search(text)
     body = m["q"] if m else text
+    # A word hyphenated at a line end is one word (as lp.join_lines reads it).
+    body = re.sub(r"(?<=[A-Za-z])-\n(?=\S)", "-", body)
     return " ".join(body.split()) or None
 
 
