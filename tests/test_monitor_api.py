@@ -30,6 +30,9 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = REPO / "plugins"
 PREFIX = "/imr-monitor"
+BASE_URL = "http://localhost:8080"
+# What a browser's fetch() from the page sends with the POST (Sec-Fetch-Site: same-origin too).
+SAME_ORIGIN = {"Origin": BASE_URL}
 R1 = "scheduled__2026-01-10T02:00:00+00:00"
 R2 = "manual__2026-01-12T09:30:00+00:00"
 R_BACKFILL = "manual__2026-01-13T08:00:00+00:00"
@@ -150,7 +153,9 @@ def client(airflow_app, monitor_app, wh_conn, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_IMR_WAREHOUSE", f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
     )
-    with TestClient(airflow_app, base_url="http://localhost:8080") as c:
+    # Where users open the UI: the origin the reprocess route's cross-origin check compares with.
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
+    with TestClient(airflow_app, base_url=BASE_URL) as c:
         yield c
     monitor_app.app.dependency_overrides.clear()
 
@@ -165,7 +170,9 @@ def auth(tokens, role="admin") -> dict[str, str]:
 class FakeAirflow:
     """Records POSTs and answers like POST /api/v2/dags/{dag_id}/dagRuns."""
 
-    def __init__(self, status: int = 200):
+    def __init__(
+        self, status: int = 200, host: str = "127.0.0.1", error_body: str = '{"detail": "Forbidden"}'
+    ):
         self.requests: list[dict] = []
         self.status = status
         outer = self
@@ -177,12 +184,12 @@ class FakeAirflow:
                     {"path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"null")}
                 )
                 n = len(outer.requests)
-                payload = (
-                    {"dag_run_id": f"manual__fake_{n}", "dag_id": "imr_reprocess_failures", "state": "queued"}
-                    if outer.status < 300
-                    else {"detail": "Forbidden"}
-                )
-                data = json.dumps(payload).encode()
+                payload = {
+                    "dag_run_id": f"manual__fake_{n}",
+                    "dag_id": "imr_reprocess_failures",
+                    "state": "queued",
+                }
+                data = json.dumps(payload).encode() if outer.status < 300 else error_body.encode()
                 self.send_response(outer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -192,8 +199,8 @@ class FakeAirflow:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -216,15 +223,23 @@ def fake_airflow(monkeypatch):
 # --------------------------------------------------------------------------- seed data
 
 
-def add_object(cur, bucket, key, status, *, error_code=None, message=None, attempts=1, run=R1, at=None):
+def add_object(
+    cur, bucket, key, status, *, error_code=None, message=None, attempts=1, run=R1, at=None, etag=None
+):
+    """A manifest row; `etag` (S3's, unquoted, as discovery stores it) defaults to a made-up one."""
     cur.execute(
         """
         INSERT INTO imr.s3_objects (bucket, key, etag, size, status, attempts, first_run_id, last_run_id,
                                     error_code, error_message, updated_at)
-        VALUES (%s, %s, 'etag-' || md5(%s), 100, %s, %s, %s, %s, %s, %s, %s)
+        VALUES (%s, %s, coalesce(%s, 'etag-' || md5(%s)), 100, %s, %s, %s, %s, %s, %s, %s)
         """,
-        (bucket, key, key, status, attempts, run, run, error_code, message, at or ts(10)),
+        (bucket, key, etag, key, status, attempts, run, run, error_code, message, at or ts(10)),
     )
+
+
+def put_pdf(s3_client, bucket: str, key: str, body: bytes) -> str:
+    """Puts an object in S3; its ETag as the manifest stores it (unquoted)."""
+    return s3_client.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
 
 
 def add_failure(cur, bucket, key, run, code, message, at, *, task="process_lane", map_index=0, resolved=None):
@@ -474,7 +489,7 @@ def test_reprocess_triggers_the_dag_with_the_callers_token(client, tokens, seede
 
 def test_reprocess_forwards_the_ui_session_cookie(client, tokens, seeded, fake_airflow):
     client.cookies.set("_token", tokens["admin"])
-    r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/b.pdf"]})
+    r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/b.pdf"]}, headers=SAME_ORIGIN)
     assert r.status_code == 200, r.text
     [sent] = fake_airflow.requests
     assert sent["headers"]["Authorization"] == f"Bearer {tokens['admin']}"
@@ -524,10 +539,10 @@ def test_reprocess_cross_origin_refused(client, tokens, seeded, fake_airflow):
 
 def test_download_streams_manifest_objects_only(client, tokens, wh_conn, bucket, s3_client):
     pdf = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
-    s3_client.put_object(Bucket=bucket, Key="letters/CM16-0000001.pdf", Body=pdf)
+    etag = put_pdf(s3_client, bucket, "letters/CM16-0000001.pdf", pdf)
     s3_client.put_object(Bucket=bucket, Key="letters/unlisted.pdf", Body=b"%PDF-1.4 secret")
     with wh_conn, wh_conn.cursor() as cur:
-        add_object(cur, bucket, "letters/CM16-0000001.pdf", "quarantined", error_code="pdf_error")
+        add_object(cur, bucket, "letters/CM16-0000001.pdf", "quarantined", error_code="pdf_error", etag=etag)
         add_object(cur, bucket, "letters/gone.pdf", "quarantined", error_code="pdf_error")
     url = f"{PREFIX}/download"
     r = client.get(
@@ -539,7 +554,7 @@ def test_download_streams_manifest_objects_only(client, tokens, wh_conn, bucket,
     assert r.headers["x-content-type-options"] == "nosniff"
     # Without the bucket: the key is unambiguous.
     assert client.get(url, params={"key": "letters/CM16-0000001.pdf"}, headers=auth(tokens)).content == pdf
-    # In S3 but not in the manifest; in the manifest but not in S3; in another bucket.
+    # In S3 but not in the manifest: 404; in the manifest but gone from S3: 410; in another bucket: 404.
     assert (
         client.get(
             url, params={"bucket": bucket, "key": "letters/unlisted.pdf"}, headers=auth(tokens)
@@ -550,7 +565,7 @@ def test_download_streams_manifest_objects_only(client, tokens, wh_conn, bucket,
         client.get(
             url, params={"bucket": bucket, "key": "letters/gone.pdf"}, headers=auth(tokens)
         ).status_code
-        == 404
+        == 410
     )
     assert (
         client.get(
@@ -639,9 +654,9 @@ def test_security_headers_on_every_response(client, tokens, wh_conn, bucket, s3_
         assert r.headers.get("referrer-policy") == "same-origin", name
         expected_cache = "private, max-age=300" if name == "static" else "no-store"
         assert r.headers.get("cache-control") == expected_cache, name
-    s3_client.put_object(Bucket=bucket, Key="letters/h.pdf", Body=b"%PDF-1.4 h")
+    etag = put_pdf(s3_client, bucket, "letters/h.pdf", b"%PDF-1.4 h")
     with wh_conn, wh_conn.cursor() as cur:
-        add_object(cur, bucket, "letters/h.pdf", "quarantined", error_code="pdf_error")
+        add_object(cur, bucket, "letters/h.pdf", "quarantined", error_code="pdf_error", etag=etag)
     r = client.get(f"{PREFIX}/download", params={"key": "letters/h.pdf"}, headers=auth(tokens))
     assert r.status_code == 200 and r.content == b"%PDF-1.4 h"
     assert r.headers["content-security-policy"] == "sandbox; default-src 'none'"
