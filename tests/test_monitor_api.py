@@ -11,6 +11,7 @@ The warehouse is a fresh database per test reached through the Airflow connectio
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -854,3 +855,245 @@ def test_the_plugin_does_not_import_the_task_module(tmp_path):
     for path in (PLUGINS / "imr_monitor").glob("*.py"):
         assert "imr_airflow.tasks" not in path.read_text(), path
         assert "imr_airflow.wiring" not in path.read_text(), path
+
+
+# --------------------------------------------------------------------------- issue 15: hardening
+
+VIEWER_GET_ROUTES = [path for method, path in ALL_ROUTES if method == "GET"]
+
+
+@pytest.fixture
+def letters_in_s3(wh_conn, bucket, s3_client):
+    """Objects in S3 with their real ETags in the manifest: quarantined with and without failure rows,
+    loaded after a failure (resolved), loaded that never failed. {key: bytes}."""
+    bodies = {key: b"%PDF-1.4 " + key.encode() + os.urandom(64) for key in ("a", "old", "fixed", "clean")}
+    keys = {name: f"letters/{name}.pdf" for name in bodies}
+    with wh_conn, wh_conn.cursor() as cur:
+        for name, body in bodies.items():
+            etag = put_pdf(s3_client, bucket, keys[name], body)
+            status = "quarantined" if name in ("a", "old") else "loaded"
+            add_object(cur, bucket, keys[name], status, error_code="pdf_error", etag=etag)
+        add_failure(cur, bucket, keys["a"], R1, "pdf_error", "bad xref", ts(10))
+        add_failure(cur, bucket, keys["fixed"], R1, "timeout", "slow", ts(10), resolved=ts(11))
+    return {keys[name]: body for name, body in bodies.items()}
+
+
+def test_viewer_downloads_failed_letters_only(client, tokens, letters_in_s3):
+    """Finding 3: a viewer gets what is or was quarantined, not a letter that simply loaded; the
+    permission to download any letter (SimpleAuthManager: role admin) gets that one too."""
+    url = f"{PREFIX}/download"
+    for key in ("letters/a.pdf", "letters/old.pdf", "letters/fixed.pdf"):
+        r = client.get(url, params={"key": key}, headers=auth(tokens, "viewer"))
+        assert r.status_code == 200 and r.content == letters_in_s3[key], key
+    r = client.get(url, params={"key": "letters/clean.pdf"}, headers=auth(tokens, "viewer"))
+    # Answered like an unknown key: the route tells a viewer nothing about letters that loaded.
+    assert r.status_code == 404 and letters_in_s3["letters/clean.pdf"] not in r.content
+    assert r.json()["detail"] == "no such quarantined object in the manifest"
+    r = client.get(url, params={"key": "letters/clean.pdf"}, headers=auth(tokens, "admin"))
+    assert r.status_code == 200 and r.content == letters_in_s3["letters/clean.pdf"]
+
+
+def test_download_is_audited(client, tokens, letters_in_s3, caplog):
+    """Finding 3: every download request is one audit line (user, bucket, key, ETag, time) at INFO
+    when served, WARNING when refused; never the letter's bytes."""
+    url = f"{PREFIX}/download"
+    with caplog.at_level(logging.INFO, logger="imr_monitor.audit"):
+        assert (
+            client.get(url, params={"key": "letters/a.pdf"}, headers=auth(tokens, "viewer")).status_code
+            == 200
+        )
+        assert (
+            client.get(url, params={"key": "letters/clean.pdf"}, headers=auth(tokens, "viewer")).status_code
+            == 404
+        )
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "imr_monitor.audit"]
+    assert len(lines) == 2, lines
+    (served_level, served), (refused_level, refused) = lines
+    assert served_level == logging.INFO and served.startswith("download served user='viewer'")
+    assert "key='letters/a.pdf'" in served and "etag='" in served and "etag=None" not in served
+    assert re.search(r"at=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", served)
+    assert refused_level == logging.WARNING and refused.startswith("download refused user='viewer'")
+    assert "key='letters/clean.pdf'" in refused
+    assert not any(b"%PDF" in m.encode() for _, m in lines)
+
+
+def test_download_serves_the_version_that_failed(client, tokens, wh_conn, bucket, s3_client):
+    """Finding 3: the GET is conditional on the manifest's ETag: an object replaced in S3 since is a
+    409 without its bytes, one deleted since is a 410."""
+    etag = put_pdf(s3_client, bucket, "letters/x.pdf", b"%PDF-1.4 the version that failed")
+    with wh_conn, wh_conn.cursor() as cur:
+        add_object(cur, bucket, "letters/x.pdf", "quarantined", error_code="pdf_error", etag=etag)
+    url = f"{PREFIX}/download"
+    r = client.get(url, params={"key": "letters/x.pdf"}, headers=auth(tokens, "viewer"))
+    assert r.status_code == 200 and r.headers["etag"] == f'"{etag}"'
+    s3_client.put_object(Bucket=bucket, Key="letters/x.pdf", Body=b"%PDF-1.4 other bytes, another letter")
+    r = client.get(url, params={"key": "letters/x.pdf"}, headers=auth(tokens, "viewer"))
+    assert r.status_code == 409 and b"other bytes" not in r.content
+    assert "changed" in r.json()["detail"]
+    s3_client.delete_object(Bucket=bucket, Key="letters/x.pdf")
+    assert client.get(url, params={"key": "letters/x.pdf"}, headers=auth(tokens)).status_code == 410
+
+
+@pytest.mark.parametrize("path", VIEWER_GET_ROUTES)
+def test_viewer_reads_every_route(client, tokens, letters_in_s3, path):
+    """Every read route of the monitor (and its progress) answers a viewer."""
+    r = client.get(PREFIX + path, headers=auth(tokens, "viewer"))
+    assert r.status_code == 200, r.text
+
+
+@pytest.fixture
+def locked_table(pg_dsn, wh_conn):
+    """Takes an ACCESS EXCLUSIVE lock on a warehouse table from another session, released on exit:
+    every read of it waits until its statement timeout cancels it."""
+    import psycopg2
+
+    holder = psycopg2.connect(pg_dsn)
+
+    def lock(table: str) -> None:
+        with holder.cursor() as cur:
+            cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # stays held: no commit
+
+    yield lock
+    holder.rollback()
+    holder.close()
+
+
+def test_slow_warehouse_read_answers_503(client, tokens, seeded, locked_table, monkeypatch):
+    """Finding 5: the UI's reads run under a statement timeout (imr.config.ui_statement_timeout_ms);
+    a read stuck behind a lock is cancelled and the route answers 503, quickly."""
+    import time
+
+    monkeypatch.setenv("IMR_UI_STATEMENT_TIMEOUT_MS", "300")
+    locked_table("imr.s3_objects")
+    for path in ("/api/failures", "/api/counts", "/"):
+        started = time.monotonic()
+        r = client.get(PREFIX + path, headers=auth(tokens, "viewer"))
+        assert r.status_code == 503, (path, r.status_code, r.text[:200])
+        assert time.monotonic() - started < 10
+        assert r.headers["retry-after"] == "30" and "did not answer in time" in r.json()["detail"]
+
+
+def test_statement_timeout_setting(monkeypatch):
+    from imr.config import UI_STATEMENT_TIMEOUT_MS, ui_statement_timeout_ms
+
+    monkeypatch.delenv("IMR_UI_STATEMENT_TIMEOUT_MS", raising=False)
+    assert ui_statement_timeout_ms() == UI_STATEMENT_TIMEOUT_MS and 1000 <= UI_STATEMENT_TIMEOUT_MS <= 10_000
+    monkeypatch.setenv("IMR_UI_STATEMENT_TIMEOUT_MS", "1500")
+    assert ui_statement_timeout_ms() == 1500
+    # 0 is PostgreSQL's "no timeout": refused rather than silently unbounded.
+    monkeypatch.setenv("IMR_UI_STATEMENT_TIMEOUT_MS", "0")
+    with pytest.raises(ValueError, match="at least 1"):
+        ui_statement_timeout_ms()
+
+
+@pytest.mark.parametrize("path", ["/api/failures", "/api/counts", "/"])
+def test_offset_and_limit_are_capped(client, tokens, seeded, path):
+    """Finding 5: every route that takes `offset` (and `limit`) refuses values past the caps."""
+    from imr.monitor import MAX_LIMIT, MAX_OFFSET
+
+    url = PREFIX + path
+    assert client.get(url, params={"offset": MAX_OFFSET}, headers=auth(tokens)).status_code == 200
+    assert client.get(url, params={"offset": MAX_OFFSET + 1}, headers=auth(tokens)).status_code == 422
+    assert client.get(url, params={"offset": 10**12}, headers=auth(tokens)).status_code == 422
+    assert client.get(url, params={"limit": MAX_LIMIT + 1}, headers=auth(tokens)).status_code == 422
+
+
+def test_reprocess_errors_leak_nothing_of_airflow(client, tokens, seeded, monkeypatch, caplog):
+    """Finding 6: a failed trigger answers a generic message with a request id; Airflow's URL, the
+    exception and Airflow's body go to the api-server log under that id only."""
+    secret = "internal-detail-7f3a: stack trace of the api server"
+    with FakeAirflow(status=500, error_body=secret) as fake:
+        monkeypatch.setenv("IMR_MONITOR_AIRFLOW_URL", fake.url)
+        with caplog.at_level(logging.WARNING, logger="imr_monitor.airflow_api"):
+            r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers=auth(tokens))
+    assert r.status_code == 502 and len(fake.requests) == 1
+    request_id = r.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", request_id)
+    assert r.json()["detail"].endswith(f"(request id {request_id})")
+    for leak in (secret, "internal-detail", fake.url, "127.0.0.1", "500"):
+        assert leak not in r.text, leak
+    [logged] = [rec.getMessage() for rec in caplog.records if request_id in rec.getMessage()]
+    assert secret in logged and fake.url in logged
+
+    monkeypatch.setenv("IMR_MONITOR_AIRFLOW_URL", "http://127.0.0.1:9")
+    r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers=auth(tokens))
+    assert r.status_code == 502 and "127.0.0.1" not in r.text and "onnect" not in r.text
+
+
+def _non_loopback_ipv4() -> str | None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing address
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_token_never_sent_in_clear_beyond_loopback(client, tokens, seeded, monkeypatch):
+    """Finding 6: the user's JWT goes to IMR_MONITOR_AIRFLOW_URL only over https or to loopback: an
+    Airflow listening on this host's network address over plain http receives nothing."""
+    address = _non_loopback_ipv4()
+    if address is None:
+        pytest.skip("this host has no non-loopback IPv4 address")
+    with FakeAirflow(host=address) as fake:
+        monkeypatch.setenv("IMR_MONITOR_AIRFLOW_URL", fake.url)
+        r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers=auth(tokens))
+        assert r.status_code == 502 and fake.requests == []
+        assert address not in r.text and "request id" in r.json()["detail"]
+    from imr_monitor.airflow_api import token_may_go_to
+
+    assert token_may_go_to("https://airflow.internal:8443")
+    assert token_may_go_to("http://localhost:8080") and token_may_go_to("http://127.0.0.2:8080")
+    assert token_may_go_to("http://[::1]:8080")
+    for url in ("http://airflow-apiserver:8080", "http://10.0.0.5:8080", "ftp://localhost", "localhost:8080"):
+        assert not token_may_go_to(url), url
+
+
+def test_cross_site_request_forgery_checks(client, tokens, seeded, fake_airflow, monkeypatch):
+    """Finding 8: with the session cookie, the POST passes only from this deployment's origin
+    ([api] base_url, scheme included) or with Sec-Fetch-Site: same-origin; a missing Origin and a
+    client-sent X-Forwarded-Host no longer pass."""
+    client.cookies.set("_token", tokens["admin"])
+    url, body = f"{PREFIX}/api/reprocess", {"keys": ["letters/a.pdf"]}
+    refused = {
+        "no Origin": {},
+        "forwarded host": {"Origin": "http://evil.example", "X-Forwarded-Host": "evil.example"},
+        "other scheme": {"Origin": "https://localhost:8080"},
+        "other port": {"Origin": "http://localhost:8081"},
+        "null": {"Origin": "null"},
+        "cross-site": {"Sec-Fetch-Site": "cross-site", "Origin": BASE_URL},
+        "same-site": {"Sec-Fetch-Site": "same-site"},
+    }
+    for name, headers in refused.items():
+        r = client.post(url, json=body, headers=headers)
+        assert r.status_code == 403 and "cross-origin" in r.text, name
+    assert fake_airflow.requests == []
+    accepted = {
+        "base_url origin": {"Origin": BASE_URL},
+        "same origin, default port": {"Origin": "http://LOCALHOST:8080"},
+        "browser": {"Sec-Fetch-Site": "same-origin", "Origin": BASE_URL},
+        "browser behind a proxy": {"Sec-Fetch-Site": "same-origin", "Origin": "https://airflow.example"},
+    }
+    for name, headers in accepted.items():
+        assert client.post(url, json=body, headers=headers).status_code == 200, name
+    # Without a configured base_url only the browser's own Sec-Fetch-Site is believed.
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL")
+    assert client.post(url, json=body, headers={"Origin": BASE_URL}).status_code == 403
+    assert client.post(url, json=body, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    # A JSON body is still the only one accepted.
+    r = client.post(
+        url, content=b"keys=a", headers={"Sec-Fetch-Site": "same-origin", "Content-Type": "text/plain"}
+    )
+    assert r.status_code == 422
+
+
+def test_bearer_requests_carry_no_ambient_credential(client, tokens, seeded, fake_airflow):
+    """Finding 8: a bearer token (which no other site's page can make a browser send) needs no
+    Origin; the cookie of the same user does."""
+    url, body = f"{PREFIX}/api/reprocess", {"keys": ["letters/a.pdf"]}
+    assert client.post(url, json=body, headers=auth(tokens)).status_code == 200
+    client.cookies.set("_token", tokens["admin"])
+    assert client.post(url, json=body).status_code == 403
