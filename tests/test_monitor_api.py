@@ -941,19 +941,26 @@ def test_viewer_reads_every_route(client, tokens, letters_in_s3, path):
     assert r.status_code == 200, r.text
 
 
+LOCK_HELD_S = 20
+
+
 @pytest.fixture
 def locked_table(pg_dsn, wh_conn):
-    """Takes an ACCESS EXCLUSIVE lock on a warehouse table from another session, released on exit:
-    every read of it waits until its statement timeout cancels it."""
+    """Takes an ACCESS EXCLUSIVE lock on a warehouse table from another session for LOCK_HELD_S at
+    most: every read of it waits until its statement timeout cancels it (without a timeout it would
+    wait until the lock goes, and the test fails instead of hanging)."""
     import psycopg2
 
     holder = psycopg2.connect(pg_dsn)
+    release = threading.Timer(LOCK_HELD_S, holder.rollback)
 
     def lock(table: str) -> None:
         with holder.cursor() as cur:
-            cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # stays held: no commit
+            cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # held until the rollback
+        release.start()
 
     yield lock
+    release.cancel()
     holder.rollback()
     holder.close()
 
