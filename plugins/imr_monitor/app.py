@@ -9,14 +9,15 @@ Routes (relative to the mount point; every one needs an authenticated Airflow us
     GET  /api/trend             loaded / quarantined objects per day
     GET  /api/error-codes       the codes the error-code filter offers
     POST /api/reprocess         {"keys": [...], "bucket": optional} -> triggers imr_reprocess_failures
-    GET  /download?bucket=&key= the object's bytes from S3, only for keys in imr.s3_objects
+    GET  /download?bucket=&key= a quarantined (or once quarantined) letter's bytes from S3 (download.py)
     GET  /static/<file>         the page's script and style sheet
     GET  /insights/, /api/insights/...   the "IMR Insights" page and its JSON API (insights.py)
 
 Authorization goes through Airflow's auth manager with the dependencies the core REST API uses
 (security.py): reading needs GET on the task instances of imr_ingest_nightly, queueing needs POST
 on the runs of imr_reprocess_failures; the run is then triggered through Airflow's own REST API
-with the caller's token (airflow_api.py), so Airflow checks again.
+with the caller's token (airflow_api.py), so Airflow checks again. A warehouse read cancelled by the
+UI's statement timeout (deps.get_warehouse) answers 503.
 """
 
 from __future__ import annotations
