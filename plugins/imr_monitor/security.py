@@ -1,6 +1,7 @@
 """Who may do what, and what every response carries: the authorization dependencies (Airflow's own
-`requires_access_dag`), the cross-origin check on the reprocess POST, the caller's Airflow token
-for the trigger, and the one middleware that sets the security headers (CSP included)."""
+`requires_access_dag`, and the permission to download any letter), the cross-origin check on the
+reprocess POST, the caller's Airflow token for the trigger, and the one middleware that sets the
+security headers (CSP included)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,11 @@ DOWNLOAD_ANY_RESOURCE = "IMR Letter Downloads"
 
 
 def may_download_any(user: GetUserDep) -> bool:
-    """Dependency: whether the caller may download any manifest object, not only failed ones."""
+    """Dependency: whether the caller may download any manifest object, not only failed ones.
+
+    :param user: the authenticated caller
+    :return: True when the caller holds the download permission (see DOWNLOAD_ANY_RESOURCE)
+    """
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 
@@ -49,6 +54,9 @@ def may_download_any(user: GetUserDep) -> bool:
 
 
 MayDownloadAny = Annotated[bool, Depends(may_download_any)]
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _origin(url: str) -> str | None:
@@ -66,11 +74,11 @@ def _origin(url: str) -> str | None:
     return f"{scheme}://{host}" + (f":{port}" if port and port != _DEFAULT_PORTS[scheme] else "")
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def configured_origin() -> str | None:
-    """The origin of Airflow's `[api] base_url` (where users open the UI), None when it is not set."""
+    """The origin of Airflow's `[api] base_url` (where users open the UI).
+
+    :return: ``scheme://host[:port]``, or None when base_url is not set
+    """
     return _origin(conf.get("api", "base_url", fallback="") or "")
 
 
