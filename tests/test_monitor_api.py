@@ -893,6 +893,29 @@ def test_viewer_downloads_failed_letters_only(client, tokens, letters_in_s3):
     assert r.status_code == 200 and r.content == letters_in_s3["letters/clean.pdf"]
 
 
+def test_download_permission_under_fab(airflow_app, monkeypatch):
+    """Finding 3, the FAB side (docker-compose.yaml, the native stack): the permission is FAB's
+    (can_read, "IMR Letter Downloads") in one of the user's roles, evaluated by the real
+    FabAuthManager on FAB's own user/role/permission models (in memory: no FAB database here)."""
+    from airflow.api_fastapi import app as api_app
+    from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
+    from airflow.providers.fab.auth_manager.models import Action, Permission, Resource, Role, User
+    from imr_monitor import security
+
+    def role(name: str, *perms: tuple[str, str]) -> Role:
+        r = Role(name=name)
+        r.permissions = [Permission(action=Action(name=a), resource=Resource(name=res)) for a, res in perms]
+        return r
+
+    viewer_role = role("Viewer", ("can_read", "DAGs"), ("can_read", "Task Instances"))
+    viewer, reader, other = User(username="viewer"), User(username="reader"), User(username="other")
+    viewer.roles = [viewer_role]
+    reader.roles = [viewer_role, role("IMR letter readers", ("can_read", security.DOWNLOAD_ANY_RESOURCE))]
+    other.roles = [role("Other", ("can_edit", security.DOWNLOAD_ANY_RESOURCE))]
+    monkeypatch.setattr(api_app, "get_auth_manager", FabAuthManager)
+    assert [security.may_download_any(u) for u in (viewer, reader, other)] == [False, True, False]
+
+
 def test_download_is_audited(client, tokens, letters_in_s3, caplog):
     """Finding 3: every download request is one audit line (user, bucket, key, ETag, time) at INFO
     when served, WARNING when refused; never the letter's bytes."""
