@@ -60,6 +60,7 @@ PORT_OFFSETS = {
     "s3": 12,
     "redis": 13,
     "s3_proxy": 14,
+    "smtp": 15,
     "api": 80,
     "triggerer_logs": 93,
     "worker-1_logs": 91,
@@ -175,6 +176,12 @@ def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
             **config.S3_RETRY_EXTRA,
         },
     }
+    smtp = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": port("smtp"),
+        "extra": {"from_email": "imr-alerts@localhost", "disable_ssl": True, "disable_tls": True},
+    }
     venv_bin = str(Path(sys.executable).parent)
     return {
         "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -209,6 +216,9 @@ def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
         "AIRFLOW_CONN_IMR_WAREHOUSE": _pg_uri(APP_USER, pw["imr_app"], "warehouse_pg", "imr"),
         f"AIRFLOW_VAR_{config.VAR_BUCKET.upper()}": devservices.BUCKET,
         f"AIRFLOW_VAR_{config.VAR_PREFIX.upper()}": devservices.PREFIX,
+        # Alert mail to the stack's SMTP sink (start_smtp_sink), as compose sends it to mailpit.
+        f"AIRFLOW_CONN_{config.CONN_SMTP.upper()}": json.dumps(smtp, separators=(",", ":")),
+        f"AIRFLOW_VAR_{config.VAR_ALERT_EMAILS.upper()}": "oncall@localhost",
         "IMR_MONITOR_AIRFLOW_URL": f"http://127.0.0.1:{port('api')}",
         # The pool's size: airflow-init creates the pool with it, plan starts that many lanes.
         "IMR_WAREHOUSE_POOL_SLOTS": os.environ.get("IMR_WAREHOUSE_POOL_SLOTS", "4"),
@@ -353,6 +363,21 @@ def start_redis() -> None:
     ]  # fmt: skip
     _spawn("redis", argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **_mark()})
     devservices._wait(redis_ping, "Redis")
+
+
+def start_smtp_sink() -> None:
+    """The stack's SMTP sink (compose: mailpit): aiosmtpd keeps every alert mail in a maildir,
+    .run/stack/mail, for a person or a test to read."""
+    if pid_of("smtp"):
+        return
+    maildir = stack_dir() / "mail"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port('smtp')}",
+        "-c", "aiosmtpd.handlers.Mailbox", str(maildir),
+    ]  # fmt: skip
+    _spawn("smtp", argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **_mark()})
 
 
 def proxy_control() -> Path:
@@ -509,6 +534,7 @@ def start(concurrency: int = 1) -> dict[str, str]:
     # Set-up is skipped only when a completed set-up's databases are still running (a respawn).
     initialized = marker.exists() and metadata_cluster(pw).running() and warehouse_cluster(pw).running()
     start_redis()
+    start_smtp_sink()
     start_databases(pw, env)
     start_s3(pw)
     if not initialized:
@@ -536,6 +562,7 @@ def stop() -> list[int]:
     _kill_group("s3-proxy")
     devservices.stop_s3(stack_dir() / "s3")
     _kill_group("redis")
+    _kill_group("smtp")
     warehouse_cluster(pw).stop()
     metadata_cluster(pw).stop()
     stray = leftover_processes()
@@ -554,6 +581,7 @@ def status() -> dict[str, tuple[int | None, bool]]:
         out[name] = (cluster.pid(), devservices.pg_ready(cluster.port))
     out["s3"] = (devservices.s3_pid(stack_dir() / "s3"), devservices.s3_ready(port("s3")))
     out["s3-proxy"] = (pid_of("s3-proxy"), devservices.s3_ready(port("s3_proxy")))
+    out["smtp"] = (pid_of("smtp"), pid_of("smtp") is not None)
     for name in AIRFLOW_COMPONENTS:
         pid = pid_of(name)
         out[name] = (pid, pid is not None and (name != "api-server" or api_ready()))

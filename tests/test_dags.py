@@ -62,6 +62,22 @@ def test_dag_files_stay_thin() -> None:
         assert len(text.splitlines()) < 60, path
 
 
+def test_every_dag_alerts_on_failure_and_the_scheduled_ones_have_deadlines(dagbag) -> None:
+    from airflow.sdk.definitions.deadline import AverageRuntimeDeadline, DagRunLogicalDateDeadline
+
+    from imr_airflow.alerting import RunFailureNotifier
+
+    for dag in dagbag.dags.values():
+        assert isinstance(dag.on_failure_callback, RunFailureNotifier), dag.dag_id
+    (nightly,) = dagbag.dags["imr_ingest_nightly"].deadline
+    assert isinstance(nightly.reference, DagRunLogicalDateDeadline)
+    assert nightly.interval.total_seconds() == 240 * 60
+    assert nightly.callback.path == "imr_airflow.alerting.deadline_missed"
+    (backfill,) = dagbag.dags["imr_backfill"].deadline
+    assert isinstance(backfill.reference, AverageRuntimeDeadline) and backfill.reference.min_runs == 3
+    assert not dagbag.dags["imr_reprocess_failures"].deadline
+
+
 @pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
 def test_a_trigger_past_the_params_maxima_is_refused(dagbag, dag_id: str) -> None:
     """Finding 5 of issue 15: Airflow validates a trigger's conf against the params' JSON schema when

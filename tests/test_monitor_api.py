@@ -857,6 +857,26 @@ def test_the_plugin_does_not_import_the_task_module(tmp_path):
         assert "imr_airflow.wiring" not in path.read_text(), path
 
 
+def test_page_shows_the_last_alert_sent_per_dag(client, tokens, seeded, wh_conn):
+    """imr.alerts_sent (what the notifiers sent) on the page: the newest per DAG, with its run."""
+    from imr import alerts
+
+    for kind, run in ((alerts.KIND_QUARANTINE, R1), (alerts.KIND_GATE_FAILED, R2)):
+        alerts.record_sent(
+            wh_conn, alerts.Alert(kind=kind, dag_id="imr_ingest_nightly", run_id=run), ["mail"]
+        )
+    alerts.record_sent(
+        wh_conn, alerts.Alert(kind=alerts.KIND_DEADLINE, dag_id="imr_backfill", run_id=R1), ["slack"]
+    )
+    html = client.get(f"{PREFIX}/", headers=auth(tokens, "viewer")).text
+    section = html.split('id="last-alerts"', 1)[1].split("</section>", 1)[0]
+    rows = section.split("<tr>")[2:]
+    assert len(rows) == 2
+    assert "imr_backfill" in rows[0] and "deadline_missed" in rows[0] and "slack" in rows[0]
+    assert "imr_ingest_nightly" in rows[1] and "gate_failed" in rows[1] and R2 in rows[1]
+    assert alerts.KIND_QUARANTINE not in section
+
+
 # --------------------------------------------------------------------------- issue 15: hardening
 
 VIEWER_GET_ROUTES = [path for method, path in ALL_ROUTES if method == "GET"]

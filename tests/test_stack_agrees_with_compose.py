@@ -152,6 +152,24 @@ def test_two_workers_in_sessions_of_their_own(stack) -> None:
     assert "start_new_session=True" in (REPO / "scripts" / "stack.py").read_text()
 
 
+def test_same_alert_mail_settings(stack_env, compose) -> None:
+    """Both send alert mail through smtp_default to a local sink (compose: mailpit; the stack:
+    aiosmtpd), from the same sender, to recipients from the same Variable."""
+    import json
+
+    env = _compose_env(compose)
+    key = f"AIRFLOW_CONN_{config.CONN_SMTP.upper()}"
+    conns = [json.loads(e[key]) for e in (stack_env, env)]
+    for conn in conns:
+        assert conn["conn_type"] == "smtp"
+        assert conn["extra"]["from_email"] == "imr-alerts@localhost"
+        assert conn["extra"]["disable_ssl"] is True
+    assert conns[1]["host"] == "mailpit" and "mailpit" in compose["services"]
+    assert conns[0]["host"] == "127.0.0.1"
+    var = f"AIRFLOW_VAR_{config.VAR_ALERT_EMAILS.upper()}"
+    assert stack_env[var] and stack_env[var] == env[var]
+
+
 def test_stack_secrets_files_are_private(stack, tmp_path, monkeypatch) -> None:
     """Finding 6: secrets.json and stack.env (every password) are 0600, even when they existed
     before with a wider mode; an old secrets.json gains the secrets added since (imr_ui)."""

@@ -53,6 +53,29 @@ ENV_VIEWER_PASSWORD = "IMR_VIEWER_PASSWORD"
 # The api-server's token endpoint under FAB: POST {"username", "password"} -> 201 {"access_token"}.
 TOKEN_PATH = "/auth/token"
 
+# --------------------------------------------------------------------------- alerts (imr_airflow.alerting)
+# Mail goes through this Airflow connection (the smtp provider's default) to the comma-separated
+# addresses of the Variable; no Variable (or no connection): mail is off. The sender is the
+# connection's `from_email` extra.
+CONN_SMTP = "smtp_default"
+VAR_ALERT_EMAILS = "imr_alert_emails"
+# Slack: an incoming-webhook connection (apache-airflow-providers-slack, conn type slackwebhook) of
+# this id; absent: Slack is off.
+CONN_SLACK = "imr_slack_alerts"
+# The nightly run's deadline: it must have finished this long after its logical date (02:00 UTC),
+# or a "deadline missed" alert goes out. A setting (environment) because it is read when the DAG
+# file is parsed.
+ENV_NIGHTLY_DEADLINE_MINUTES = "IMR_NIGHTLY_DEADLINE_MINUTES"
+NIGHTLY_DEADLINE_MINUTES = 240
+# "off" leaves the deadlines out of the DAGs. scripts/airflow_runner.py sets it for `airflow dags test`:
+# in Airflow 3.3.2 a run of a DAG with a deadline that *succeeds* under `dags test` crashes the
+# command (DagRun.update_state looks the alerts up by id, but dags test's DAG carries the alert
+# definitions: "can't adapt type 'dict'"). The scheduler is not affected.
+ENV_DEADLINE_ALERTS = "IMR_DEADLINE_ALERTS"
+# The backfill's deadline: its last runs' average runtime plus this margin.
+ENV_BACKFILL_DEADLINE_MARGIN_MINUTES = "IMR_BACKFILL_DEADLINE_MARGIN_MINUTES"
+BACKFILL_DEADLINE_MARGIN_MINUTES = 60
+
 # --------------------------------------------------------------------------- the UI's warehouse reads
 # Every request of the monitor and Insights pages reads the warehouse on its own connection with this
 # statement timeout (milliseconds), so a slow query or a lock held by a load cannot pin an api-server

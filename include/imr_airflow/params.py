@@ -6,6 +6,7 @@ import os
 
 from airflow.sdk import Param
 
+from imr.alerts import QuarantineThresholds
 from imr.limits import Limits
 
 # The task SDK of Airflow 3 cannot read a pool (pools live in the metadata database, which tasks do
@@ -56,4 +57,39 @@ def common_params(prefix_help: str = "key prefix") -> dict[str, Param]:
             maximum=MAX_TIMEOUT_S,
             description="hard per-letter parse timeout (s)",
         ),
+        **quarantine_params(),
     }
+
+
+def quarantine_params() -> dict[str, Param]:
+    """The quarantine alert's thresholds (imr.alerts.QuarantineThresholds): an alert, never a failure."""
+    d = QuarantineThresholds()
+    return {
+        "quarantine_alert_share": Param(
+            d.share, type="number", minimum=0, maximum=1, description="alert above this quarantined share"
+        ),
+        "quarantine_alert_min": Param(
+            d.min_count, type="integer", minimum=1, description="... when at least this many are quarantined"
+        ),
+        "parser_gap_alert_share": Param(
+            d.gap_share,
+            type="number",
+            minimum=0,
+            maximum=1,
+            description="alert above this share of parser-gap codes (not_an_imr_letter, item_structure, ...)",
+        ),
+        "parser_gap_alert_min": Param(
+            d.gap_min_count, type="integer", minimum=1, description="... when at least this many have one"
+        ),
+    }
+
+
+def quarantine_thresholds(params: dict) -> QuarantineThresholds:
+    """The run's thresholds from its params (defaults where a param is absent)."""
+    d = QuarantineThresholds()
+    return QuarantineThresholds(
+        share=float(params.get("quarantine_alert_share", d.share)),
+        min_count=int(params.get("quarantine_alert_min", d.min_count)),
+        gap_share=float(params.get("parser_gap_alert_share", d.gap_share)),
+        gap_min_count=int(params.get("parser_gap_alert_min", d.gap_min_count)),
+    )

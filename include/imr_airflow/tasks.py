@@ -12,11 +12,13 @@ from typing import Any
 from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 from airflow.sdk.configuration import conf
 
-from imr import pipeline, quality, warehouse
+from imr import alerts, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 from imr.limits import Limits
+from imr_airflow import lineage
+from imr_airflow import metrics as run_metrics
 from imr_airflow.connections import s3_client, warehouse_connection
-from imr_airflow.params import DEFAULT_LEASE_S, pool_slots
+from imr_airflow.params import DEFAULT_LEASE_S, pool_slots, quarantine_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +157,7 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
             task_id=ti.task_id,
             map_index=ti.map_index,
         )
+        lineage.report_lane(conn, s3, *target(params))
     totals = report.totals()
     # The name shown for this mapped task in the UI (rendered when the task ends).
     ctx["lane_label"] = lane_label(spec["lane"], spec["lanes"], totals)
@@ -166,14 +169,40 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
 def record_quality() -> dict[str, Any]:
     """Runs every data-quality check and stores the results in imr.dq_results (the gates of
     imr_airflow.wiring fail the run; this task only records, so the results exist even when a gate
-    fails)."""
+    fails), with the quarantine-rate checks, which alert but never fail; sends the run's metrics."""
     ctx = get_current_context()
+    run_id = ctx["run_id"]
     with warehouse_connection() as conn:
-        results = quality.run_checks(conn, ctx["run_id"])
-        quality.record_results(conn, ctx["run_id"], results)
+        results = quality.run_checks(conn, run_id)
+        stats = alerts.quarantine_stats(conn, run_id)
+        rate = alerts.quarantine_checks(stats, quarantine_thresholds(ctx["params"]))
+        quality.record_results(conn, run_id, results + rate)
+        run_metrics.emit_run(conn, ctx)
     failed = [f"{r.name}={r.observed}" for r in results if not r.passed]
     log.info("data quality: %d checks, %d failed %s", len(results), len(failed), failed)
-    return {"checks": len(results), "failed": failed}
+    tripped = [r.name for r in rate if not r.passed]
+    if tripped:
+        _quarantine_alert(ctx, stats, tripped)
+    return {"checks": len(results), "failed": failed, "quarantine_alerts": tripped}
+
+
+def _quarantine_alert(ctx, stats: alerts.QuarantineStats, tripped: list[str]) -> None:
+    """The quarantine-rate alert: counts by code and the monitor filtered to the run. It does not
+    fail the run: the letters that parsed are loaded."""
+    from imr_airflow import alerting
+
+    base = alerting.base_url()
+    alert = alerts.Alert(
+        alerts.KIND_QUARANTINE,
+        ctx["dag"].dag_id,
+        ctx["run_id"],
+        counts=stats.by_code,
+        processed=stats.processed,
+        link=alerts.monitor_url(base, ctx["run_id"]),
+        detail=f"Thresholds exceeded: {', '.join(tripped)}",
+    )
+    log.warning("quarantine alert: %d of %d quarantined %s", stats.quarantined, stats.processed, tripped)
+    alerting.send(alert, ctx)
 
 
 @task(outlets=[LETTERS_ASSET])
