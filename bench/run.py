@@ -34,7 +34,7 @@ def _method(name: str):
     _quiet_pdfminer()
     if name == "imr":
         from imr.errors import LetterError
-        from imr.letter_parser import parse_pdf
+        from imr.parse.letter_parser import parse_pdf
 
         def run(data: bytes) -> None:
             with contextlib.suppress(LetterError):

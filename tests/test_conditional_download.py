@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 
 import imr_synth as synth
 from imr import pipeline, warehouse
+from imr.parse.workers import ParserPool
 from imr.s3_io import get_object_bytes, iter_pages
-from imr.workers import ParserPool
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ import pytest
 
 import imr_synth
 from imr import pipeline, warehouse
-from imr.workers import ParserPool
+from imr.parse.workers import ParserPool
 
 pytestmark = pytest.mark.integration
 

@@ -821,7 +821,7 @@ def test_plugin_registers_the_app_and_the_views(client, tokens):
 
 
 def test_imr_monitor_does_not_import_airflow():
-    code = "import sys, imr.monitor; sys.exit(any(m.split('.')[0] == 'airflow' for m in sys.modules))"
+    code = "import sys, imr.read.monitor; sys.exit(any(m.split('.')[0] == 'airflow' for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 

@@ -13,8 +13,8 @@ import pytest
 
 import imr_synth
 from imr.errors import LetterError
-from imr.letter_parser import _parse_header, _request, parse_date, parse_pdf
-from imr.pdftext import Fragment, Line, extract_lines
+from imr.parse.letter_parser import _parse_header, _request, parse_date, parse_pdf
+from imr.parse.pdftext import Fragment, Line, extract_lines
 from imr.records import Item, Letter
 from imr.validate import rationale_polarity, validate
 
@@ -251,7 +251,7 @@ def test_rationale_polarity(rationale: str, polarity: str | None) -> None:
 
 
 def test_reviewer_values_stop_at_the_paragraph_end() -> None:
-    from imr.letter_parser import _reviewer, paragraphs_text
+    from imr.parse.letter_parser import _reviewer, paragraphs_text
 
     lines = [
         _line(300, (72, "The Expert Reviewer has the following credentials:")),
@@ -275,7 +275,7 @@ def test_reviewer_values_stop_at_the_paragraph_end() -> None:
 
 
 def test_glyphs_drawn_twice_for_fake_bold_are_read_once() -> None:
-    from imr.pdftext import _make_line
+    from imr.parse.pdftext import _make_line
 
     glyphs = []
     x = 72.0

@@ -11,9 +11,9 @@ import pytest
 
 import imr_synth
 from imr import pipeline, warehouse
-from imr.letter_parser import parse_pdf
+from imr.parse.letter_parser import parse_pdf
+from imr.parse.workers import ParserPool
 from imr.s3_io import iter_pages
-from imr.workers import ParserPool
 from imr_synth.render import render_spec
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""imr.progress on the real PostgreSQL: a run in progress with known states and timestamps
+"""imr.read.progress on the real PostgreSQL: a run in progress with known states and timestamps
 (tests/progress_seed.py) gives exact counts, rate and ETA; finished and abandoned runs are not
 active; the batch columns agree with the manifest; the progress line and its polling loop."""
 
@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 
 from imr import warehouse
-from imr.progress import (
+from imr.read.progress import (
     active_runs_progress,
     format_duration,
     format_progress_line,

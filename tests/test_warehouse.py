@@ -13,6 +13,7 @@ import pytest
 
 from imr import PARSER_VERSION, quality, warehouse
 from imr.errors import LetterError
+from imr.read import report
 from imr.records import Item, Letter, ParseWarning
 from imr.warehouse import Failed, ObjectResult, Parsed
 from imr.warehouse import load as warehouse_load
@@ -304,7 +305,7 @@ def test_quarantine_requeue_and_resolve(wh_conn):
     warehouse.load_batch(wh_conn, BUCKET, [ok(key, letter("CM16-0000005"))], "run2")
     assert q(wh_conn, "SELECT status, error_code, attempts FROM imr.s3_objects") == [("loaded", None, 2)]
     assert one(wh_conn, "SELECT resolved_at IS NOT NULL FROM imr.parse_failures") is True
-    assert warehouse.summary(wh_conn)["rows"]["parse_failures_open"] == 0
+    assert report.summary(wh_conn)["rows"]["parse_failures_open"] == 0
 
 
 def test_invalid_letter_is_quarantined_alone(wh_conn):
@@ -548,7 +549,7 @@ def test_quality_checks_pass_on_good_data_and_fail_on_bad(wh_conn):
     assert bad["letters_have_items"].observed == 1
     assert float(bad["letters_date_order_warning_share"].observed) == 1.0
     quality.record_results(wh_conn, "run1", bad.values())
-    latest = {d["check"]: d["passed"] for d in warehouse.summary(wh_conn)["latest_dq"]}
+    latest = {d["check"]: d["passed"] for d in report.summary(wh_conn)["latest_dq"]}
     assert latest["letters_have_items"] is False and latest["letters_case_number_unique"] is True
 
 
@@ -627,7 +628,7 @@ def test_summary(wh_conn):
         [obj("m/1.pdf"), obj("m/2.pdf")],
         [ok("m/1.pdf", letter("CM16-0000090")), fail("m/2.pdf")],
     )
-    s = warehouse.summary(wh_conn)
+    s = report.summary(wh_conn)
     assert s["objects_by_status"] == {
         "pending": 0,
         "processing": 0,

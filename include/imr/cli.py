@@ -9,8 +9,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .limits import Limits
-from .workers import ParseResult, parse_many
+from .parse.limits import Limits
+from .parse.workers import ParseResult, parse_many
 
 
 def _expand(paths: list[str]) -> Iterator[Path]:
@@ -109,6 +109,7 @@ def cmd_insights(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from . import warehouse
+    from .read import report
     from .warehouse import Failed, ObjectResult, Parsed
 
     files = list(_expand(args.paths))
@@ -137,7 +138,7 @@ def cmd_insights(args: argparse.Namespace) -> int:
                 f"imr insights: {failed} file(s) could not be loaded (see imr.parse_failures)",
                 file=sys.stderr,
             )
-        print(format_insights(warehouse.insights(conn)))
+        print(format_insights(report.insights(conn)))
     finally:
         conn.close()
     return 0

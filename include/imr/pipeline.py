@@ -22,10 +22,10 @@ from botocore.exceptions import ClientError
 
 from . import PARSER_VERSION, warehouse
 from .errors import LetterError
-from .limits import DEFAULT_LIMITS, Limits
+from .parse.limits import DEFAULT_LIMITS, Limits
+from .parse.workers import ParseResult, ParserPool
 from .s3_io import get_object_bytes, iter_pages
 from .warehouse import Failed, ObjectRef, ObjectResult, Parsed
-from .workers import ParseResult, ParserPool
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import os
 
 from airflow.sdk import Param
 
-from imr.limits import Limits
+from imr.parse.limits import Limits
 
 # The task SDK of Airflow 3 cannot read a pool (pools live in the metadata database, which tasks do
 # not reach), so "as many lanes as the imr_warehouse pool has slots" is read from the setting the

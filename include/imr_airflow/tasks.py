@@ -14,7 +14,8 @@ from airflow.sdk.configuration import conf
 
 from imr import pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
-from imr.limits import Limits
+from imr.parse.limits import Limits
+from imr.read.report import summary
 from imr_airflow.connections import s3_client, warehouse_connection
 from imr_airflow.params import DEFAULT_LEASE_S, pool_slots
 
@@ -180,7 +181,7 @@ def record_quality() -> dict[str, Any]:
 def publish() -> dict[str, Any]:
     """Marks the letters table updated for downstream DAGs; returns the run's counts."""
     with warehouse_connection() as conn:
-        s = warehouse.summary(conn)
+        s = summary(conn)
     log.info("warehouse: %s", s["rows"])
     return {"objects_by_status": s["objects_by_status"], "rows": s["rows"]}
 

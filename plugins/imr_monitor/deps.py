@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query
 
-from imr import monitor
+from imr.read import monitor
 
 
 def get_warehouse() -> Iterator[Any]:

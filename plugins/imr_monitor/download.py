@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
 
-from imr import monitor
+from imr.read import monitor
 
 CHUNK_BYTES = 64 * 1024
 # S3 error codes that mean the object (or its bucket) is gone.

@@ -1,5 +1,5 @@
 """The "IMR Insights" page and its JSON API, on their own APIRouter (included by app.py): figures of
-the analytics views (imr.insights) for the letters decided in a date range.
+the analytics views (imr.read.insights) for the letters decided in a date range.
 
     GET /insights/                       the HTML page (query: from, to)
     GET /insights/static/insights.css    its style sheet (the monitor's is shared)
@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from imr import insights
+from imr.read import insights
 
 from .deps import Warehouse
 from .insights_charts import (

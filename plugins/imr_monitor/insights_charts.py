@@ -1,5 +1,5 @@
 """The geometry of the Insights page's inline-SVG charts (templates/insights.html), as plain data.
-Pure functions: the dicts of imr.insights in, coordinates and texts out.
+Pure functions: the dicts of imr.read.insights in, coordinates and texts out.
 
 Three charts are horizontal bars, one row per category / drug class / guideline, drawn by one
 template macro from `hbar_chart`; the fourth is the histogram of days to decision with the

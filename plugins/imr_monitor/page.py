@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from imr import monitor
 from imr.config import DAG_IDS, DAG_REPROCESS
+from imr.read import monitor
 
 from .charts import counts_chart, trend_chart
 from .deps import FilterQuery

@@ -1,6 +1,6 @@
 """The monitor's routes, on one APIRouter: the page, the JSON API, the reprocess trigger, the
 download and the static files. Each route checks access through security's dependencies and hands
-the work to imr.monitor (queries), page, download or airflow_api."""
+the work to imr.read.monitor (queries), page, download or airflow_api."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from imr import monitor
+from imr.read import monitor
 
 from .airflow_api import get_airflow_url, queue_reprocess
 from .deps import S3, FilterQueryDep, Filters, Warehouse

@@ -1,6 +1,6 @@
 """The PostgreSQL warehouse (no Airflow here): `db` (connections, the one transaction helper, COPY),
 `migrate` (schema versions), `manifest` (the S3 object state machine and claimed batches), `load`
-(validating and loading parsed letters) and `report` (summary counts).
+(validating and loading parsed letters). The summary counts are read by `imr.read.report`.
 
 Every function takes an open psycopg2 connection and runs its own transaction(s) with
 `db.transaction`: uncommitted work the caller has on the connection is committed with it. The
@@ -27,7 +27,6 @@ from .manifest import (
     requeue_failures,
 )
 from .migrate import SchemaOutOfDate, applied_migrations, check_schema, migrations, upgrade
-from .report import insights, summary
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -47,7 +46,6 @@ __all__ = [
     "connect",
     "copy_rows",
     "get_batch",
-    "insights",
     "load_batch",
     "mark_for_reparse",
     "migrations",
@@ -56,7 +54,6 @@ __all__ = [
     "release_leases",
     "renew_lease",
     "requeue_failures",
-    "summary",
     "transaction",
     "upgrade",
     "validation_error",

@@ -484,7 +484,8 @@ def load_batch(  # noqa: PLR0913 (a batch's provenance travels with it into the 
         statuses, codes = _update_manifest(cur, bucket, run_id, parser_version)
         _log_failures(cur, bucket, run_id, task_id, map_index)
         if batch_id is not None:
-            # Per-batch outcome for imr.progress: a run's batches are cheap to sum, its manifest rows not.
+            # Per-batch outcome for imr.read.progress: a run's batches are cheap to sum, its manifest
+            # rows not.
             cur.execute(
                 "UPDATE imr.batches SET finished_at = now(), loaded = %s, quarantined = %s, duplicate = %s"
                 " WHERE batch_id = %s",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .db import transaction
-from .manifest import STATUSES
+from ..warehouse.db import transaction
+from ..warehouse.manifest import STATUSES
 
 SUMMARY_TABLES = (
     "letters",

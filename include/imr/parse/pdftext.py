@@ -24,7 +24,7 @@ from pdfminer.pdfparser import PDFParser, PDFSyntaxError
 from pdfminer.pdftypes import resolve1
 from pdfminer.psexceptions import PSException
 
-from .errors import LetterError
+from ..errors import LetterError
 
 # A gap wider than this many em between glyphs on one baseline starts a new fragment (table cell,
 # column); a narrower gap above WORD_GAP_EM is a word space.

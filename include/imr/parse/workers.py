@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from .errors import LetterError
+from ..errors import LetterError
+from ..records import Letter
 from .letter_parser import parse_pdf
 from .limits import DEFAULT_LIMITS, Limits
-from .records import Letter
 
 Document = tuple[str, bytes | Path]
 # So a worker interpreter finds this package however the parent found it (installed, PYTHONPATH).
@@ -78,7 +78,7 @@ def parse_document(
 
 
 def _serve(limits: Limits) -> None:
-    """Worker loop (`python -m imr.workers LIMITS_JSON`): requests on stdin, results on stdout."""
+    """Worker loop (`python -m imr.parse.workers LIMITS_JSON`): requests on stdin, results on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     reader, writer = Connection(os.dup(0)), Connection(os.dup(1))
     os.dup2(2, 1)  # stray prints must not corrupt the result stream
@@ -133,7 +133,7 @@ class ParserPool:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "imr.workers", json.dumps(asdict(self.limits))],
+            [sys.executable, "-m", "imr.parse.workers", json.dumps(asdict(self.limits))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from .errors import LetterError
+from ..errors import LetterError
+from ..records import Item, Letter
+from ..validate import validate
 from .limits import DEFAULT_LIMITS, Limits
 from .pdftext import Fragment, Line, extract_lines
-from .records import Item, Letter
-from .validate import validate
 
 # Header labels per field, preferred first ("Dated:" is the 2013-14 letters' decision date).
 HEADER_LABELS = {
@@ -491,7 +491,7 @@ def parse_pdf(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Letter:
     """Parses and validates one letter in this process. Raises LetterError with a rejection code.
 
     Not safe against hostile input on its own: time and memory bounds are enforced by the
-    caller's worker process (imr.workers)."""
+    caller's worker process (imr.parse.workers)."""
     if len(data) > limits.max_bytes:
         raise LetterError("too_large", f"{len(data)} bytes exceeds the {limits.max_bytes}-byte limit")
     return validate(parse_lines(extract_lines(data, max_pages=limits.max_pages)))
