@@ -10,6 +10,7 @@ import psycopg2
 import pytest
 
 from imr import PARSER_VERSION, quality, warehouse
+from imr.enrich import enrich_letter
 from imr.records import Item, Letter
 from test_warehouse import BUCKET, claim_all, ingest, obj, ok, one, q
 
@@ -66,7 +67,7 @@ def make_letter(case: str, enriched: bool) -> Letter:
         clinical_case_summary="A 47 year old male.",
         items=items_of(case),
     )
-    return let.enrich_items() if enriched else let
+    return enrich_letter(let) if enriched else let
 
 
 LETTER_COLS_UNCHANGED = (
@@ -174,7 +175,7 @@ def test_corrected_letter_replaces_its_citations(wh_conn):
     corrected.items = corrected.items[1:]  # one item left, renumbered, with other guidelines
     corrected.items[0].seq = 1
     corrected.items[0].maximus_guideline = "Decision based on Non-MTUS Citation ACOEM Practice Guidelines."
-    corrected.enrich_items()
+    enrich_letter(corrected)
     ingest(wh_conn, "run2", [obj("c/b.pdf", minutes=5)], [ok("c/b.pdf", corrected)])
     assert q(wh_conn, f"SELECT {ENRICHED_COLS} FROM imr.items") == [
         ("CM16-0000102", 1, "Diagnostic Testing", "Imaging/Radiology", "none", "cited"),

@@ -13,7 +13,8 @@ import pytest
 
 import imr_synth
 from imr.errors import LetterError
-from imr.parse.letter_parser import _parse_header, _request, parse_date, parse_pdf
+from imr.letter import from_pdf
+from imr.parse.letter_parser import _parse_header, _request, parse_date
 from imr.parse.pdftext import Fragment, Line, extract_lines
 from imr.records import Item, Letter
 from imr.validate import rationale_polarity, validate
@@ -147,7 +148,7 @@ def test_generated_letters_parse_exactly(style: str, tmp_path: Path) -> None:
     pairs = []
     for seed in range(25):
         truth, pdf = imr_synth.random_letter(random.Random(f"{style}-{seed}"), style=style)
-        pairs.append((truth.to_dict(), parse_pdf(pdf).to_dict()))
+        pairs.append((truth.to_dict(), from_pdf(pdf).to_dict()))
     score = _score(tmp_path, pairs)
     assert score["field_accuracy"] == 1.0, score["mismatches"][:3]
     assert score["letters_all_correct"] == len(pairs)
@@ -158,7 +159,7 @@ def test_long_letter_crosses_pages_and_drops_footers() -> None:
     lines = extract_lines(pdf)
     assert max(ln.page for ln in lines) >= 3
     assert not any(ln.text.strip().lower().startswith("page ") and " of " in ln.text for ln in lines)
-    got = parse_pdf(pdf)
+    got = from_pdf(pdf)
     assert [i.request for i in got.items] == [i.request for i in truth.items]
     assert [i.decision for i in got.items] == [i.decision for i in truth.items]
 
@@ -167,14 +168,14 @@ def test_encrypted_with_empty_password_opens() -> None:
     truth, _ = imr_synth.random_letter(random.Random(11), n_items=3)
     pdf = imr_synth.render_letter(truth, encrypt_empty_password=True)
     assert b"/Encrypt" in pdf
-    assert parse_pdf(pdf).case_number == truth.case_number
+    assert from_pdf(pdf).case_number == truth.case_number
 
 
 def test_seed_letter_2013_style(tmp_path: Path) -> None:
     if not SEED.exists():
         pytest.skip(f"seed letter not found at {SEED}")
     truth, pdf = imr_synth.seed_letter_pdf(SEED)
-    got = parse_pdf(pdf)
+    got = from_pdf(pdf)
     assert got.reviewer_specialty == "Anesthesiology"
     assert got.reviewer_licensure_states == ["California"]
     assert (got.patient_age, got.patient_sex) == (50, "male")
@@ -214,7 +215,7 @@ def test_seed_letter_2013_style(tmp_path: Path) -> None:
 )
 def test_bad_files_are_classified(code: str) -> None:
     with pytest.raises(LetterError) as exc:
-        parse_pdf(imr_synth.bad_files()[code])
+        from_pdf(imr_synth.bad_files()[code])
     assert exc.value.code == code
     assert exc.value.message
 

@@ -14,6 +14,7 @@ from imr import pipeline, warehouse
 from imr.parse.letter_parser import parse_pdf
 from imr.parse.workers import ParserPool
 from imr.s3_io import iter_pages
+from imr.validate import record_rejection
 from imr_synth.render import render_spec
 
 pytestmark = pytest.mark.integration
@@ -21,13 +22,13 @@ pytestmark = pytest.mark.integration
 
 def _letter_over_130() -> bytes:
     """A well-formed letter whose patient is 150: the parser reads it (with an unusual_age warning),
-    warehouse.validation_error refuses it (header_missing_field)."""
+    imr.validate.record_rejection refuses it (header_missing_field)."""
     spec = imr_synth.random_spec(random.Random(7))
     first = spec.summary_paragraphs[0]
     spec.summary_paragraphs[0] = re.sub(r"\b\d{1,3} year old", "150 year old", first, count=1)
     pdf = render_spec(spec)
     letter = parse_pdf(pdf)
-    assert letter.patient_age == 150 and warehouse.validation_error(letter)[0] == "header_missing_field"
+    assert letter.patient_age == 150 and record_rejection(letter)[0] == "header_missing_field"
     return pdf
 
 

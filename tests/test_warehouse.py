@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 
 from imr import PARSER_VERSION, quality, warehouse
+from imr.enrich import enrich_letter
 from imr.errors import LetterError
 from imr.read import report
 from imr.records import Item, Letter, ParseWarning
@@ -50,7 +51,7 @@ def letter(case: str, decisions: tuple[str, ...] = ("Upheld",), **kw) -> Letter:
         "clinical_case_summary": "The patient is a 54 year old female.",
     }
     fields.update(kw)
-    return Letter(case_number=case, items=items, **fields).enrich_items()
+    return enrich_letter(Letter(case_number=case, items=items, **fields))
 
 
 def obj(key: str, etag: str | None = None, minutes: int = 0) -> dict:
@@ -364,7 +365,7 @@ def test_fault_mid_batch_leaves_nothing_partial(wh_conn, monkeypatch):
     # 2. A value PostgreSQL itself rejects (validation bypassed): integer out of range.
     broken = letter("CM16-0000021", patient_age=10**12)
     with monkeypatch.context() as m:
-        m.setattr(warehouse_load, "validation_error", lambda _letter: None)
+        m.setattr(warehouse_load, "record_rejection", lambda _letter: None)
         with pytest.raises(psycopg2.DataError):
             warehouse.load_batch(wh_conn, BUCKET, [outcomes[0], ok("f/other.pdf", broken)], "run2")
     assert snapshot(wh_conn) == before

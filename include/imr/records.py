@@ -1,16 +1,14 @@
 """The letter record (contract v2, ../shared/letter-record.md): `Letter`, its `Item`s and
 `ParseWarning`s, the field lists and the derived outcome (Uphold/Overturn). Field names are the
 CLI's JSON keys and the warehouse columns. The v2 enriched item fields (`category`, `subcategory`,
-`citations`) are derived from the item's own text by `imr.enrich`. `ITEM_FIELDS` stays the v1
-list; the warehouse stores the enriched fields as `imr.items.category`, `subcategory`, `*_evidence`
-and `imr.item_citations` (imr.warehouse.load)."""
+`citations`) are derived from the item's own text by the enrich stage (`imr.enrich.enrich_letter`).
+`ITEM_FIELDS` stays the v1 list; the warehouse stores the enriched fields as `imr.items.category`,
+`subcategory`, `*_evidence` and `imr.item_citations` (imr.warehouse.load)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-
-from .enrich import enrich
 
 LETTER_FIELDS = (
     "case_number",
@@ -54,12 +52,6 @@ class Item:
     subcategory: str | None = None
     citations: dict | None = None
 
-    def enrich(self) -> Item:
-        """Fills the enriched fields from the item's text; returns the item."""
-        for name, value in enrich(self).items():
-            setattr(self, name, value)
-        return self
-
 
 @dataclass
 class ParseWarning:
@@ -83,6 +75,9 @@ class Letter:
     items: list[Item] = field(default_factory=list)
     clinical_case_summary: str | None = None
     warnings: list[ParseWarning] = field(default_factory=list)
+    # Not part of the contract: how many `Decision rationale:` paragraphs the parser counted, for
+    # validate's item_structure rule. None for a record not read from a letter.
+    rationale_paragraphs: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def outcome(self) -> str | None:
@@ -100,12 +95,6 @@ class Letter:
         out["clinical_case_summary"] = d["clinical_case_summary"]
         out["warnings"] = d["warnings"]
         return out
-
-    def enrich_items(self) -> Letter:
-        """Fills every item's enriched fields; returns the letter."""
-        for item in self.items:
-            item.enrich()
-        return self
 
     @classmethod
     def from_dict(cls, d: dict) -> Letter:

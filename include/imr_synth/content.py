@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from imr.enrich import enrich_letter
 from imr.records import Item, Letter
 
 from .phrases import (
@@ -508,21 +509,23 @@ def random_spec(
     reqs = [_random_request(rng, ur, long=rng.random() < 0.07) for _ in range(n)]
     items, partial = _random_items(rng, reqs, ctx)
     summary = _summary(rng, ctx, (sex, age), injury, reqs, partial)
-    letter = Letter(
-        case_number=case_number,
-        date_assigned=assigned,
-        date_of_injury=injury,
-        decision_date=decided,
-        ur_denial_date=ur,
-        application_received=received,
-        priority=priority,
-        reviewer_specialty=specialty,
-        reviewer_licensure_states=states,
-        patient_age=age,
-        patient_sex=sex,
-        items=[i.item for i in items],
-        clinical_case_summary=norm(" ".join(summary)),
-    ).enrich_items()  # the truth carries the v2 fields, as `imr parse` prints them
+    letter = enrich_letter(
+        Letter(
+            case_number=case_number,
+            date_assigned=assigned,
+            date_of_injury=injury,
+            decision_date=decided,
+            ur_denial_date=ur,
+            application_received=received,
+            priority=priority,
+            reviewer_specialty=specialty,
+            reviewer_licensure_states=states,
+            patient_age=age,
+            patient_sex=sex,
+            items=[i.item for i in items],
+            clinical_case_summary=norm(" ".join(summary)),
+        )
+    )  # the truth carries the v2 fields, as `imr parse` prints them
     return LetterSpec(
         letter=letter,
         style=style,

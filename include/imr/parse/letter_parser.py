@@ -1,5 +1,6 @@
-"""Reads a Letter record out of an IMR Final Determination letter: `parse_pdf` (bytes -> validated
-record, in this process) and `parse_lines` (positioned text lines -> record, contract v1).
+"""Reads a Letter record out of an IMR Final Determination letter: `parse_pdf` (bytes -> record, in
+this process) and `parse_lines` (positioned text lines -> record, contract v1). The record is as the
+letter states it: enrichment and validation are the next stages (`imr.letter.from_pdf` runs them).
 
 Two letter styles are handled: 2016-17 letters (credentials block with `State(s) of Licensure:` and
 `Certification(s)/Specialty:`) and 2013-14 letters (`Board Certified in X and is licensed to
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..errors import LetterError
+from ..facts import CASE_NUMBER_IN_TEXT
 from ..records import Item, Letter
-from ..validate import validate
 from .limits import DEFAULT_LIMITS, Limits
 from .pdftext import Fragment, Line, extract_lines
 
@@ -31,8 +32,6 @@ HEADER_LABELS = {
     "application_received": ("Application Received",),
     "priority": ("Priority",),
 }
-# A loadable letter must say which case it decides and when.
-REQUIRED_HEADER = ("case_number", "decision_date")
 
 
 def _label_pattern(label: str) -> str:
@@ -49,7 +48,6 @@ _ANY_LABEL = re.compile(
 )
 _LABEL_WORDS = [lab.lower().split() for lab, _ in _LABELS]
 _OTHER_LABEL = re.compile(r"^\s*[A-Za-z][A-Za-z()/'&\s-]{1,40}:")
-_CASE_RE = re.compile(r"\b(CM\d{2}-\d{7})\b")
 _DATE_RE = re.compile(r"\b(\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4}|\d{2})\b")
 _ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTHS = {
@@ -280,7 +278,7 @@ def parse_date(text: str | None) -> date | None:
 def _header_fields(raw: dict[str, str | None], header_text: str) -> dict:
     out: dict = {}
     case = raw.get("case_number") or ""
-    m = _CASE_RE.search(case.replace(" ", "")) or _CASE_RE.search(header_text)
+    m = CASE_NUMBER_IN_TEXT.search(case.replace(" ", "")) or CASE_NUMBER_IN_TEXT.search(header_text)
     out["case_number"] = m.group(1) if m else None
     for field in (
         "date_assigned",
@@ -444,54 +442,53 @@ def _items(lines: list[Line]) -> list[Item]:
     return items
 
 
-def _check_items(lines: list[Line], items: list[Item]) -> None:
-    labels = sum(1 for ln in lines if re.match(rf"^\s*{_RAT}", ln.text, re.I))
-    if not items:
-        raise LetterError("item_structure", "no decision line (`<item>: Upheld|Overturned`) was found")
-    if labels != len(items) or any(i.decision_rationale is None for i in items):
-        raise LetterError(
-            "item_structure", f"{len(items)} decision line(s) but {labels} `Decision rationale:` paragraph(s)"
-        )
-    if any(not i.request for i in items):
-        raise LetterError("item_structure", "a decision line names no item")
+def _rationale_paragraphs(lines: list[Line]) -> int:
+    """How many `Decision rationale:` paragraphs the issues section has (validate's item_structure
+    rule compares it with the decision lines found)."""
+    return sum(1 for ln in lines if re.match(rf"^\s*{_RAT}", ln.text, re.I))
 
 
 def parse_lines(lines: list[Line]) -> Letter:
-    """Builds the record; raises LetterError when the text is not a loadable IMR letter."""
+    """Builds the record from a letter's lines.
+
+    :param lines: the letter's positioned text lines (`imr.parse.pdftext.extract_lines`).
+    :return: the record, not yet enriched or validated.
+    :raises LetterError: ``not_an_imr_letter`` when the IMR section headings are not there.
+    """
     sections = _split_sections(lines)
     if "issues" not in sections or ("how" not in sections and "summary" not in sections):
         raise LetterError("not_an_imr_letter", "the IMR section headings were not found")
     header_lines = sections["header"]
     raw = _parse_header(header_lines)
     head = _header_fields(raw, join_lines(header_lines))
-    missing = [f for f in REQUIRED_HEADER if head.get(f) is None]
-    if missing:
-        raise LetterError(
-            "header_missing_field", "header lacks " + ", ".join(HEADER_LABELS[f][0] for f in missing)
-        )
     reviewer_text = paragraphs_text(sections.get("how", []))
     specialty, states = _reviewer(reviewer_text)
     summary = join_lines(sections.get("summary", []))
     age, sex = _patient(summary)
     issue_lines = sections["issues"]
-    items = _items(issue_lines)
-    _check_items(issue_lines, items)
     return Letter(
         **head,
         reviewer_specialty=specialty,
         reviewer_licensure_states=states,
         patient_age=age,
         patient_sex=sex,
-        items=items,
+        items=_items(issue_lines),
         clinical_case_summary=_SUMMARY_INTRO.sub("", summary, count=1) or None,
-    ).enrich_items()
+        rationale_paragraphs=_rationale_paragraphs(issue_lines),
+    )
 
 
 def parse_pdf(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Letter:
-    """Parses and validates one letter in this process. Raises LetterError with a rejection code.
+    """Parses one letter in this process.
 
     Not safe against hostile input on its own: time and memory bounds are enforced by the
-    caller's worker process (imr.parse.workers)."""
+    caller's worker process (imr.parse.workers).
+
+    :param data: the PDF's bytes.
+    :param limits: the size and page bounds checked before and while reading.
+    :return: the record, not yet enriched or validated.
+    :raises LetterError: with the rejection code of a file that yields no record.
+    """
     if len(data) > limits.max_bytes:
         raise LetterError("too_large", f"{len(data)} bytes exceeds the {limits.max_bytes}-byte limit")
-    return validate(parse_lines(extract_lines(data, max_pages=limits.max_pages)))
+    return parse_lines(extract_lines(data, max_pages=limits.max_pages))

@@ -25,6 +25,7 @@ from pdfminer.pdftypes import resolve1
 from pdfminer.psexceptions import PSException
 
 from ..errors import LetterError
+from ..facts import CASE_NUMBER_IN_TEXT
 
 # A gap wider than this many em between glyphs on one baseline starts a new fragment (table cell,
 # column); a narrower gap above WORD_GAP_EM is a word space.
@@ -42,7 +43,7 @@ _PAGE_NUMBER = re.compile(
 
 
 # Later pages of a letter often carry the case number in a running header ("Case Number: CM17-...").
-_RUNNING_CASE = re.compile(r"\bCM\d{2}-\d{7}\b")
+_RUNNING_CASE = CASE_NUMBER_IN_TEXT
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
 """Parsing letters in killable worker processes: `ParserPool` / `parse_many` (one `ParseResult`
 per document) and `parse_document`, what a worker does with one document.
 
+A worker runs the function `READ_LETTER` names on each document: by default `imr.letter.from_pdf`,
+the parse, enrich and validate stages of one letter. It is named, not imported, so this stage's
+code depends on no later stage; the worker interpreter imports it.
+
 pdfminer.six can loop for minutes or allocate without bound on a malformed file, and no in-process
 check can interrupt a C-level or tight Python loop reliably. So each letter is parsed in a long-lived
 worker process with an address-space limit; the parent enforces a wall-clock deadline per letter,
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import resource
@@ -18,17 +23,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from ..errors import LetterError
 from ..records import Letter
-from .letter_parser import parse_pdf
 from .limits import DEFAULT_LIMITS, Limits
 
 Document = tuple[str, bytes | Path]
+# "module:function" taking (bytes, Limits) and returning a Letter or raising LetterError.
+READ_LETTER = "imr.letter:from_pdf"
 # So a worker interpreter finds this package however the parent found it (installed, PYTHONPATH).
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
@@ -56,15 +62,32 @@ def _read(payload: bytes | Path, limits: Limits) -> bytes:
     return Path(payload).read_bytes()
 
 
+def letter_reader(name: str = READ_LETTER) -> Callable[[bytes, Limits], Letter]:
+    """The function a "module:function" name refers to.
+
+    :param name: e.g. ``"imr.letter:from_pdf"``.
+    :return: the function.
+    """
+    module, _, func = name.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
 def parse_document(
-    payload: bytes | Path, limits: Limits
+    payload: bytes | Path, limits: Limits, read: Callable[[bytes, Limits], Letter] | None = None
 ) -> tuple[str | None, Letter | None, str | None, str | None]:
-    """(sha256, letter, error_code, message) for one document, in this process."""
+    """(sha256, letter, error_code, message) for one document, in this process.
+
+    :param payload: the document's bytes or a path to them.
+    :param limits: the bounds it is read within.
+    :param read: what turns the bytes into a record (default: `READ_LETTER`).
+    :return: the digest (None when unread), the letter or None, the rejection code and message.
+    """
     sha = None
+    read = read or letter_reader()
     try:
         data = _read(payload, limits)
         sha = hashlib.sha256(data).hexdigest()
-        return sha, parse_pdf(data, limits), None, None
+        return sha, read(data, limits), None, None
     except LetterError as exc:
         return sha, None, exc.code, exc.message
     except MemoryError:
@@ -79,6 +102,7 @@ def parse_document(
 
 def _serve(limits: Limits) -> None:
     """Worker loop (`python -m imr.parse.workers LIMITS_JSON`): requests on stdin, results on stdout."""
+    read = letter_reader()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     reader, writer = Connection(os.dup(0)), Connection(os.dup(1))
     os.dup2(2, 1)  # stray prints must not corrupt the result stream
@@ -95,7 +119,7 @@ def _serve(limits: Limits) -> None:
             return
         idx, payload = msg
         start = time.perf_counter()
-        sha, letter, code, message = parse_document(payload, limits)
+        sha, letter, code, message = parse_document(payload, limits, read)
         writer.send((idx, sha, letter, code, message, time.perf_counter() - start))
 
 

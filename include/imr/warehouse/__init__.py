@@ -8,7 +8,7 @@ public names are re-exported here, so callers write `from imr import warehouse; 
 """
 
 from .db import connect, copy_rows, transaction
-from .load import Failed, ObjectResult, Parsed, load_batch, validation_error
+from .load import Failed, ObjectResult, Parsed, load_batch
 from .manifest import (
     DEFAULT_LEASE,
     STATUSES,
@@ -56,5 +56,4 @@ __all__ = [
     "requeue_failures",
     "transaction",
     "upgrade",
-    "validation_error",
 ]

@@ -1,26 +1,25 @@
 """Loading parsed letters: what the loader takes (`ObjectResult`, whose `result` is `Parsed` or
-`Failed`), the checks a letter must pass to be loadable (`validation_error`), and `load_batch`, which
+`Failed`), and `load_batch`, which runs the checks a letter must pass to be loadable
+(`imr.validate.record_rejection`) and
 COPYs one batch into staging tables and merges it into imr.letters, imr.items, the manifest and
 imr.parse_failures in ONE transaction."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import NamedTuple
 
 from imr import PARSER_VERSION
 from imr.errors import LetterError
-from imr.records import DATE_FIELDS, DECISIONS, ITEM_FIELDS, LETTER_FIELDS, Letter
+from imr.facts import CITATION_SOURCES
+from imr.records import ITEM_FIELDS, LETTER_FIELDS, Letter
+from imr.validate import record_rejection
 
 from .db import Writer, bare_etag, clean_text, copy_rows, transaction
 from .manifest import lock_leased_batch
-
-CASE_NUMBER = re.compile(r"^CM\d{2}-\d{7}$")
 
 # Column order of the staging tables (and of the rows built for them).
 LETTER_COLUMNS = ("key", *LETTER_FIELDS, "clinical_case_summary", "warnings")
@@ -33,7 +32,6 @@ ENRICHED_ITEM_COLUMNS = (
     "expert_reviewer_evidence",
 )
 ITEM_COLUMNS = ("key", "case_number", *ITEM_FIELDS, *ENRICHED_ITEM_COLUMNS)
-CITATION_SOURCES = ("claims_administrator", "expert_reviewer")
 CITATION_COLUMNS = (
     "key",
     "case_number",
@@ -91,84 +89,15 @@ class _Row(NamedTuple):
     message: str | None
 
 
-def validation_error(letter: Letter) -> tuple[str, str] | None:
-    """Why the warehouse cannot take this letter, or None.
-
-    Checked before the batch transaction so that one malformed record is quarantined on its own
-    instead of aborting (and, on every retry, re-aborting) the batch it is in."""
-    return (
-        _header_error(letter)
-        or next(filter(None, map(_item_error, letter.items)), None)
-        or _seq_error(letter)
-    )
-
-
-def _header_error(letter: Letter) -> tuple[str, str] | None:
-    if not isinstance(letter.case_number, str) or not CASE_NUMBER.match(letter.case_number):
-        return "header_missing_field", f"case_number {letter.case_number!r} does not match CMyy-nnnnnnn"
-    age = letter.patient_age
-    if age is not None and (not isinstance(age, int) or isinstance(age, bool) or not 0 <= age <= 130):
-        return "header_missing_field", f"patient_age {age!r} is not an age"
-    for name in DATE_FIELDS:
-        value = getattr(letter, name)
-        if value is not None and not isinstance(value, date):
-            return "header_missing_field", f"{name} {value!r} is not a date"
-    states = letter.reviewer_licensure_states
-    if states is not None and not all(isinstance(s, str) for s in states):
-        return "header_missing_field", "reviewer_licensure_states must be strings"
-    return None
-
-
-def _seq_error(letter: Letter) -> tuple[str, str] | None:
-    seqs = [i.seq for i in letter.items]
-    if any(not isinstance(s, int) or s < 1 for s in seqs) or len(set(seqs)) != len(seqs):
-        return "item_structure", f"item seq values {seqs} are not distinct positive integers"
-    return None
-
-
-def _item_error(item) -> tuple[str, str] | None:
-    if item.decision not in DECISIONS:
-        return "item_structure", f"item {item.seq} decision {item.decision!r} is not Upheld/Overturned"
-    if not isinstance(item.request, str) or not item.request.strip():
-        return "item_structure", f"item {item.seq} has no request"
-    problem = _enrichment_error(item)
-    if problem:
-        return "item_structure", f"item {item.seq} {problem}"
-    return None
-
-
-CITATION_FAMILIES = ("MTUS", "ODG", "ACOEM", "other")
-
-
-def _enrichment_error(item) -> str | None:
-    """What in an item's enriched fields imr.items / imr.item_citations would refuse, or None (the
-    fields may all be None: a record from a parser older than the enrichment)."""
-    for name in ("category", "subcategory"):
-        if getattr(item, name) is not None and not isinstance(getattr(item, name), str):
-            return f"{name} {getattr(item, name)!r} is not text"
-    if item.citations is None:
-        return None
-    if not isinstance(item.citations, dict):
-        return "citations is not an object"
-    for source in CITATION_SOURCES:
-        part = item.citations.get(source)
-        if not isinstance(part, dict) or part.get("evidence") not in ("cited", "none"):
-            return f"citations.{source}.evidence is not cited/none"
-        for c in part.get("citations") or []:
-            if not isinstance(c, dict) or c.get("family") not in CITATION_FAMILIES:
-                return f"citations.{source} has a citation without a known family"
-    return None
-
-
 def _row(ord_: int, r: ObjectResult) -> _Row:
-    """The staging row for one result: a Parsed letter that fails validation_error becomes a failure
+    """The staging row for one result: a Parsed letter that fails record_rejection becomes a failure
     with that code, so it is quarantined on its own and counted under its code."""
     etag, sha256 = bare_etag(r.etag), r.sha256 or None  # a failure before download has no digest
     match r.result:
         case Parsed(letter):
             if not isinstance(r.key, str) or not isinstance(sha256, str):
                 raise ValueError(f"result for {r.key!r}: a loaded letter needs its object's key and sha256")
-            problem = validation_error(letter)
+            problem = record_rejection(letter)
             if problem is None:
                 return _Row(ord_, r.key, etag, sha256, letter, None, None)
             return _Row(ord_, r.key, etag, sha256, None, *problem)
@@ -460,7 +389,7 @@ def load_batch(  # noqa: PLR0913 (a batch's provenance travels with it into the 
     included), so a retry starts from a clean state. Loading the same results twice changes nothing.
     Returns {loaded, duplicate, quarantined, stale, changed, letters_written, items_written} and
     `quarantined_by_code` ({error_code: n}, summing to `quarantined`, letters that failed
-    validation_error included). `stale` counts results whose ETag the manifest no longer has (the
+    record_rejection included). `stale` counts results whose ETag the manifest no longer has (the
     object changed meanwhile: it is pending again). `changed` are keys of the batch with no result
     because their listed version was gone at download (S3 answered 412 to If-Match): released to
     pending in the same transaction (see _match_manifest); the count says how many. `write` fills the
