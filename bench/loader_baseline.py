@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from imr import PARSER_VERSION
-from imr.warehouse import ObjectResult, load_batch
+from imr.warehouse import BatchLoad, ObjectResult, load_batch
 
 
 def insert_rows(cur, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
@@ -25,7 +25,7 @@ def load_rows_executemany(
     map_index: int | None = None,
     parser_version: str = PARSER_VERSION,
     batch_id: int | None = None,
-) -> dict:
+) -> BatchLoad:
     """load_batch with the executemany writer: the COPY benchmark's baseline."""
     return load_batch(
         conn,

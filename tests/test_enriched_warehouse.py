@@ -194,7 +194,7 @@ def test_bad_citation_family_quarantines_the_letter_alone(wh_conn):
         [obj("q/a.pdf"), obj("q/b.pdf")],
         [ok("q/a.pdf", bad), ok("q/b.pdf", make_letter("CM16-0000104", True))],
     )
-    assert counts["quarantined_by_code"] == {"item_structure": 1} and counts["loaded"] == 1
+    assert counts.quarantined_by_code == {"item_structure": 1} and counts.loaded == 1
 
 
 def test_loader_role_has_dml_on_item_citations(wh_conn, pg_dsn):
@@ -249,7 +249,7 @@ def test_reparse_fills_enriched_fields_and_changes_nothing_else(wh_conn):
     assert sorted(claim_all(wh_conn, "backfill-reparse")) == sorted(keys)
     new = [ok(k, make_letter(c, True)) for k, c in zip(keys, cases, strict=True)]
     counts = warehouse.load_batch(wh_conn, BUCKET, new, "backfill-reparse", "load", 0)
-    assert (counts["loaded"], counts["letters_written"], counts["items_written"]) == (3, 3, 6)
+    assert (counts.loaded, counts.letters_written, counts.items_written) == (3, 3, 6)
 
     after = _state(wh_conn)
     assert after["letters"] == before["letters"]

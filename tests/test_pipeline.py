@@ -47,9 +47,9 @@ def test_batch_line_breaks_down_every_quarantined_object(wh_conn, s3_client, buc
     with ParserPool(1) as pool:
         report = pipeline.ingest_batch(s3_client, wh_conn, batch_id, pool)
 
-    assert (report.objects, report.loaded, report.quarantined) == (3, 1, 2)
-    assert report.errors == {"header_missing_field": 1, "not_pdf": 1}
-    assert sum(report.errors.values()) == report.quarantined
+    assert (report.objects, report.load.loaded, report.load.quarantined) == (3, 1, 2)
+    assert report.load.quarantined_by_code == {"header_missing_field": 1, "not_pdf": 1}
+    assert sum(report.load.quarantined_by_code.values()) == report.load.quarantined
     assert "2 quarantined (header_missing_field=1, not_pdf=1)" in report.line()
 
 

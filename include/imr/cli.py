@@ -132,7 +132,7 @@ def cmd_insights(args: argparse.Namespace) -> int:
         for batch_id in warehouse.claim_batches(conn, INSIGHTS_BUCKET, run_id, batch_size=500):
             batch = [results[o.key] for o in warehouse.get_batch(conn, batch_id).objects if o.key in results]
             counts = warehouse.load_batch(conn, INSIGHTS_BUCKET, batch, run_id, batch_id=batch_id)
-            failed += counts["quarantined"]
+            failed += counts.quarantined
         if failed:
             print(
                 f"imr insights: {failed} file(s) could not be loaded (see imr.parse_failures)",

@@ -25,7 +25,7 @@ from .errors import LetterError
 from .parse.limits import DEFAULT_LIMITS, Limits
 from .parse.workers import ParseResult, ParserPool
 from .s3_io import get_object_bytes, iter_pages
-from .warehouse import Failed, ObjectRef, ObjectResult, Parsed
+from .warehouse import BatchLoad, Failed, ObjectRef, ObjectResult, Parsed
 
 log = logging.getLogger(__name__)
 
@@ -65,25 +65,22 @@ def discover(  # noqa: PLR0913 (the listing's window and options, each with a de
 
 @dataclass
 class BatchReport:
-    """One batch's counts; `errors` is the quarantined objects per error code (sums to `quarantined`)."""
+    """One batch's outcome: its id, how many objects it had, what the loader did (`load`) and how
+    long it took."""
 
     batch_id: int
     objects: int
-    loaded: int
-    duplicate: int
-    quarantined: int
-    stale: int
-    errors: dict[str, int]
-    changed: int = 0
+    load: BatchLoad
     seconds: float = 0.0
 
     def line(self) -> str:
         """The one-line batch summary for task logs: counts and codes only, never letter text."""
-        errs = ", ".join(f"{k}={v}" for k, v in sorted(self.errors.items())) or "none"
+        n = self.load
+        errs = ", ".join(f"{k}={v}" for k, v in sorted(n.quarantined_by_code.items())) or "none"
         return (
-            f"batch {self.batch_id}: {self.objects} objects, {self.loaded} loaded, "
-            f"{self.duplicate} duplicate, {self.quarantined} quarantined ({errs}), {self.stale} stale, "
-            f"{self.changed} changed since listing"
+            f"batch {self.batch_id}: {self.objects} objects, {n.loaded} loaded, "
+            f"{n.duplicate} duplicate, {n.quarantined} quarantined ({errs}), {n.stale} stale, "
+            f"{n.changed} changed since listing"
         )
 
 
@@ -186,17 +183,7 @@ def ingest_batch(  # noqa: PLR0913 (keyword-only options, each with a default)
         changed=changed,
         lease_owner=lease_owner,
     )
-    report = BatchReport(
-        batch_id,
-        len(batch.objects),
-        counts["loaded"],
-        counts["duplicate"],
-        counts["quarantined"],
-        counts["stale"],
-        counts["quarantined_by_code"],
-        counts["changed"],
-        time.monotonic() - started,
-    )
+    report = BatchReport(batch_id, len(batch.objects), counts, time.monotonic() - started)
     log.info("%s", report.line())
     return report
 
@@ -222,11 +209,11 @@ class LaneReport:
             totals.update(
                 batches=1,
                 objects=r.objects,
-                loaded=r.loaded,
-                duplicate=r.duplicate,
-                quarantined=r.quarantined,
-                stale=r.stale,
-                changed=r.changed,
+                loaded=r.load.loaded,
+                duplicate=r.load.duplicate,
+                quarantined=r.load.quarantined,
+                stale=r.load.stale,
+                changed=r.load.changed,
             )
         return dict(totals)
 

@@ -1,6 +1,7 @@
 """The PostgreSQL warehouse (no Airflow here): `db` (connections, the one transaction helper, COPY),
 `migrate` (schema versions), `manifest` (the S3 object state machine and claimed batches), `load`
-(validating and loading parsed letters). The summary counts are read by `imr.read.report`.
+(loading parsed letters: `results` the types in and out, `rows` the staged rows, `merge` the
+SQL steps). The summary counts are read by `imr.read.report`.
 
 Every function takes an open psycopg2 connection and runs its own transaction(s) with
 `db.transaction`: uncommitted work the caller has on the connection is committed with it. The
@@ -8,7 +9,7 @@ public names are re-exported here, so callers write `from imr import warehouse; 
 """
 
 from .db import connect, copy_rows, transaction
-from .load import Failed, ObjectResult, Parsed, load_batch
+from .load import load_batch
 from .manifest import (
     DEFAULT_LEASE,
     STATUSES,
@@ -27,11 +28,13 @@ from .manifest import (
     requeue_failures,
 )
 from .migrate import SchemaOutOfDate, applied_migrations, check_schema, migrations, upgrade
+from .results import BatchLoad, Failed, ObjectResult, Parsed
 
 __all__ = [
     "DEFAULT_LEASE",
     "STATUSES",
     "Batch",
+    "BatchLoad",
     "Failed",
     "LeaseLost",
     "ObjectRef",
