@@ -107,7 +107,7 @@ def load_letters(conn) -> None:
     counts = ingest(
         conn, "run1", [obj(k) for k in keys], [ok(k, let) for k, let in zip(keys, LETTERS, strict=True)]
     )
-    assert counts["loaded"] == 6 and counts["items_written"] == 11
+    assert counts.loaded == 6 and counts.items_written == 11
 
 
 @pytest.fixture

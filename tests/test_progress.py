@@ -15,12 +15,8 @@ import psycopg2
 import pytest
 
 from imr import warehouse
-from imr.read.progress import (
-    active_runs_progress,
-    format_duration,
-    format_progress_line,
-    poll_progress,
-)
+from imr.console import format_progress_line, poll_progress
+from imr.read.progress import active_runs_progress, format_duration
 from progress_seed import EXPECTED_BATCHES, EXPECTED_COUNTS, KEYS, db_now, letter, seed_active_run
 
 pytestmark = pytest.mark.integration

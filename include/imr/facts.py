@@ -21,6 +21,7 @@ CASE_NUMBER_IN_TEXT = re.compile(rf"\b({CASE_NUMBER_PATTERN})\b")
 # parsed, whether each cited any evidence, and the family of each citation.
 CITATION_SOURCES = ("claims_administrator", "expert_reviewer")
 EVIDENCE = ("cited", "none")
+CITED, UNCITED = EVIDENCE
 CITATION_FAMILIES = ("MTUS", "ODG", "ACOEM", "other")
 MTUS, ODG, ACOEM, OTHER_FAMILY = CITATION_FAMILIES
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import NamedTuple
 
 from botocore.exceptions import ClientError
@@ -25,7 +26,7 @@ from .errors import LetterError
 from .parse.limits import DEFAULT_LIMITS, Limits
 from .parse.workers import ParseResult, ParserPool
 from .s3_io import get_object_bytes, iter_pages
-from .warehouse import BatchLoad, Failed, ObjectRef, ObjectResult, Parsed
+from .warehouse import Batch, BatchLoad, Failed, ObjectRef, ObjectResult, Parsed
 
 log = logging.getLogger(__name__)
 
@@ -171,21 +172,67 @@ def ingest_batch(  # noqa: PLR0913 (keyword-only options, each with a default)
     started = time.monotonic()
     batch = warehouse.get_batch(conn, batch_id)
     results, changed = parse_objects(s3, batch.bucket, batch.objects, pool, on_letter)
-    counts = warehouse.load_batch(
+    return _load(
         conn,
-        batch.bucket,
+        batch,
         results,
-        batch.run_id,
+        started,
         task_id=task_id,
         map_index=map_index,
         parser_version=parser_version,
-        batch_id=batch_id,
         changed=changed,
         lease_owner=lease_owner,
     )
-    report = BatchReport(batch_id, len(batch.objects), counts, time.monotonic() - started)
+
+
+def _load(conn, batch: Batch, results: list[ObjectResult], started: float, **options) -> BatchReport:
+    """Loads one claimed batch's results (`warehouse.load_batch` with `options`); logs and returns
+    its report. The one place worker results become a load, for S3 objects and local files alike."""
+    counts = warehouse.load_batch(
+        conn, batch.bucket, results, batch.run_id, batch_id=batch.batch_id, **options
+    )
+    report = BatchReport(batch.batch_id, len(batch.objects), counts, time.monotonic() - started)
     log.info("%s", report.line())
     return report
+
+
+def ingest_files(
+    conn,
+    bucket: str,
+    files: list[Path],
+    run_id: str,
+    *,
+    jobs: int = 1,
+    limits: Limits = DEFAULT_LIMITS,
+    batch_size: int = 500,
+) -> list[BatchReport]:
+    """Local files through the path S3 objects take: parsed in worker processes, registered in
+    the manifest under `bucket` (key: the path; ETag: the content's sha256, so unchanged files
+    register nothing new), claimed in batches and loaded (`imr insights`).
+
+    :param conn: a psycopg2 connection to a migrated warehouse.
+    :param bucket: the manifest's name for where the files come from.
+    :param files: the PDFs.
+    :param run_id: the run that claims and loads them.
+    :param jobs: parser worker processes.
+    :param limits: the per-letter bounds.
+    :param batch_size: files per claimed batch.
+    :return: one report per batch loaded.
+    """
+    with ParserPool(jobs, limits) as pool:
+        parsed = {r.source: r for r in pool.imap((str(f), f) for f in files)}
+    objects = [
+        {"key": k, "etag": r.sha256 or "unread", "size": None, "last_modified": None}
+        for k, r in parsed.items()
+    ]
+    warehouse.register_objects(conn, bucket, objects, run_id)
+    reports = []
+    for batch_id in warehouse.claim_batches(conn, bucket, run_id, batch_size=batch_size):
+        started = time.monotonic()
+        batch = warehouse.get_batch(conn, batch_id)
+        results = [_result(o, parsed[o.key]) for o in batch.objects if o.key in parsed]
+        reports.append(_load(conn, batch, results, started))
+    return reports
 
 
 def lane_owner(run_id: str, map_index: int, try_number: int) -> tuple[str, str]:

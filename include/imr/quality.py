@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from imr.enrich.taxonomy import taxonomy
+from imr.facts import CASE_NUMBER_PATTERN
 from imr.records import DECISIONS, OUTCOMES
 from imr.warehouse.db import transaction
 
@@ -99,7 +100,7 @@ def checks(
         _none_where(
             "letters_case_number_format",
             "imr.letters",
-            "case_number !~ '^CM[0-9]{2}-[0-9]{7}$'",
+            f"case_number !~ '^{CASE_NUMBER_PATTERN}$'",
             "case numbers look like CM16-0213037",
         ),
         _none_where(

@@ -295,23 +295,6 @@ def lock_leased_batch(cur, batch_id: int, owner: str) -> None:
         raise LeaseLost(f"batch {batch_id} is no longer leased to this lane")
 
 
-def batch_progress(conn, run_id: str) -> dict[str, int]:
-    """A run's batches: total, finished, leased now (being worked) and free (waiting for a lane)."""
-    with transaction(conn) as cur:
-        cur.execute(
-            """
-            SELECT count(*), count(finished_at),
-                   count(*) FILTER (WHERE finished_at IS NULL AND lease_expires_at >= now()),
-                   count(*) FILTER (WHERE finished_at IS NULL
-                                    AND (lease_expires_at IS NULL OR lease_expires_at < now()))
-            FROM imr.batches WHERE run_id = %s
-            """,
-            (run_id,),
-        )
-        total, finished, leased, free = cur.fetchone()
-    return {"batches": total, "finished": finished, "leased": leased, "free": free}
-
-
 def release_leases(conn, run_id: str) -> int:
     """Hand back the leases a run's lanes still hold (the run ended): its unfinished batches are
     claimable at once, e.g. by a cleared lane of the same run."""
