@@ -22,6 +22,11 @@ def _expand(paths: list[str]) -> Iterator[Path]:
 
 
 def result_json(r: ParseResult) -> dict:
+    """One input's JSON line: the record's fields plus `file`, or `file`, `error_code`, `message`.
+
+    :param r: the worker's result for one file.
+    :return: the JSON-ready dict.
+    """
     if r.ok:
         d = r.letter.to_dict()
         d["file"] = r.source
@@ -37,6 +42,11 @@ def _table_row(r: ParseResult) -> str:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
+    """`imr parse`: one JSON line (or table row) per input file; exit status 1 if any failed.
+
+    :param args: the parsed command line.
+    :return: the exit status.
+    """
     files = list(_expand(args.paths))
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb, max_pages=args.max_pages)
     show_progress = len(files) >= 20 and not args.quiet
@@ -56,6 +66,11 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """`imr db upgrade`: apply the warehouse migrations.
+
+    :param args: the parsed command line (`--dsn`).
+    :return: the exit status.
+    """
     from .warehouse import connect, upgrade
 
     try:
@@ -145,6 +160,11 @@ DEV_ONLY_MODULES = {"imr_synth": "the imr_synth package", "reportlab": "reportla
 def cmd_generate(args: argparse.Namespace) -> int:
     # The generator (include/imr_synth) is development tooling: imported here, not at module level, so
     # that every other command works where its dependencies are absent.
+    """`imr generate`: synthetic letters, their truth and one bad file per rejection class.
+
+    :param args: the parsed command line.
+    :return: the exit status (2 where the dev dependencies are absent).
+    """
     try:
         from imr_synth import write_sample_set
     except ModuleNotFoundError as e:
@@ -163,6 +183,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `imr` argument parser with its subcommands.
+
+    :return: the parser.
+    """
     p = argparse.ArgumentParser(prog="imr", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -200,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the `imr` command line.
+
+    :param argv: the arguments (default: `sys.argv[1:]`).
+    :return: the exit status.
+    """
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -31,6 +31,8 @@ DATE_ORDER_THRESHOLD = 0.05
 
 @dataclass(frozen=True)
 class Check:
+    """A data-quality check: a SQL aggregate to observe and a condition it must pass."""
+
     name: str
     table: str
     observed: str  # SQL aggregate expression: the value we report
@@ -39,10 +41,13 @@ class Check:
 
     @property
     def sql(self) -> str:
+        """The query that observes and judges the check."""
         return f"SELECT {self.observed} AS observed, {self.passes} AS passed FROM {self.table}"
 
 
 class CheckResult(NamedTuple):
+    """A check's outcome: passed, and the value observed."""
+
     name: str
     passed: bool
     observed: object

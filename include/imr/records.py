@@ -41,6 +41,8 @@ OUTCOMES = ("Uphold", "Overturn", "Partially Overturn")
 
 @dataclass
 class Item:
+    """One disputed item: its request, decision, guideline lines, rationale and enriched fields."""
+
     seq: int
     request: str
     decision: str
@@ -55,12 +57,16 @@ class Item:
 
 @dataclass
 class ParseWarning:
+    """A warning kept with a loadable record: its code and message."""
+
     code: str
     message: str
 
 
 @dataclass
 class Letter:
+    """One letter's record (contract v2)."""
+
     case_number: str | None = None
     date_assigned: date | None = None
     date_of_injury: date | None = None
@@ -81,6 +87,7 @@ class Letter:
 
     @property
     def outcome(self) -> str | None:
+        """The letter's outcome, derived from its items' decisions."""
         return derive_outcome([i.decision for i in self.items])
 
     def to_dict(self) -> dict:
@@ -98,6 +105,11 @@ class Letter:
 
     @classmethod
     def from_dict(cls, d: dict) -> Letter:
+        """The record of a contract JSON object (the inverse of `to_dict`).
+
+        :param d: the JSON object.
+        :return: the letter.
+        """
         kw = {k: d.get(k) for k in LETTER_FIELDS if k != "outcome"}
         for k in DATE_FIELDS:
             if isinstance(kw[k], str):
@@ -109,6 +121,11 @@ class Letter:
 
 
 def derive_outcome(decisions: list[str]) -> str | None:
+    """Uphold, Overturn or Partially Overturn from the items' decisions.
+
+    :param decisions: each item's decision.
+    :return: the outcome, None without items.
+    """
     if not decisions:
         return None
     kinds = set(decisions)

@@ -23,6 +23,11 @@ def pool_slots() -> int:
 
 
 def common_params(prefix_help: str = "key prefix") -> dict[str, Param]:
+    """The params every ingesting DAG takes: bucket, prefix, batch size, lanes, timeout.
+
+    :param prefix_help: how the DAG describes its prefix.
+    :return: the params by name.
+    """
     return {
         "bucket": Param("", type="string", description="S3 bucket; empty: the `imr_bucket` Variable"),
         "prefix": Param("", type="string", description=f"{prefix_help}; empty: the `imr_prefix` Variable"),

@@ -354,6 +354,12 @@ def random_dates(
 
 def random_case_number(rng: random.Random, received: date) -> str:
     # Real numbers run from 0000001 upward within a year; the 2016 corpus is around 0213037-0249735.
+    """A case number of the year the application was received.
+
+    :param rng: the random source.
+    :param received: the application's date.
+    :return: e.g. CM16-0213037.
+    """
     return f"CM{received.year % 100:02d}-{rng.randrange(1, 400_000):07d}"
 
 

@@ -29,6 +29,8 @@ class ItemSpec:
 
 @dataclass
 class LetterSpec:
+    """A letter to render: its record and the rendering choices (style, boilerplate, layout)."""
+
     letter: Letter
     style: str = "2016"
     boilerplate: str = BOILERPLATE_2016

@@ -64,6 +64,10 @@ async def invalid_request(_request: Request, exc: RequestValidationError) -> Res
 
 
 def create_app() -> FastAPI:
+    """The monitor's FastAPI app: routes, middleware and error handlers.
+
+    :return: the app.
+    """
     app = FastAPI(
         title="IMR ingestion monitor",
         description="Quarantined letters of the IMR ingestion, and their reprocessing.",

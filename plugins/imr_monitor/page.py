@@ -44,6 +44,11 @@ class _Listing(NamedTuple):
 
 
 def fmt_ts(value: datetime | None) -> str:
+    """A timestamp as the page shows it (UTC, minutes).
+
+    :param value: the timestamp or None.
+    :return: the text, empty for None.
+    """
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 

@@ -32,6 +32,8 @@ router = APIRouter()
 
 
 class ReprocessRequest(BaseModel):
+    """The body of POST /api/reprocess: the keys to queue, and their bucket."""
+
     keys: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
         min_length=1, max_length=MAX_REPROCESS_KEYS
     )
@@ -40,12 +42,14 @@ class ReprocessRequest(BaseModel):
 
 @router.get("/api/failures", dependencies=[can_read])
 def api_failures(filters: Filters, conn: Warehouse, run_dags: RunDagsDep) -> JSONResponse:
+    """GET /api/failures: the failures the filters select."""
     result = monitor.list_failures(conn, filters)
     return JSONResponse({"total": result["total"], "failures": annotate(result["failures"], run_dags)})
 
 
 @router.get("/api/counts", dependencies=[can_read])
 def api_counts(filters: Filters, conn: Warehouse) -> JSONResponse:
+    """GET /api/counts: failures per error code."""
     return JSONResponse({"counts": monitor.counts_by_error_code(conn, filters)})
 
 
@@ -55,6 +59,7 @@ def api_trend(
     since: Annotated[str | None, Query(max_length=40)] = None,
     until: Annotated[str | None, Query(max_length=40)] = None,
 ) -> JSONResponse:
+    """GET /api/trend: loaded and failed per day."""
     try:
         first, last = monitor.trend_window(monitor.parse_bound(since), monitor.parse_bound(until, end=True))
     except ValueError as err:
@@ -65,6 +70,7 @@ def api_trend(
 
 @router.get("/api/error-codes", dependencies=[can_read])
 def api_error_codes(conn: Warehouse) -> JSONResponse:
+    """GET /api/error-codes: the rejection codes and their meaning."""
     return JSONResponse({"error_codes": monitor.error_codes(conn)})
 
 
@@ -105,6 +111,7 @@ def download(
     key: Annotated[str, Query(min_length=1, max_length=1024)],
     bucket: Annotated[str | None, Query(max_length=63)] = None,
 ) -> Response:
+    """GET /api/download: a manifest object's PDF, streamed from S3."""
     return download_response(conn, s3, bucket, key)
 
 
@@ -118,6 +125,7 @@ def static_file(files: dict[str, tuple[str, bytes]], name: str) -> Response:
 
 @router.get("/static/{name}", dependencies=[can_read])
 def static(name: str) -> Response:
+    """GET /static/NAME: the page's static files."""
     return static_file(STATIC, name)
 
 

@@ -127,6 +127,11 @@ _ORIGINAL_ELIGIBLE = re.compile(r".*\boriginal\s+request\s*,\s*(?P<req>.+?)\s*,?
 
 
 def normalize(text: str) -> str:
+    """The text with runs of white space folded to one space.
+
+    :param text: any text.
+    :return: the folded text.
+    """
     return " ".join(text.split())
 
 
@@ -259,6 +264,11 @@ def _parse_header(lines: list[Line]) -> dict[str, str | None]:
 
 
 def parse_date(text: str | None) -> date | None:
+    """The first date in a header value (m/d/yyyy, yyyy-mm-dd or Month d, yyyy).
+
+    :param text: the value.
+    :return: the date or None.
+    """
     if not text:
         return None
     try:

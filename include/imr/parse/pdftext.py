@@ -48,6 +48,8 @@ _RUNNING_CASE = CASE_NUMBER_IN_TEXT
 
 @dataclass(frozen=True)
 class Fragment:
+    """A run of glyphs on one baseline: its horizontal extent, text and weight."""
+
     x0: float
     x1: float
     text: str
@@ -56,6 +58,8 @@ class Fragment:
 
 @dataclass(frozen=True)
 class Line:
+    """A rebuilt text line: its page, vertical position, font size and fragments."""
+
     page: int
     y: float  # distance from the top of the page, so lines sort top to bottom
     size: float
@@ -63,14 +67,17 @@ class Line:
 
     @property
     def text(self) -> str:
+        """The line's text, fragments joined by a space."""
         return " ".join(f.text for f in self.fragments)
 
     @property
     def x0(self) -> float:
+        """The line's left edge."""
         return self.fragments[0].x0
 
     @property
     def bold(self) -> bool:
+        """Whether every fragment is bold."""
         return all(f.bold for f in self.fragments)
 
 

@@ -41,6 +41,8 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 @dataclass
 class ParseResult:
+    """One document's outcome: its source, digest, record or error code and message, and time."""
+
     source: str
     sha256: str | None
     letter: Letter | None
@@ -50,6 +52,7 @@ class ParseResult:
 
     @property
     def ok(self) -> bool:
+        """Whether a record was read."""
         return self.letter is not None
 
 
@@ -175,6 +178,7 @@ class ParserPool:
             raise RuntimeError("parser worker failed to start")
 
     def close(self) -> None:
+        """Stop the workers (asked first, killed after 2 s)."""
         for w in self._workers:
             with contextlib.suppress(OSError):
                 w.writer.send(None)
@@ -199,6 +203,11 @@ class ParserPool:
         self._workers[self._workers.index(w)] = fresh
 
     def imap(self, documents: Iterable[Document]) -> Iterator[ParseResult]:
+        """One `ParseResult` per document, in input order.
+
+        :param documents: (source, bytes or path) pairs.
+        :return: an iterator of results.
+        """
         if not self._workers:
             raise RuntimeError("ParserPool used outside its `with` block")
         todo = enumerate(documents)
@@ -257,6 +266,13 @@ class ParserPool:
 def parse_many(
     documents: Iterable[Document], *, jobs: int = 1, limits: Limits = DEFAULT_LIMITS
 ) -> Iterator[ParseResult]:
+    """Parse documents in a pool of `jobs` worker processes.
+
+    :param documents: (source, bytes or path) pairs.
+    :param jobs: worker processes.
+    :param limits: the per-letter bounds.
+    :return: an iterator of results, in input order.
+    """
     with ParserPool(jobs, limits) as pool:
         yield from pool.imap(documents)
 

@@ -52,9 +52,11 @@ class DecisionRange:
         return cls(_parse_day(first, "from"), _parse_day(last, "to"))
 
     def params(self) -> dict[str, Any]:
+        """The range as the queries' bound parameters."""
         return {"first": self.first, "last": self.last}
 
     def as_json(self) -> dict[str, str | None]:
+        """The range as the JSON routes echo it."""
         return {
             "from": self.first.isoformat() if self.first else None,
             "to": self.last.isoformat() if self.last else None,

@@ -90,18 +90,22 @@ class RunProgress:
 
     @property
     def remaining(self) -> int:
+        """Keys still processing."""
         return self.counts["processing"]
 
     @property
     def done(self) -> int:
+        """Keys finished (loaded, quarantined, duplicate or back to pending)."""
         return self.total - self.remaining
 
     @property
     def fraction(self) -> float:
+        """The done share of the run's keys, 0..1."""
         return self.done / self.total if self.total else 0.0
 
     @property
     def eta_at(self) -> datetime | None:
+        """When the run should finish at the current rate, or None."""
         return self.as_of + timedelta(seconds=self.eta_s) if self.eta_s is not None else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -190,4 +194,9 @@ def format_duration(seconds: float | None) -> str:
 
 def format_rate(rate_per_s: float) -> str:
     # Two decimals below 1/s, so a slow or stalling run does not read as 0.
+    """A rate as text, e.g. "48.2 letters/s".
+
+    :param rate_per_s: letters per second.
+    :return: the text.
+    """
     return f"{rate_per_s:,.2f} letters/s" if rate_per_s < 1 else f"{rate_per_s:,.1f} letters/s"

@@ -19,12 +19,16 @@ STATUSES = ("pending", "processing", "loaded", "quarantined", "duplicate")
 
 
 class ObjectRef(NamedTuple):
+    """An object of a claimed batch: key, ETag and size as the manifest lists them."""
+
     key: str
     etag: str
     size: int | None
 
 
 class Batch(NamedTuple):
+    """A claimed batch: its id, run, bucket and objects."""
+
     batch_id: int
     run_id: str
     bucket: str

@@ -26,6 +26,11 @@ class Failed:
 
     @classmethod
     def from_error(cls, exc: LetterError) -> Failed:
+        """The failure of a rejection.
+
+        :param exc: the rejection.
+        :return: its code and message as a `Failed`.
+        """
         return cls(exc.code, exc.message)
 
 

@@ -131,6 +131,11 @@ def citation_rows(key: str, letter: Letter) -> list[tuple]:
 
 
 def case_of(row: StagedRow) -> str | None:
+    """The row's case number, None for a failure.
+
+    :param row: a staged row.
+    :return: the case number or None.
+    """
     return row.letter.case_number if row.letter else None
 
 
