@@ -55,7 +55,19 @@ def discover(  # noqa: PLR0913 (the listing's window and options, each with a de
     Each ListObjectsV2 page is committed to the manifest before the next one is requested, so memory
     stays at one page whatever the archive holds (1.7 M keys at full scale) and a discovery that dies
     midway keeps what it registered. With `reparse`, objects last processed by another parser
-    version go back to pending too."""
+    version go back to pending too.
+
+    :param s3_client: a boto3 S3 client.
+    :param conn: a psycopg2 connection to the warehouse.
+    :param bucket: the bucket listed.
+    :param prefix: the key prefix listed.
+    :param run_id: the run registering the objects.
+    :param modified_since: only objects last modified at or after this.
+    :param modified_until: only objects last modified before this.
+    :param reparse: also re-queue objects loaded by another parser version.
+    :param page_size: keys per ListObjectsV2 page.
+    :return: how many objects became pending.
+    """
     pending = 0
     for page in iter_pages(s3_client, bucket, prefix, modified_since, modified_until, page_size):
         pending += warehouse.register_objects(conn, bucket, page, run_id, page_size=page_size)
@@ -168,7 +180,19 @@ def ingest_batch(  # noqa: PLR0913 (keyword-only options, each with a default)
     on_letter: Callable[[], None] | None = None,
 ) -> BatchReport:
     """Downloads, parses and loads one claimed batch (one transaction); logs and returns its counts.
-    With `lease_owner` the load commits only if that lane still holds the batch (else LeaseLost)."""
+    With `lease_owner` the load commits only if that lane still holds the batch (else LeaseLost).
+
+    :param s3: a boto3 S3 client.
+    :param conn: a psycopg2 connection to the warehouse.
+    :param batch_id: the claimed batch.
+    :param pool: the parser worker pool.
+    :param task_id: the task, for imr.parse_failures.
+    :param map_index: the mapped task's index, for imr.parse_failures.
+    :param parser_version: stored with each letter and object.
+    :param lease_owner: the lane that must still hold the batch's lease.
+    :param on_letter: called after each parsed letter (the lane renews its lease).
+    :return: the batch's report.
+    """
     started = time.monotonic()
     batch = warehouse.get_batch(conn, batch_id)
     results, changed = parse_objects(s3, batch.bucket, batch.objects, pool, on_letter)

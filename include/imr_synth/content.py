@@ -353,13 +353,13 @@ def random_dates(
 
 
 def random_case_number(rng: random.Random, received: date) -> str:
-    # Real numbers run from 0000001 upward within a year; the 2016 corpus is around 0213037-0249735.
     """A case number of the year the application was received.
 
     :param rng: the random source.
     :param received: the application's date.
     :return: e.g. CM16-0213037.
     """
+    # Real numbers run from 0000001 upward within a year; the 2016 corpus is around 0213037-0249735.
     return f"CM{received.year % 100:02d}-{rng.randrange(1, 400_000):07d}"
 
 
@@ -515,23 +515,22 @@ def random_spec(
     reqs = [_random_request(rng, ur, long=rng.random() < 0.07) for _ in range(n)]
     items, partial = _random_items(rng, reqs, ctx)
     summary = _summary(rng, ctx, (sex, age), injury, reqs, partial)
-    letter = enrich_letter(
-        Letter(
-            case_number=case_number,
-            date_assigned=assigned,
-            date_of_injury=injury,
-            decision_date=decided,
-            ur_denial_date=ur,
-            application_received=received,
-            priority=priority,
-            reviewer_specialty=specialty,
-            reviewer_licensure_states=states,
-            patient_age=age,
-            patient_sex=sex,
-            items=[i.item for i in items],
-            clinical_case_summary=norm(" ".join(summary)),
-        )
-    )  # the truth carries the v2 fields, as `imr parse` prints them
+    letter = Letter(
+        case_number=case_number,
+        date_assigned=assigned,
+        date_of_injury=injury,
+        decision_date=decided,
+        ur_denial_date=ur,
+        application_received=received,
+        priority=priority,
+        reviewer_specialty=specialty,
+        reviewer_licensure_states=states,
+        patient_age=age,
+        patient_sex=sex,
+        items=[i.item for i in items],
+        clinical_case_summary=norm(" ".join(summary)),
+    )
+    enrich_letter(letter)  # the truth carries the v2 fields, as `imr parse` prints them
     return LetterSpec(
         letter=letter,
         style=style,

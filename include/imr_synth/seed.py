@@ -95,23 +95,22 @@ def seed_letter_pdf(
     m_doi = re.search(r"injury on (\d\d)/(\d\d)/(\d{4})", summary[0])
     doi = date(int(m_doi.group(3)), int(m_doi.group(1)), int(m_doi.group(2))) if m_doi else None
     injury, ur, received, assigned, decided, priority = random_dates(rng, "2013", injury=doi)
-    letter = enrich_letter(
-        Letter(
-            case_number=case_number or random_case_number(rng, received),
-            date_assigned=assigned,
-            date_of_injury=injury,
-            decision_date=decided,
-            ur_denial_date=ur,
-            application_received=received,
-            priority=priority,
-            reviewer_specialty=norm(m.group(1)),
-            reviewer_licensure_states=[m.group(2)],
-            patient_age=int(m_pat.group(1)) if m_pat else None,
-            patient_sex=m_pat.group(2) if m_pat else None,
-            items=[s.item for s in items],
-            clinical_case_summary=" ".join(summary),
-        )
+    letter = Letter(
+        case_number=case_number or random_case_number(rng, received),
+        date_assigned=assigned,
+        date_of_injury=injury,
+        decision_date=decided,
+        ur_denial_date=ur,
+        application_received=received,
+        priority=priority,
+        reviewer_specialty=norm(m.group(1)),
+        reviewer_licensure_states=[m.group(2)],
+        patient_age=int(m_pat.group(1)) if m_pat else None,
+        patient_sex=m_pat.group(2) if m_pat else None,
+        items=[s.item for s in items],
+        clinical_case_summary=" ".join(summary),
     )
+    enrich_letter(letter)
     spec = LetterSpec(
         letter=letter, style="2013", boilerplate=boilerplate, summary_paragraphs=summary, items=items
     )
