@@ -14,7 +14,8 @@ import pytest
 import imr_synth
 from imr.errors import LetterError
 from imr.letter import from_pdf
-from imr.parse.letter_parser import _parse_header, _request, parse_date
+from imr.parse.header import parse_date, parse_header
+from imr.parse.letter_parser import _request
 from imr.parse.pdftext import Fragment, Line, extract_lines
 from imr.records import Item, Letter
 from imr.validate import rationale_polarity, validate
@@ -58,7 +59,7 @@ def test_header_two_column_table_with_wrapped_label() -> None:
         _line(140, (72, "Priority:"), (179, "Standard"), (329, "Application"), (427, "11/29/2016")),
         _line(152, (329, "Received:")),
     ]
-    raw = _parse_header(lines)
+    raw = parse_header(lines)
     assert raw == {
         "case_number": "CM16-0230651",
         "date_assigned": "12/07/2016",
@@ -78,7 +79,7 @@ def test_header_row_in_one_run_and_stacked_value_and_alias() -> None:
         _line(126, (72, "UR Denial Date:")),
         _line(139, (72, "08/23/2013")),
     ]
-    raw = _parse_header(lines)
+    raw = parse_header(lines)
     assert raw["case_number"] == "CM13-0017437"
     assert raw["date_of_injury"] == "04/22/2010"
     assert raw["application_received"] == "09/03/2013"
@@ -294,7 +295,7 @@ def test_header_labels_the_parser_does_not_use_are_not_values() -> None:
         _line(126, (72, "Priority:"), (179, "STANDARD"), (300, "Application Received:"), (420, "09/16/2013")),
         _line(139, (72, "Employee Name:"), (179, "Redacted")),
     ]
-    raw = _parse_header(lines)
+    raw = parse_header(lines)
     assert "case_number" not in raw  # its cell is empty: no neighbour's label or value is taken
     assert raw["ur_denial_date"] == "09/04/2013"
     assert raw["priority"] == "STANDARD"
