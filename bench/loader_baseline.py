@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from imr import PARSER_VERSION
-from imr.warehouse import ObjectResult, load_batch
+from imr.warehouse import BatchLoad, ObjectResult, load_batch
 
 
 def insert_rows(cur, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
@@ -17,24 +16,7 @@ def insert_rows(cur, table: str, columns: Sequence[str], rows: Iterable[Sequence
 
 
 def load_rows_executemany(
-    conn,
-    bucket: str,
-    results: Iterable[ObjectResult],
-    run_id: str,
-    task_id: str | None = None,
-    map_index: int | None = None,
-    parser_version: str = PARSER_VERSION,
-    batch_id: int | None = None,
-) -> dict:
-    """load_batch with the executemany writer: the COPY benchmark's baseline."""
-    return load_batch(
-        conn,
-        bucket,
-        results,
-        run_id,
-        task_id,
-        map_index,
-        parser_version=parser_version,
-        batch_id=batch_id,
-        write=insert_rows,
-    )
+    conn, bucket: str, results: Iterable[ObjectResult], run_id: str, *args, **kwargs
+) -> BatchLoad:
+    """load_batch (same arguments) with the executemany writer: the COPY benchmark's baseline."""
+    return load_batch(conn, bucket, results, run_id, *args, write=insert_rows, **kwargs)

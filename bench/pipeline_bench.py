@@ -26,8 +26,8 @@ import psycopg2
 import imr_synth
 from imr import warehouse
 from imr.config import CONN_WAREHOUSE, DAG_BACKFILL, VAR_BUCKET, VAR_PREFIX
+from imr.parse.workers import parse_many
 from imr.warehouse import ObjectResult, Parsed
-from imr.workers import parse_many
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", ROOT / ".run"))

@@ -1,5 +1,5 @@
 """A progress line while a benchmark's DAG run goes: a daemon thread that prints, every few seconds,
-one line per active run of the warehouse (imr.progress.format_progress_line: done/total, the
+one line per active run of the warehouse (imr.console.format_progress_line: done/total, the
 states, letters/s over the last `window_s` seconds, ETA), read from the warehouse the run loads.
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -26,7 +26,7 @@ from typing import TextIO
 
 import psycopg2
 
-from imr.progress import poll_progress
+from imr.console import poll_progress
 
 
 class ProgressLines:

@@ -34,11 +34,11 @@ def _method(name: str):
     _quiet_pdfminer()
     if name == "imr":
         from imr.errors import LetterError
-        from imr.letter_parser import parse_pdf
+        from imr.letter import from_pdf
 
         def run(data: bytes) -> None:
             with contextlib.suppress(LetterError):
-                parse_pdf(data)
+                from_pdf(data)
 
         return run
     if name == "pdfminer":

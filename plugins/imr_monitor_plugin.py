@@ -19,6 +19,8 @@ _BASE = ui_root().rstrip("/") + URL_PREFIX
 
 
 class ImrMonitorPlugin(AirflowPlugin):
+    """Registers the monitor's FastAPI app and its UI entries with Airflow."""
+
     name = "imr_monitor"
     fastapi_apps: ClassVar[list[dict]] = [
         {"app": app, "url_prefix": URL_PREFIX, "name": "IMR ingestion monitor"}

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 import imr_synth
 from imr import warehouse
 from imr.config import DAG_NIGHTLY
+from imr.read import report
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", REPO / ".run"))
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     run = run_nightly(args.timeout_s)
     conn = psycopg2.connect(os.environ["IMR_WAREHOUSE_DSN"])
     try:
-        print_summary(run, run_figures(conn, run.run_id), warehouse.summary(conn))
+        print_summary(run, run_figures(conn, run.run_id), report.summary(conn))
     finally:
         conn.close()
     return 0 if run.state == "success" else 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from imr import warehouse
+from imr.enrich import enrich_letter
 from imr.records import Item, Letter
 from imr.warehouse import Failed, ObjectResult, Parsed
 
@@ -33,14 +34,15 @@ EXPECTED_BATCHES = {"total": 5, "finished": 3, "in_lanes": 1, "waiting": 1}
 
 def letter(case: str) -> Letter:
     item = Item(seq=1, request=f"request for {case}", decision="Upheld", decision_rationale="rationale")
-    return Letter(
+    let = Letter(
         case_number=case,
         date_assigned=date(2017, 1, 5),
         decision_date=date(2017, 2, 1),
         priority="Standard",
         items=[item],
         clinical_case_summary="The patient is a 54 year old female.",
-    ).enrich_items()
+    )
+    return enrich_letter(let)
 
 
 def _ok(key: str, case: str, sha: str | None = None) -> ObjectResult:

@@ -105,7 +105,7 @@ def loaded(wh_conn):
     counts = ingest(
         wh_conn, "run1", [obj(k) for k in keys], [ok(k, let) for k, let in zip(keys, LETTERS, strict=True)]
     )
-    assert counts["loaded"] == 4 and counts["items_written"] == 7
+    assert counts.loaded == 4 and counts.items_written == 7
     return wh_conn
 
 

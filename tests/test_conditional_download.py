@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 
 import imr_synth as synth
 from imr import pipeline, warehouse
+from imr.parse.workers import ParserPool
 from imr.s3_io import get_object_bytes, iter_pages
-from imr.workers import ParserPool
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,13 @@ def test_object_replaced_after_listing_is_left_to_the_next_discovery(wh_conn, s3
 
     with ParserPool(1) as pool:
         report = pipeline.ingest_batch(s3_client, wh_conn, batch_id, pool)
-    assert (report.objects, report.loaded, report.quarantined, report.stale, report.changed) == (
+    assert (
+        report.objects,
+        report.load.loaded,
+        report.load.quarantined,
+        report.load.stale,
+        report.load.changed,
+    ) == (
         3,
         2,
         0,
@@ -81,7 +87,7 @@ def test_object_replaced_after_listing_is_left_to_the_next_discovery(wh_conn, s3
     ]
     with ParserPool(1) as pool:
         report2 = pipeline.ingest_batch(s3_client, wh_conn, batch2, pool)
-    assert (report2.loaded, report2.changed) == (1, 0)
+    assert (report2.load.loaded, report2.load.changed) == (1, 0)
     assert _rows(
         wh_conn,
         "SELECT case_number, source_etag FROM imr.letters WHERE source_key = 'letters/b.pdf'",

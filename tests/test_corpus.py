@@ -44,7 +44,7 @@ def test_imr_parse_scores_on_real_corpus(corpus_dir: Path, tmp_path: Path) -> No
 def test_real_letters_carry_no_spurious_warnings(corpus_dir: Path) -> None:
     """Hand-checked letters have consistent dates and rationales: warnings there are false alarms
     (there are none today, so none may appear)."""
-    from imr.workers import parse_many
+    from imr.parse.workers import parse_many
 
     files = sorted(corpus_dir.glob("*.pdf"))
     results = list(parse_many(((f.name, f) for f in files), jobs=2))

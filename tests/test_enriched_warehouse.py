@@ -10,6 +10,7 @@ import psycopg2
 import pytest
 
 from imr import PARSER_VERSION, quality, warehouse
+from imr.enrich import enrich_letter
 from imr.records import Item, Letter
 from test_warehouse import BUCKET, claim_all, ingest, obj, ok, one, q
 
@@ -66,7 +67,7 @@ def make_letter(case: str, enriched: bool) -> Letter:
         clinical_case_summary="A 47 year old male.",
         items=items_of(case),
     )
-    return let.enrich_items() if enriched else let
+    return enrich_letter(let) if enriched else let
 
 
 LETTER_COLS_UNCHANGED = (
@@ -174,7 +175,7 @@ def test_corrected_letter_replaces_its_citations(wh_conn):
     corrected.items = corrected.items[1:]  # one item left, renumbered, with other guidelines
     corrected.items[0].seq = 1
     corrected.items[0].maximus_guideline = "Decision based on Non-MTUS Citation ACOEM Practice Guidelines."
-    corrected.enrich_items()
+    enrich_letter(corrected)
     ingest(wh_conn, "run2", [obj("c/b.pdf", minutes=5)], [ok("c/b.pdf", corrected)])
     assert q(wh_conn, f"SELECT {ENRICHED_COLS} FROM imr.items") == [
         ("CM16-0000102", 1, "Diagnostic Testing", "Imaging/Radiology", "none", "cited"),
@@ -193,7 +194,7 @@ def test_bad_citation_family_quarantines_the_letter_alone(wh_conn):
         [obj("q/a.pdf"), obj("q/b.pdf")],
         [ok("q/a.pdf", bad), ok("q/b.pdf", make_letter("CM16-0000104", True))],
     )
-    assert counts["quarantined_by_code"] == {"item_structure": 1} and counts["loaded"] == 1
+    assert counts.quarantined_by_code == {"item_structure": 1} and counts.loaded == 1
 
 
 def test_loader_role_has_dml_on_item_citations(wh_conn, pg_dsn):
@@ -248,7 +249,7 @@ def test_reparse_fills_enriched_fields_and_changes_nothing_else(wh_conn):
     assert sorted(claim_all(wh_conn, "backfill-reparse")) == sorted(keys)
     new = [ok(k, make_letter(c, True)) for k, c in zip(keys, cases, strict=True)]
     counts = warehouse.load_batch(wh_conn, BUCKET, new, "backfill-reparse", "load", 0)
-    assert (counts["loaded"], counts["letters_written"], counts["items_written"]) == (3, 3, 6)
+    assert (counts.loaded, counts.letters_written, counts.items_written) == (3, 3, 6)
 
     after = _state(wh_conn)
     assert after["letters"] == before["letters"]

@@ -1,4 +1,4 @@
-"""The Insights queries (imr.insights) on letters built here with chosen categories, decisions,
+"""The Insights queries (imr.read.insights) on letters built here with chosen categories, decisions,
 citations and dates, loaded by the loader: exact counts and rates, with and without a
 decision-date range, and the same figures as the analytics views (0006) when the range is open.
 
@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from imr.insights import (
+from imr.read.insights import (
     DecisionRange,
     guideline_use,
     overturn_by_category,
@@ -107,7 +107,7 @@ def load_letters(conn) -> None:
     counts = ingest(
         conn, "run1", [obj(k) for k in keys], [ok(k, let) for k, let in zip(keys, LETTERS, strict=True)]
     )
-    assert counts["loaded"] == 6 and counts["items_written"] == 11
+    assert counts.loaded == 6 and counts.items_written == 11
 
 
 @pytest.fixture

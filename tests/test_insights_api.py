@@ -237,7 +237,7 @@ def test_page_escapes_names_and_runs_no_script(client, tokens, wh_conn):
     guideline = {"family": "MTUS", "title": evil, "year": 2009, "sections": None}
     letter = make("CM16-0000999", date(2016, 5, 1), date(2016, 4, 1), None, "Standard", "x", [])
     letter.items = [item(1, "Pharmaceuticals", evil, "Upheld", [guideline])]
-    assert ingest(wh_conn, "r", [obj("v/e.pdf")], [ok("v/e.pdf", letter)])["loaded"] == 1
+    assert ingest(wh_conn, "r", [obj("v/e.pdf")], [ok("v/e.pdf", letter)]).loaded == 1
     r = client.get(f"{PREFIX}/insights/", headers=auth(tokens))
     html = r.text
     assert "<script" not in html and "alert(&#34;x&#34;)" in html

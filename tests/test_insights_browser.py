@@ -213,7 +213,7 @@ def test_insights_page_charts_tables_and_date_filter(airflow, page, shots):
     expect(frame.locator("#limit-line")).to_have_count(1)
     expect(frame.locator("#total-letters")).to_have_text(str(len(expected)))
     expect(frame.locator("#total-items")).to_have_text(str(sum(len(r["items"]) for r in expected)))
-    # The category table (base tables, imr.insights) = what `imr insights` printed (the views).
+    # The category table (base tables, imr.read.insights) = what `imr insights` printed (the views).
     from_cli = cli_categories(airflow["cli"])
     assert from_cli and categories_shown(frame) == from_cli
     assert len(frame.locator("#chart-categories g.row").all()) == len(from_cli)

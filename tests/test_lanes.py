@@ -20,7 +20,8 @@ import pytest
 
 import imr_synth
 from imr import pipeline, warehouse
-from imr.workers import ParserPool
+from imr.parse.workers import ParserPool
+from imr.read.progress import active_runs_progress
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +98,9 @@ def test_two_lanes_never_get_the_same_batch(wh_conn, pg_dsn) -> None:
     assert sorted(got["a"] + got["b"]) == sorted(ids)
     # Each claim is a lease, not a finish: nothing is left to claim, yet nothing is finished.
     assert warehouse.claim_next_batch(wh_conn, RUN, "c") is None
-    assert warehouse.batch_progress(wh_conn, RUN) == {"batches": 60, "finished": 0, "leased": 60, "free": 0}
+    # What the monitor shows for the run (imr.read.progress): every batch in a lane, none waiting.
+    [shown] = active_runs_progress(wh_conn, run_id=RUN)
+    assert shown.batches == {"total": 60, "finished": 0, "in_lanes": 60, "waiting": 0}
 
 
 def test_expired_lease_is_claimable_an_unexpired_one_is_not(wh_conn) -> None:
@@ -121,7 +124,8 @@ def test_finished_batch_is_never_claimed(wh_conn) -> None:
     warehouse.load_batch(wh_conn, "b", [], RUN, batch_id=only, lease_owner="a")
     _expire(wh_conn, only)
     assert warehouse.claim_next_batch(wh_conn, RUN, "b") is None
-    assert warehouse.batch_progress(wh_conn, RUN)["finished"] == 1
+    assert _one(wh_conn, "SELECT count(finished_at) FROM imr.batches WHERE run_id = %s", RUN) == 1
+    assert active_runs_progress(wh_conn, run_id=RUN) == []  # its only batch is done: not in progress
 
 
 def test_guarded_load_refuses_a_lost_lease(wh_conn) -> None:

@@ -837,7 +837,7 @@ def test_plugin_registers_the_app_and_the_views(client, tokens):
 
 
 def test_imr_monitor_does_not_import_airflow():
-    code = "import sys, imr.monitor; sys.exit(any(m.split('.')[0] == 'airflow' for m in sys.modules))"
+    code = "import sys, imr.read.monitor; sys.exit(any(m.split('.')[0] == 'airflow' for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
@@ -1039,7 +1039,7 @@ def test_statement_timeout_setting(monkeypatch):
 @pytest.mark.parametrize("path", ["/api/failures", "/api/counts", "/"])
 def test_offset_and_limit_are_capped(client, tokens, seeded, path):
     """Finding 5: every route that takes `offset` (and `limit`) refuses values past the caps."""
-    from imr.monitor import MAX_LIMIT, MAX_OFFSET
+    from imr.read.monitor import MAX_LIMIT, MAX_OFFSET
 
     url = PREFIX + path
     assert client.get(url, params={"offset": MAX_OFFSET}, headers=auth(tokens)).status_code == 200

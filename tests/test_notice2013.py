@@ -18,9 +18,9 @@ import pytest
 
 import imr_synth
 from imr.errors import LetterError
-from imr.letter_parser import parse_pdf
-from imr.notice2013 import PARTIAL_WARNING, _decisions, is_notice
-from imr.pdftext import extract_lines
+from imr.letter import from_pdf
+from imr.parse.notice2013 import PARTIAL_WARNING, _decisions, is_notice
+from imr.parse.pdftext import extract_lines
 from imr.warehouse import ObjectResult, Parsed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def notices() -> list[tuple[imr_synth.LetterSpec, bytes]]:
 def test_generated_notices_parse_to_their_truth(notices, tmp_path: Path) -> None:
     pairs, parsed = [], []
     for spec, pdf in notices:
-        got = parse_pdf(pdf)
+        got = from_pdf(pdf)
         parsed.append((spec, got))
         pairs.append((spec.letter.to_dict(), got.to_dict()))
     score = _score(tmp_path, pairs)
@@ -129,7 +129,7 @@ def test_copies_of_the_decision_list_must_agree() -> None:
         else "is not medically necessary and appropriate."
     )
     with pytest.raises(LetterError) as exc:
-        parse_pdf(imr_synth.render_spec(spec))
+        from_pdf(imr_synth.render_spec(spec))
     assert exc.value.code == "item_structure" and "disagree" in exc.value.message
 
 
@@ -137,7 +137,7 @@ def test_a_decision_sentence_that_cannot_be_read_is_an_item_structure_error() ->
     spec, _ = _notice("unread", n_items=3)
     spec.notice.verdicts[1][2] = "is partially medically necessary and appropriate."
     with pytest.raises(LetterError) as exc:
-        parse_pdf(imr_synth.render_spec(spec))
+        from_pdf(imr_synth.render_spec(spec))
     assert exc.value.code == "item_structure"
 
 
@@ -192,7 +192,7 @@ def test_document_quoting_a_notice_is_not_a_letter() -> None:
     assert "has determined the request for" in text and "not medically necessary and appropriate" in text
     assert not is_notice(lines)
     with pytest.raises(LetterError) as exc:
-        parse_pdf(pdf)
+        from_pdf(pdf)
     assert exc.value.code == "not_an_imr_letter"
 
 
@@ -200,10 +200,10 @@ def test_later_formats_are_not_notices_and_say_which_they_are() -> None:
     for style, fmt in (("2016", "final_2016"), ("2013", "seed_2013")):
         truth, pdf = imr_synth.random_letter(random.Random(f"fmt-{style}"), style=style)
         assert not is_notice(extract_lines(pdf))
-        assert truth.letter_format == parse_pdf(pdf).letter_format == fmt
+        assert truth.letter_format == from_pdf(pdf).letter_format == fmt
     if SEED.exists():
         truth, pdf = imr_synth.seed_letter_pdf(SEED)
-        assert truth.letter_format == parse_pdf(pdf).letter_format == "seed_2013"
+        assert truth.letter_format == from_pdf(pdf).letter_format == "seed_2013"
 
 
 # --- CLI and warehouse ------------------------------------------------------------------------
@@ -234,9 +234,9 @@ def test_warehouse_stores_letter_format(wh_conn) -> None:
     full, partial = _spec_where("wh", partial=False), _spec_where("wh", partial=True)
     _, later_pdf = imr_synth.random_letter(random.Random("wh-2016"), n_items=2)
     letters = {
-        "n/full.pdf": parse_pdf(imr_synth.render_spec(full)),
-        "n/partial.pdf": parse_pdf(imr_synth.render_spec(partial)),
-        "n/later.pdf": parse_pdf(later_pdf),
+        "n/full.pdf": from_pdf(imr_synth.render_spec(full)),
+        "n/partial.pdf": from_pdf(imr_synth.render_spec(partial)),
+        "n/later.pdf": from_pdf(later_pdf),
     }
     objects = [
         {"key": k, "etag": f'"{k}-etag"', "size": 1, "last_modified": datetime(2013, 9, 20, tzinfo=UTC)}
@@ -269,7 +269,7 @@ def test_warehouse_stores_letter_format(wh_conn) -> None:
 
 
 def test_loader_refuses_an_unknown_letter_format() -> None:
-    from imr.warehouse.load import validation_error
+    from imr.validate import record_rejection as validation_error
 
     letter = imr_synth.random_letter(random.Random("bad-format"), n_items=1)[0]
     assert validation_error(letter) is None

@@ -13,8 +13,10 @@ import pytest
 
 import imr_synth
 from imr.errors import LetterError
-from imr.letter_parser import _parse_header, _request, parse_date, parse_pdf
-from imr.pdftext import Fragment, Line, extract_lines
+from imr.letter import from_pdf
+from imr.parse.header import parse_date, parse_header
+from imr.parse.letter_parser import _request
+from imr.parse.pdftext import Fragment, Line, extract_lines
 from imr.records import Item, Letter
 from imr.validate import rationale_polarity, validate
 
@@ -57,7 +59,7 @@ def test_header_two_column_table_with_wrapped_label() -> None:
         _line(140, (72, "Priority:"), (179, "Standard"), (329, "Application"), (427, "11/29/2016")),
         _line(152, (329, "Received:")),
     ]
-    raw = _parse_header(lines)
+    raw = parse_header(lines)
     assert raw == {
         "case_number": "CM16-0230651",
         "date_assigned": "12/07/2016",
@@ -77,7 +79,7 @@ def test_header_row_in_one_run_and_stacked_value_and_alias() -> None:
         _line(126, (72, "UR Denial Date:")),
         _line(139, (72, "08/23/2013")),
     ]
-    raw = _parse_header(lines)
+    raw = parse_header(lines)
     assert raw["case_number"] == "CM13-0017437"
     assert raw["date_of_injury"] == "04/22/2010"
     assert raw["application_received"] == "09/03/2013"
@@ -147,7 +149,7 @@ def test_generated_letters_parse_exactly(style: str, tmp_path: Path) -> None:
     pairs = []
     for seed in range(25):
         truth, pdf = imr_synth.random_letter(random.Random(f"{style}-{seed}"), style=style)
-        pairs.append((truth.to_dict(), parse_pdf(pdf).to_dict()))
+        pairs.append((truth.to_dict(), from_pdf(pdf).to_dict()))
     score = _score(tmp_path, pairs)
     assert score["field_accuracy"] == 1.0, score["mismatches"][:3]
     assert score["letters_all_correct"] == len(pairs)
@@ -158,7 +160,7 @@ def test_long_letter_crosses_pages_and_drops_footers() -> None:
     lines = extract_lines(pdf)
     assert max(ln.page for ln in lines) >= 3
     assert not any(ln.text.strip().lower().startswith("page ") and " of " in ln.text for ln in lines)
-    got = parse_pdf(pdf)
+    got = from_pdf(pdf)
     assert [i.request for i in got.items] == [i.request for i in truth.items]
     assert [i.decision for i in got.items] == [i.decision for i in truth.items]
 
@@ -167,14 +169,14 @@ def test_encrypted_with_empty_password_opens() -> None:
     truth, _ = imr_synth.random_letter(random.Random(11), n_items=3)
     pdf = imr_synth.render_letter(truth, encrypt_empty_password=True)
     assert b"/Encrypt" in pdf
-    assert parse_pdf(pdf).case_number == truth.case_number
+    assert from_pdf(pdf).case_number == truth.case_number
 
 
 def test_seed_letter_2013_style(tmp_path: Path) -> None:
     if not SEED.exists():
         pytest.skip(f"seed letter not found at {SEED}")
     truth, pdf = imr_synth.seed_letter_pdf(SEED)
-    got = parse_pdf(pdf)
+    got = from_pdf(pdf)
     assert got.reviewer_specialty == "Anesthesiology"
     assert got.reviewer_licensure_states == ["California"]
     assert (got.patient_age, got.patient_sex) == (50, "male")
@@ -214,7 +216,7 @@ def test_seed_letter_2013_style(tmp_path: Path) -> None:
 )
 def test_bad_files_are_classified(code: str) -> None:
     with pytest.raises(LetterError) as exc:
-        parse_pdf(imr_synth.bad_files()[code])
+        from_pdf(imr_synth.bad_files()[code])
     assert exc.value.code == code
     assert exc.value.message
 
@@ -251,7 +253,7 @@ def test_rationale_polarity(rationale: str, polarity: str | None) -> None:
 
 
 def test_reviewer_values_stop_at_the_paragraph_end() -> None:
-    from imr.letter_parser import _reviewer, paragraphs_text
+    from imr.parse.letter_parser import _reviewer, paragraphs_text
 
     lines = [
         _line(300, (72, "The Expert Reviewer has the following credentials:")),
@@ -275,7 +277,7 @@ def test_reviewer_values_stop_at_the_paragraph_end() -> None:
 
 
 def test_glyphs_drawn_twice_for_fake_bold_are_read_once() -> None:
-    from imr.pdftext import _make_line
+    from imr.parse.pdftext import _make_line
 
     glyphs = []
     x = 72.0
@@ -293,7 +295,7 @@ def test_header_labels_the_parser_does_not_use_are_not_values() -> None:
         _line(126, (72, "Priority:"), (179, "STANDARD"), (300, "Application Received:"), (420, "09/16/2013")),
         _line(139, (72, "Employee Name:"), (179, "Redacted")),
     ]
-    raw = _parse_header(lines)
+    raw = parse_header(lines)
     assert "case_number" not in raw  # its cell is empty: no neighbour's label or value is taken
     assert raw["ur_denial_date"] == "09/04/2013"
     assert raw["priority"] == "STANDARD"

@@ -23,7 +23,7 @@ from pdfminer.pdfpage import PDFPage
 from pdfminer.utils import apply_matrix_pt
 
 import imr_synth
-from imr import pdftext
+from imr.parse import pdftext
 from minipdf import one_page_pdf
 
 TOLERANCE_PT = 0.01

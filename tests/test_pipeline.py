@@ -11,9 +11,10 @@ import pytest
 
 import imr_synth
 from imr import pipeline, warehouse
-from imr.letter_parser import parse_pdf
+from imr.parse.letter_parser import parse_pdf
+from imr.parse.workers import ParserPool
 from imr.s3_io import iter_pages
-from imr.workers import ParserPool
+from imr.validate import record_rejection
 from imr_synth.render import render_spec
 
 pytestmark = pytest.mark.integration
@@ -21,13 +22,13 @@ pytestmark = pytest.mark.integration
 
 def _letter_over_130() -> bytes:
     """A well-formed letter whose patient is 150: the parser reads it (with an unusual_age warning),
-    warehouse.validation_error refuses it (header_missing_field)."""
+    imr.validate.record_rejection refuses it (header_missing_field)."""
     spec = imr_synth.random_spec(random.Random(7))
     first = spec.summary_paragraphs[0]
     spec.summary_paragraphs[0] = re.sub(r"\b\d{1,3} year old", "150 year old", first, count=1)
     pdf = render_spec(spec)
     letter = parse_pdf(pdf)
-    assert letter.patient_age == 150 and warehouse.validation_error(letter)[0] == "header_missing_field"
+    assert letter.patient_age == 150 and record_rejection(letter)[0] == "header_missing_field"
     return pdf
 
 
@@ -46,9 +47,9 @@ def test_batch_line_breaks_down_every_quarantined_object(wh_conn, s3_client, buc
     with ParserPool(1) as pool:
         report = pipeline.ingest_batch(s3_client, wh_conn, batch_id, pool)
 
-    assert (report.objects, report.loaded, report.quarantined) == (3, 1, 2)
-    assert report.errors == {"header_missing_field": 1, "not_pdf": 1}
-    assert sum(report.errors.values()) == report.quarantined
+    assert (report.objects, report.load.loaded, report.load.quarantined) == (3, 1, 2)
+    assert report.load.quarantined_by_code == {"header_missing_field": 1, "not_pdf": 1}
+    assert sum(report.load.quarantined_by_code.values()) == report.load.quarantined
     assert "2 quarantined (header_missing_field=1, not_pdf=1)" in report.line()
 
 

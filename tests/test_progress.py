@@ -1,4 +1,4 @@
-"""imr.progress on the real PostgreSQL: a run in progress with known states and timestamps
+"""imr.read.progress on the real PostgreSQL: a run in progress with known states and timestamps
 (tests/progress_seed.py) gives exact counts, rate and ETA; finished and abandoned runs are not
 active; the batch columns agree with the manifest; the progress line and its polling loop."""
 
@@ -15,12 +15,8 @@ import psycopg2
 import pytest
 
 from imr import warehouse
-from imr.progress import (
-    active_runs_progress,
-    format_duration,
-    format_progress_line,
-    poll_progress,
-)
+from imr.console import format_progress_line, poll_progress
+from imr.read.progress import active_runs_progress, format_duration
 from progress_seed import EXPECTED_BATCHES, EXPECTED_COUNTS, KEYS, db_now, letter, seed_active_run
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,7 @@
 """The read-only UI's warehouse role (issue 15, finding 2): imr_reader, created by migration
 0008_reader_role, may run every query the monitor, its progress section and the insights page run
-(imr.monitor, imr.progress, imr.insights: what the api-server's routes call), and nothing else. The
+(imr.read.monitor, imr.read.progress, imr.read.insights: what the api-server's routes call), and
+nothing else. The
 api-server logs in as a member of it (compose's and the native stack's imr_ui).
 
 The warehouse is seeded by its owner with a run in progress, loaded letters, a quarantined object
@@ -14,7 +15,8 @@ from datetime import date
 import psycopg2
 import pytest
 
-from imr import insights, monitor, progress, warehouse
+from imr import warehouse
+from imr.read import insights, monitor, progress
 from progress_seed import db_now, seed_active_run
 
 pytestmark = [pytest.mark.integration]

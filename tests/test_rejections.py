@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import imr_synth
-from imr.limits import Limits
-from imr.workers import parse_many
+from imr.parse.limits import Limits
+from imr.parse.workers import parse_many
 
 TIMEOUT_S = 3.0
 # Per-letter deadline plus the cost of killing and replacing one worker.

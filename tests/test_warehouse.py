@@ -12,10 +12,13 @@ import psycopg2
 import pytest
 
 from imr import PARSER_VERSION, quality, warehouse
+from imr.enrich import enrich_letter
 from imr.errors import LetterError
+from imr.read import report
 from imr.records import Item, Letter, ParseWarning
 from imr.warehouse import Failed, ObjectResult, Parsed
-from imr.warehouse import load as warehouse_load
+from imr.warehouse import merge as warehouse_merge
+from imr.warehouse import rows as warehouse_rows
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +52,7 @@ def letter(case: str, decisions: tuple[str, ...] = ("Upheld",), **kw) -> Letter:
         "clinical_case_summary": "The patient is a 54 year old female.",
     }
     fields.update(kw)
-    return Letter(case_number=case, items=items, **fields).enrich_items()
+    return enrich_letter(Letter(case_number=case, items=items, **fields))
 
 
 def obj(key: str, etag: str | None = None, minutes: int = 0) -> dict:
@@ -189,8 +192,8 @@ def test_round_trip_register_claim_load(wh_conn):
                 result = Letter.from_dict(let.to_dict()) if case.endswith("5") else let
                 outcomes.append(ObjectResult(o.key, o.etag, f"sha-{case}", Parsed(result)))
         counts = warehouse.load_batch(wh_conn, BUCKET, outcomes, "run1", "load", map_index, batch_id=batch_id)
-        totals["loaded"] += counts["loaded"]
-        totals["quarantined"] += counts["quarantined"]
+        totals["loaded"] += counts.loaded
+        totals["quarantined"] += counts.quarantined
 
     assert totals == {"loaded": 6, "quarantined": 1}
     assert one(wh_conn, "SELECT count(*) FROM imr.letters") == 6
@@ -232,7 +235,7 @@ def test_corrected_letter_replaces_case_atomically(wh_conn):
         [obj("b/CM16-0000001-rev.pdf", minutes=60)],
         [ok("b/CM16-0000001-rev.pdf", corrected)],
     )
-    assert counts["loaded"] == 1 and counts["letters_written"] == 1
+    assert counts.loaded == 1 and counts.letters_written == 1
     assert q(wh_conn, "SELECT source_key, outcome FROM imr.letters") == [
         ("b/CM16-0000001-rev.pdf", "Overturn")
     ]
@@ -244,7 +247,7 @@ def test_corrected_letter_replaces_case_atomically(wh_conn):
     # The original re-processed later (say a reparse) must not win back: the newer object wins.
     warehouse.mark_for_reparse(wh_conn, BUCKET, "2.0.0", prefix="a/")
     counts = ingest(wh_conn, "run3", [], [ok("a/CM16-0000001.pdf", letter("CM16-0000001", ("Upheld",) * 3))])
-    assert counts["loaded"] == 1 and counts["letters_written"] == 0
+    assert counts.loaded == 1 and counts.letters_written == 0
     assert q(wh_conn, "SELECT source_key FROM imr.letters") == [("b/CM16-0000001-rev.pdf",)]
     assert one(wh_conn, "SELECT count(*) FROM imr.items") == 2
 
@@ -256,7 +259,7 @@ def test_newest_object_wins_within_one_batch(wh_conn):
         ok("x/old.pdf", letter("CM16-0000002")),
     ]
     counts = ingest(wh_conn, "run1", objs, outcomes)
-    assert counts["loaded"] == 2 and counts["letters_written"] == 1
+    assert counts.loaded == 2 and counts.letters_written == 1
     assert q(wh_conn, "SELECT source_key, outcome FROM imr.letters") == [("x/new.pdf", "Overturn")]
 
 
@@ -272,7 +275,7 @@ def test_duplicate_detection(wh_conn):
         ok("b/two-copy.pdf", letter("CM16-0000004"), sha="two-bytes"),
     ]
     counts = ingest(wh_conn, "run2", objs, outcomes)
-    assert (counts["loaded"], counts["duplicate"]) == (1, 2)
+    assert (counts.loaded, counts.duplicate) == (1, 2)
     after = snapshot(wh_conn)["letters"]
     assert after[0] == before[0]  # the copy did not take over the case
     assert q(
@@ -304,7 +307,7 @@ def test_quarantine_requeue_and_resolve(wh_conn):
     warehouse.load_batch(wh_conn, BUCKET, [ok(key, letter("CM16-0000005"))], "run2")
     assert q(wh_conn, "SELECT status, error_code, attempts FROM imr.s3_objects") == [("loaded", None, 2)]
     assert one(wh_conn, "SELECT resolved_at IS NOT NULL FROM imr.parse_failures") is True
-    assert warehouse.summary(wh_conn)["rows"]["parse_failures_open"] == 0
+    assert report.summary(wh_conn)["rows"]["parse_failures_open"] == 0
 
 
 def test_invalid_letter_is_quarantined_alone(wh_conn):
@@ -317,7 +320,7 @@ def test_invalid_letter_is_quarantined_alone(wh_conn):
         ok("v/nocase.pdf", letter(None)),
     ]
     counts = ingest(wh_conn, "run1", objs, outcomes)
-    assert (counts["loaded"], counts["quarantined"]) == (1, 2)
+    assert (counts.loaded, counts.quarantined) == (1, 2)
     assert q(
         wh_conn, "SELECT key, error_code FROM imr.s3_objects WHERE status = 'quarantined' ORDER BY key"
     ) == [
@@ -333,7 +336,7 @@ def test_loading_the_same_batch_twice_changes_nothing(wh_conn):
     ingest(wh_conn, "run1", objs, outcomes)
     before = snapshot(wh_conn)
     counts = warehouse.load_batch(wh_conn, BUCKET, outcomes, "run1", "load", 0)  # e.g. a task retry
-    assert (counts["loaded"], counts["quarantined"]) == (3, 1)
+    assert (counts.loaded, counts.quarantined) == (3, 1)
     assert snapshot(wh_conn) == before
 
 
@@ -355,7 +358,7 @@ def test_fault_mid_batch_leaves_nothing_partial(wh_conn, monkeypatch):
         raise RuntimeError("injected fault")
 
     with monkeypatch.context() as m:
-        m.setattr(warehouse_load, "_replace_items", boom)
+        m.setattr(warehouse_merge, "replace_items", boom)
         with pytest.raises(RuntimeError, match="injected fault"):
             warehouse.load_batch(wh_conn, BUCKET, outcomes, "run2")
     assert snapshot(wh_conn) == before  # old letter + its 3 items intact; manifest still processing
@@ -363,7 +366,7 @@ def test_fault_mid_batch_leaves_nothing_partial(wh_conn, monkeypatch):
     # 2. A value PostgreSQL itself rejects (validation bypassed): integer out of range.
     broken = letter("CM16-0000021", patient_age=10**12)
     with monkeypatch.context() as m:
-        m.setattr(warehouse_load, "validation_error", lambda _letter: None)
+        m.setattr(warehouse_rows, "record_rejection", lambda _letter: None)
         with pytest.raises(psycopg2.DataError):
             warehouse.load_batch(wh_conn, BUCKET, [outcomes[0], ok("f/other.pdf", broken)], "run2")
     assert snapshot(wh_conn) == before
@@ -382,7 +385,7 @@ def test_stale_result_is_dropped(wh_conn):
     # The object is overwritten in S3 while run1 parses the old bytes.
     warehouse.register_objects(wh_conn, BUCKET, [obj("s/a.pdf", etag='"v2"')], "run2")
     counts = warehouse.load_batch(wh_conn, BUCKET, [ok("s/a.pdf", letter("CM16-0000030"))], "run1")
-    assert counts["stale"] == 1 and counts["loaded"] == 0
+    assert counts.stale == 1 and counts.loaded == 0
     assert one(wh_conn, "SELECT count(*) FROM imr.letters") == 0
     assert q(wh_conn, "SELECT status, claimed_by FROM imr.s3_objects") == [("pending", None)]
     assert claim_all(wh_conn, "run2") == ["s/a.pdf"]
@@ -490,7 +493,7 @@ def test_loader_role_can_load_but_not_touch_public(wh_conn, pg_dsn, admin_dsn):
                 [obj("p/a.pdf"), obj("p/b.pdf")],
                 [ok("p/a.pdf", letter("CM16-0000050")), fail("p/b.pdf")],
             )
-            assert (counts["loaded"], counts["quarantined"]) == (1, 1)
+            assert (counts.loaded, counts.quarantined) == (1, 1)
             quality.record_results(loader, "run1", quality.run_checks(loader, "run1"))
             # ...but nothing outside schema imr, and no DDL.
             for sql in (
@@ -548,7 +551,7 @@ def test_quality_checks_pass_on_good_data_and_fail_on_bad(wh_conn):
     assert bad["letters_have_items"].observed == 1
     assert float(bad["letters_date_order_warning_share"].observed) == 1.0
     quality.record_results(wh_conn, "run1", bad.values())
-    latest = {d["check"]: d["passed"] for d in warehouse.summary(wh_conn)["latest_dq"]}
+    latest = {d["check"]: d["passed"] for d in report.summary(wh_conn)["latest_dq"]}
     assert latest["letters_have_items"] is False and latest["letters_case_number_unique"] is True
 
 
@@ -615,7 +618,7 @@ def test_executemany_baseline_loads_the_same_rows(wh_conn, pg_dsn):
     from loader_baseline import load_rows_executemany  # bench/ is not a package
 
     counts = load_rows_executemany(other, BUCKET, outcomes, "run1", "load", 0)
-    assert (counts["loaded"], counts["quarantined"], counts["items_written"]) == (4, 1, 12)
+    assert (counts.loaded, counts.quarantined, counts.items_written) == (4, 1, 12)
     assert snapshot(other) == copy_state
     other.close()
 
@@ -627,7 +630,7 @@ def test_summary(wh_conn):
         [obj("m/1.pdf"), obj("m/2.pdf")],
         [ok("m/1.pdf", letter("CM16-0000090")), fail("m/2.pdf")],
     )
-    s = warehouse.summary(wh_conn)
+    s = report.summary(wh_conn)
     assert s["objects_by_status"] == {
         "pending": 0,
         "processing": 0,

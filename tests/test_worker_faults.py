@@ -1,8 +1,8 @@
-"""The worker pool's death and out-of-memory paths, with real faults (imr.workers).
+"""The worker pool's death and out-of-memory paths, with real faults (imr.parse.workers).
 
 * A worker killed by a signal while it parses a letter: that letter gets a classified error, the pool
   starts a new worker, the rest of the batch is parsed. The signal is sent to the worker process
-  itself, found as this process's child running `imr.workers`.
+  itself, found as this process's child running `imr.parse.workers`.
 * A worker over its address-space cap (RLIMIT_AS): a one-page PDF whose content stream is a Flate
   bomb (a few hundred kB that inflate to 256 MB) makes pdfminer's inflate fail with MemoryError in
   the worker; the letter is `too_large` (memory) and the pool goes on.
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import imr_synth
-from imr.limits import Limits
-from imr.workers import ParserPool
+from imr.parse.limits import Limits
+from imr.parse.workers import ParserPool
 from minipdf import one_page_pdf
 
 # Slow for pdfminer (tens of seconds on a shared core): long enough to be killed in the middle of it.
@@ -35,7 +35,7 @@ def _letter(seed: str) -> tuple[str, bytes]:
 
 
 def _worker_pids() -> set[int]:
-    """Live `python -m imr.workers` processes whose parent is this process."""
+    """Live `python -m imr.parse.workers` processes whose parent is this process."""
     me, pids = os.getpid(), set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -47,7 +47,7 @@ def _worker_pids() -> set[int]:
             continue
         fields = stat.rsplit(")", 1)[1].split()
         state, ppid = fields[0], int(fields[1])
-        if ppid == me and state != "Z" and b"imr.workers" in cmdline:
+        if ppid == me and state != "Z" and b"imr.parse.workers" in cmdline:
             pids.add(int(proc.name))
     return pids
 

@@ -1,4 +1,4 @@
-"""The parse workers' sandbox (imr.sandbox, imr.workers), on real worker processes.
+"""The parse workers' sandbox (imr.parse.sandbox, imr.parse.workers), on real worker processes.
 
 * A worker starts without the task's credentials: set in this (parent) process, `AIRFLOW__*`,
   `AIRFLOW_CONN_*`, `AWS_*` and `IMR_*` values are absent from the real worker's environment block
@@ -34,9 +34,9 @@ from pathlib import Path
 import pytest
 
 import imr_synth
-from imr.limits import Limits
-from imr.sandbox import CPU_CAP_BUDGETS, WORKER_ENV_ALLOWLIST, cpu_budget_s
-from imr.workers import ParserPool, WorkerStartError
+from imr.parse.limits import Limits
+from imr.parse.sandbox import CPU_CAP_BUDGETS, WORKER_ENV_ALLOWLIST, cpu_budget_s
+from imr.parse.workers import ParserPool, WorkerStartError
 from worker_probe import MODULE, command, worker_pids
 
 TESTS = Path(__file__).resolve().parent

@@ -1,7 +1,7 @@
-"""A parse worker that also obeys probe commands, for tests of the worker sandbox (imr.sandbox).
+"""A parse worker that also obeys probe commands, for tests of the worker sandbox (imr.parse.sandbox).
 
 Run by `ParserPool(_worker_module="worker_probe")`, it is the real worker: the pool's spawn (its
-environment) and `imr.workers._serve` (its resource limits, ready handshake, per-letter CPU arming);
+environment) and `imr.parse.workers._serve` (its resource limits, ready handshake, per-letter CPU arming);
 only the document handler differs. A document that is a JSON object is a command run inside the
 worker, whose answer comes back as the result's `message` (JSON); any other document is parsed as a
 letter. The tests directory must be on PYTHONPATH for the worker to find this module.
@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from imr.limits import Limits
-from imr.workers import Outcome, _serve, parse_document
+from imr.parse.limits import Limits
+from imr.parse.workers import Outcome, _serve, parse_document
 
 MODULE = "worker_probe"
 
@@ -85,7 +85,7 @@ def worker_pids() -> set[int]:
             continue
         fields = stat.rsplit(")", 1)[1].split()
         state, ppid = fields[0], int(fields[1])
-        if ppid == me and state != "Z" and ({b"imr.workers", MODULE.encode()} & set(cmdline)):
+        if ppid == me and state != "Z" and ({b"imr.parse.workers", MODULE.encode()} & set(cmdline)):
             pids.add(int(proc.name))
     return pids
 

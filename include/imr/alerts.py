@@ -64,13 +64,19 @@ class QuarantineStats:
 
     @property
     def quarantined(self) -> int:
+        """Objects the run quarantined, all codes."""
         return sum(self.by_code.values())
 
     @property
     def parser_gap(self) -> int:
+        """Objects quarantined with a code that signals a parser gap (`PARSER_GAP_CODES`)."""
         return sum(n for code, n in self.by_code.items() if code in PARSER_GAP_CODES)
 
     def share(self, n: int) -> float:
+        """`n` as a fraction of the objects the run processed (0 when it processed none).
+
+        :param n: a count of objects.
+        """
         return n / self.processed if self.processed else 0.0
 
 
@@ -149,6 +155,7 @@ class Alert:
 
     @property
     def subject(self) -> str:
+        """The mail subject / Slack headline."""
         what = {
             KIND_RUN_FAILED: "run failed",
             KIND_GATE_FAILED: "data-quality gate failed",
@@ -179,6 +186,7 @@ class Alert:
 
     @property
     def text(self) -> str:
+        """The plain-text body."""
         return "\n".join(self.lines())
 
     @property
@@ -213,6 +221,8 @@ def record_sent(conn, alert: Alert, channels: Sequence[str]) -> None:
 
 @dataclass(frozen=True)
 class SentAlert:
+    """An alert as `imr.alerts_sent` records it (the monitor shows the last one per DAG)."""
+
     dag_id: str
     run_id: str
     kind: str

@@ -9,8 +9,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .limits import Limits
-from .workers import ParseResult, parse_many
+from .parse.limits import Limits
+from .parse.workers import ParseResult, parse_many
 
 
 def _expand(paths: list[str]) -> Iterator[Path]:
@@ -22,6 +22,11 @@ def _expand(paths: list[str]) -> Iterator[Path]:
 
 
 def result_json(r: ParseResult) -> dict:
+    """One input's JSON line: the record's fields plus `file`, or `file`, `error_code`, `message`.
+
+    :param r: the worker's result for one file.
+    :return: the JSON-ready dict.
+    """
     if r.ok:
         d = r.letter.to_dict()
         d["file"] = r.source
@@ -37,6 +42,11 @@ def _table_row(r: ParseResult) -> str:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
+    """`imr parse`: one JSON line (or table row) per input file; exit status 1 if any failed.
+
+    :param args: the parsed command line.
+    :return: the exit status.
+    """
     files = list(_expand(args.paths))
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb, max_pages=args.max_pages)
     show_progress = len(files) >= 20 and not args.quiet
@@ -56,6 +66,11 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """`imr db upgrade`: apply the warehouse migrations.
+
+    :param args: the parsed command line (`--dsn`).
+    :return: the exit status.
+    """
     from .warehouse import connect, upgrade
 
     try:
@@ -77,29 +92,36 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{float(x):.1%}"
 
 
-def format_insights(f: dict) -> str:
-    """The headline figures as the README shows them."""
-    lines = [
-        f"letters: {f['letters']}, items: {f['items']}",
-        f"pharmaceutical share of items: {_pct(f['pharmaceutical_share'])}"
-        f" ({f['pharmaceutical_items']}/{f['items']})",
-        f"opioid share of pharmaceuticals: {_pct(f['opioid_share_of_pharmaceuticals'])}"
-        f" ({f['opioid_items']}/{f['pharmaceutical_items']})",
-        "overturn rate by category:",
-        *(
-            f"  {c['category'] or '(none)':<26} {_pct(c['overturn_rate']):>6}"
-            f"  ({c['overturned']}/{c['items']})"
-            for c in f["overturn_by_category"]
-        ),
-    ]
-    for label, key in (
-        ("median days application received -> decision", "median_days_application_to_decision"),
-        ("median days assigned -> decision", "median_days_assigned_to_decision"),
-    ):
-        lines.append(f"{label}: {'n/a' if f[key] is None else f'{float(f[key]):g}'}")
-    over = _pct(f["share_over_30_days_from_application"])
-    lines.append(f"share of letters decided over 30 days after application: {over}")
-    return "\n".join(lines)
+def format_insights(conn) -> str:
+    """The Insights page's headline figures for all letters (`imr.read.insights`, open range), as
+    the README shows them.
+
+    :param conn: a psycopg2 connection to the warehouse.
+    :return: the lines to print.
+    """
+    from .read import insights
+
+    totals = insights.totals(conn)
+    mix = insights.pharmaceutical_mix(conn)
+    timing = insights.timeliness(conn)["all"]
+    median = timing["median_days"]
+    return "\n".join(
+        [
+            f"letters: {totals['letters']}, items: {totals['items']}",
+            f"pharmaceutical share of items: {_pct(mix['pharmaceutical_share'])}"
+            f" ({mix['pharmaceutical_items']}/{mix['items']})",
+            f"opioid share of pharmaceuticals: {_pct(mix['opioid_share_of_pharmaceuticals'])}"
+            f" ({mix['opioid_items']}/{mix['pharmaceutical_items']})",
+            "overturn rate by category:",
+            *(
+                f"  {c['category'] or '(none)':<26} {_pct(c['overturn_rate']):>6}"
+                f"  ({c['overturned']}/{c['items']})"
+                for c in insights.overturn_by_category(conn)
+            ),
+            f"median days application received -> decision: {'n/a' if median is None else f'{median:g}'}",
+            f"share of letters decided over 30 days after application: {_pct(timing['share_over_30_days'])}",
+        ]
+    )
 
 
 def cmd_insights(args: argparse.Namespace) -> int:
@@ -108,8 +130,7 @@ def cmd_insights(args: argparse.Namespace) -> int:
     from the analytics views."""
     from datetime import UTC, datetime
 
-    from . import warehouse
-    from .warehouse import Failed, ObjectResult, Parsed
+    from . import pipeline, warehouse
 
     files = list(_expand(args.paths))
     try:
@@ -119,25 +140,14 @@ def cmd_insights(args: argparse.Namespace) -> int:
     try:
         warehouse.upgrade(conn)
         run_id = "insights-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        results = {}
-        for r in parse_many(((str(f), f) for f in files), jobs=args.jobs):
-            result = Parsed(r.letter) if r.ok else Failed(r.error_code or "error", r.message or "")
-            results[r.source] = ObjectResult(r.source, r.sha256 or "unread", r.sha256, result)
-        objects = [
-            {"key": k, "etag": o.etag, "size": None, "last_modified": None} for k, o in results.items()
-        ]
-        warehouse.register_objects(conn, INSIGHTS_BUCKET, objects, run_id)
-        failed = 0
-        for batch_id in warehouse.claim_batches(conn, INSIGHTS_BUCKET, run_id, batch_size=500):
-            batch = [results[o.key] for o in warehouse.get_batch(conn, batch_id).objects if o.key in results]
-            counts = warehouse.load_batch(conn, INSIGHTS_BUCKET, batch, run_id, batch_id=batch_id)
-            failed += counts["quarantined"]
+        reports = pipeline.ingest_files(conn, INSIGHTS_BUCKET, files, run_id, jobs=args.jobs)
+        failed = sum(r.load.quarantined for r in reports)
         if failed:
             print(
                 f"imr insights: {failed} file(s) could not be loaded (see imr.parse_failures)",
                 file=sys.stderr,
             )
-        print(format_insights(warehouse.insights(conn)))
+        print(format_insights(conn))
     finally:
         conn.close()
     return 0
@@ -150,6 +160,11 @@ DEV_ONLY_MODULES = {"imr_synth": "the imr_synth package", "reportlab": "reportla
 def cmd_generate(args: argparse.Namespace) -> int:
     # The generator (include/imr_synth) is development tooling: imported here, not at module level, so
     # that every other command works where its dependencies are absent.
+    """`imr generate`: synthetic letters, their truth and one bad file per rejection class.
+
+    :param args: the parsed command line.
+    :return: the exit status (2 where the dev dependencies are absent).
+    """
     try:
         from imr_synth import write_sample_set
     except ModuleNotFoundError as e:
@@ -168,6 +183,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `imr` argument parser with its subcommands.
+
+    :return: the parser.
+    """
     p = argparse.ArgumentParser(prog="imr", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -205,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the `imr` command line.
+
+    :param argv: the arguments (default: `sys.argv[1:]`).
+    :return: the exit status.
+    """
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -16,16 +16,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import NamedTuple
 
 from botocore.exceptions import ClientError
 
 from . import PARSER_VERSION, warehouse
 from .errors import LetterError
-from .limits import DEFAULT_LIMITS, Limits
+from .parse.limits import DEFAULT_LIMITS, Limits
+from .parse.workers import ParseResult, ParserPool
 from .s3_io import get_object_bytes, iter_pages
-from .warehouse import Failed, ObjectRef, ObjectResult, Parsed
-from .workers import ParseResult, ParserPool
+from .warehouse import Batch, BatchLoad, Failed, ObjectRef, ObjectResult, Parsed
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,19 @@ def discover(  # noqa: PLR0913 (the listing's window and options, each with a de
     Each ListObjectsV2 page is committed to the manifest before the next one is requested, so memory
     stays at one page whatever the archive holds (1.7 M keys at full scale) and a discovery that dies
     midway keeps what it registered. With `reparse`, objects last processed by another parser
-    version go back to pending too."""
+    version go back to pending too.
+
+    :param s3_client: a boto3 S3 client.
+    :param conn: a psycopg2 connection to the warehouse.
+    :param bucket: the bucket listed.
+    :param prefix: the key prefix listed.
+    :param run_id: the run registering the objects.
+    :param modified_since: only objects last modified at or after this.
+    :param modified_until: only objects last modified before this.
+    :param reparse: also re-queue objects loaded by another parser version.
+    :param page_size: keys per ListObjectsV2 page.
+    :return: how many objects became pending.
+    """
     pending = 0
     for page in iter_pages(s3_client, bucket, prefix, modified_since, modified_until, page_size):
         pending += warehouse.register_objects(conn, bucket, page, run_id, page_size=page_size)
@@ -65,25 +78,22 @@ def discover(  # noqa: PLR0913 (the listing's window and options, each with a de
 
 @dataclass
 class BatchReport:
-    """One batch's counts; `errors` is the quarantined objects per error code (sums to `quarantined`)."""
+    """One batch's outcome: its id, how many objects it had, what the loader did (`load`) and how
+    long it took."""
 
     batch_id: int
     objects: int
-    loaded: int
-    duplicate: int
-    quarantined: int
-    stale: int
-    errors: dict[str, int]
-    changed: int = 0
+    load: BatchLoad
     seconds: float = 0.0
 
     def line(self) -> str:
         """The one-line batch summary for task logs: counts and codes only, never letter text."""
-        errs = ", ".join(f"{k}={v}" for k, v in sorted(self.errors.items())) or "none"
+        n = self.load
+        errs = ", ".join(f"{k}={v}" for k, v in sorted(n.quarantined_by_code.items())) or "none"
         return (
-            f"batch {self.batch_id}: {self.objects} objects, {self.loaded} loaded, "
-            f"{self.duplicate} duplicate, {self.quarantined} quarantined ({errs}), {self.stale} stale, "
-            f"{self.changed} changed since listing"
+            f"batch {self.batch_id}: {self.objects} objects, {n.loaded} loaded, "
+            f"{n.duplicate} duplicate, {n.quarantined} quarantined ({errs}), {n.stale} stale, "
+            f"{n.changed} changed since listing"
         )
 
 
@@ -170,35 +180,83 @@ def ingest_batch(  # noqa: PLR0913 (keyword-only options, each with a default)
     on_letter: Callable[[], None] | None = None,
 ) -> BatchReport:
     """Downloads, parses and loads one claimed batch (one transaction); logs and returns its counts.
-    With `lease_owner` the load commits only if that lane still holds the batch (else LeaseLost)."""
+    With `lease_owner` the load commits only if that lane still holds the batch (else LeaseLost).
+
+    :param s3: a boto3 S3 client.
+    :param conn: a psycopg2 connection to the warehouse.
+    :param batch_id: the claimed batch.
+    :param pool: the parser worker pool.
+    :param task_id: the task, for imr.parse_failures.
+    :param map_index: the mapped task's index, for imr.parse_failures.
+    :param parser_version: stored with each letter and object.
+    :param lease_owner: the lane that must still hold the batch's lease.
+    :param on_letter: called after each parsed letter (the lane renews its lease).
+    :return: the batch's report.
+    """
     started = time.monotonic()
     batch = warehouse.get_batch(conn, batch_id)
     results, changed = parse_objects(s3, batch.bucket, batch.objects, pool, on_letter)
-    counts = warehouse.load_batch(
+    return _load(
         conn,
-        batch.bucket,
+        batch,
         results,
-        batch.run_id,
+        started,
         task_id=task_id,
         map_index=map_index,
         parser_version=parser_version,
-        batch_id=batch_id,
         changed=changed,
         lease_owner=lease_owner,
     )
-    report = BatchReport(
-        batch_id,
-        len(batch.objects),
-        counts["loaded"],
-        counts["duplicate"],
-        counts["quarantined"],
-        counts["stale"],
-        counts["quarantined_by_code"],
-        counts["changed"],
-        time.monotonic() - started,
+
+
+def _load(conn, batch: Batch, results: list[ObjectResult], started: float, **options) -> BatchReport:
+    """Loads one claimed batch's results (`warehouse.load_batch` with `options`); logs and returns
+    its report. The one place worker results become a load, for S3 objects and local files alike."""
+    counts = warehouse.load_batch(
+        conn, batch.bucket, results, batch.run_id, batch_id=batch.batch_id, **options
     )
+    report = BatchReport(batch.batch_id, len(batch.objects), counts, time.monotonic() - started)
     log.info("%s", report.line())
     return report
+
+
+def ingest_files(
+    conn,
+    bucket: str,
+    files: list[Path],
+    run_id: str,
+    *,
+    jobs: int = 1,
+    limits: Limits = DEFAULT_LIMITS,
+    batch_size: int = 500,
+) -> list[BatchReport]:
+    """Local files through the path S3 objects take: parsed in worker processes, registered in
+    the manifest under `bucket` (key: the path; ETag: the content's sha256, so unchanged files
+    register nothing new), claimed in batches and loaded (`imr insights`).
+
+    :param conn: a psycopg2 connection to a migrated warehouse.
+    :param bucket: the manifest's name for where the files come from.
+    :param files: the PDFs.
+    :param run_id: the run that claims and loads them.
+    :param jobs: parser worker processes.
+    :param limits: the per-letter bounds.
+    :param batch_size: files per claimed batch.
+    :return: one report per batch loaded.
+    """
+    with ParserPool(jobs, limits) as pool:
+        parsed = {r.source: r for r in pool.imap((str(f), f) for f in files)}
+    objects = [
+        {"key": k, "etag": r.sha256 or "unread", "size": None, "last_modified": None}
+        for k, r in parsed.items()
+    ]
+    warehouse.register_objects(conn, bucket, objects, run_id)
+    reports = []
+    for batch_id in warehouse.claim_batches(conn, bucket, run_id, batch_size=batch_size):
+        started = time.monotonic()
+        batch = warehouse.get_batch(conn, batch_id)
+        results = [_result(o, parsed[o.key]) for o in batch.objects if o.key in parsed]
+        reports.append(_load(conn, batch, results, started))
+    return reports
 
 
 def lane_owner(run_id: str, map_index: int, try_number: int) -> tuple[str, str]:
@@ -222,11 +280,11 @@ class LaneReport:
             totals.update(
                 batches=1,
                 objects=r.objects,
-                loaded=r.loaded,
-                duplicate=r.duplicate,
-                quarantined=r.quarantined,
-                stale=r.stale,
-                changed=r.changed,
+                loaded=r.load.loaded,
+                duplicate=r.load.duplicate,
+                quarantined=r.load.quarantined,
+                stale=r.load.stale,
+                changed=r.load.changed,
             )
         return dict(totals)
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from imr.enrich.taxonomy import taxonomy
+from imr.facts import CASE_NUMBER_PATTERN
 from imr.records import DECISIONS, OUTCOMES
 from imr.warehouse.db import transaction
 
@@ -30,6 +31,8 @@ DATE_ORDER_THRESHOLD = 0.05
 
 @dataclass(frozen=True)
 class Check:
+    """A data-quality check: a SQL aggregate to observe and a condition it must pass."""
+
     name: str
     table: str
     observed: str  # SQL aggregate expression: the value we report
@@ -38,10 +41,13 @@ class Check:
 
     @property
     def sql(self) -> str:
+        """The query that observes and judges the check."""
         return f"SELECT {self.observed} AS observed, {self.passes} AS passed FROM {self.table}"
 
 
 class CheckResult(NamedTuple):
+    """A check's outcome: passed, and the value observed."""
+
     name: str
     passed: bool
     observed: object
@@ -99,7 +105,7 @@ def checks(
         _none_where(
             "letters_case_number_format",
             "imr.letters",
-            "case_number !~ '^CM[0-9]{2}-[0-9]{7}$'",
+            f"case_number !~ '^{CASE_NUMBER_PATTERN}$'",
             "case numbers look like CM16-0213037",
         ),
         _none_where(

@@ -2,16 +2,14 @@
 `ParseWarning`s, the field lists and the derived outcome (Uphold/Overturn). Field names are the
 CLI's JSON keys and the warehouse columns. v3 adds `letter_format` (`LETTER_FORMATS`): which of the
 three letter layouts the record was read from. The v2 enriched item fields (`category`, `subcategory`,
-`citations`) are derived from the item's own text by `imr.enrich`. `ITEM_FIELDS` stays the v1
-list; the warehouse stores the enriched fields as `imr.items.category`, `subcategory`, `*_evidence`
-and `imr.item_citations` (imr.warehouse.load)."""
+`citations`) are derived from the item's own text by the enrich stage (`imr.enrich.enrich_letter`).
+`ITEM_FIELDS` stays the v1 list; the warehouse stores the enriched fields as `imr.items.category`,
+`subcategory`, `*_evidence` and `imr.item_citations` (imr.warehouse.load)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-
-from .enrich import enrich
 
 LETTER_FIELDS = (
     "case_number",
@@ -49,6 +47,8 @@ OUTCOMES = ("Uphold", "Overturn", "Partially Overturn")
 
 @dataclass
 class Item:
+    """One disputed item: its request, decision, guideline lines, rationale and enriched fields."""
+
     seq: int
     request: str
     decision: str
@@ -60,21 +60,19 @@ class Item:
     subcategory: str | None = None
     citations: dict | None = None
 
-    def enrich(self) -> Item:
-        """Fills the enriched fields from the item's text; returns the item."""
-        for name, value in enrich(self).items():
-            setattr(self, name, value)
-        return self
-
 
 @dataclass
 class ParseWarning:
+    """A warning kept with a loadable record: its code and message."""
+
     code: str
     message: str
 
 
 @dataclass
 class Letter:
+    """One letter's record (contract v2)."""
+
     case_number: str | None = None
     date_assigned: date | None = None
     date_of_injury: date | None = None
@@ -90,9 +88,13 @@ class Letter:
     clinical_case_summary: str | None = None
     warnings: list[ParseWarning] = field(default_factory=list)
     letter_format: str | None = None
+    # Not part of the contract: how many `Decision rationale:` paragraphs the parser counted, for
+    # validate's item_structure rule. None for a record not read from a letter.
+    rationale_paragraphs: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def outcome(self) -> str | None:
+        """The letter's outcome, derived from its items' decisions."""
         return derive_outcome([i.decision for i in self.items])
 
     def to_dict(self) -> dict:
@@ -108,14 +110,13 @@ class Letter:
         out["warnings"] = d["warnings"]
         return out
 
-    def enrich_items(self) -> Letter:
-        """Fills every item's enriched fields; returns the letter."""
-        for item in self.items:
-            item.enrich()
-        return self
-
     @classmethod
     def from_dict(cls, d: dict) -> Letter:
+        """The record of a contract JSON object (the inverse of `to_dict`).
+
+        :param d: the JSON object.
+        :return: the letter.
+        """
         kw = {k: d.get(k) for k in LETTER_FIELDS if k != "outcome"}
         for k in DATE_FIELDS:
             if isinstance(kw[k], str):
@@ -127,6 +128,11 @@ class Letter:
 
 
 def derive_outcome(decisions: list[str]) -> str | None:
+    """Uphold, Overturn or Partially Overturn from the items' decisions.
+
+    :param decisions: each item's decision.
+    :return: the outcome, None without items.
+    """
     if not decisions:
         return None
     kinds = set(decisions)

@@ -176,6 +176,10 @@ class RunFailureNotifier(BaseNotifier):
         Jinja environment to ask for."""
 
     def notify(self, context: dict[str, Any]) -> None:
+        """Send the run-failure alert for the failed run in `context`.
+
+        :param context: the Airflow context of the failure callback.
+        """
         send(run_failure_alert(context), context)
 
 

@@ -7,7 +7,7 @@ import os
 from airflow.sdk import Param
 
 from imr.alerts import QuarantineThresholds
-from imr.limits import Limits
+from imr.parse.limits import Limits
 
 # The task SDK of Airflow 3 cannot read a pool (pools live in the metadata database, which tasks do
 # not reach), so "as many lanes as the imr_warehouse pool has slots" is read from the setting the
@@ -31,6 +31,11 @@ def pool_slots() -> int:
 
 
 def common_params(prefix_help: str = "key prefix") -> dict[str, Param]:
+    """The params every ingesting DAG takes: bucket, prefix, batch size, lanes, timeout.
+
+    :param prefix_help: how the DAG describes its prefix.
+    :return: the params by name.
+    """
     return {
         "bucket": Param("", type="string", description="S3 bucket; empty: the `imr_bucket` Variable"),
         "prefix": Param("", type="string", description=f"{prefix_help}; empty: the `imr_prefix` Variable"),

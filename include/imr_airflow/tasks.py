@@ -14,7 +14,8 @@ from airflow.sdk.configuration import conf
 
 from imr import alerts, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
-from imr.limits import Limits
+from imr.parse.limits import Limits
+from imr.read.report import summary
 from imr_airflow import lineage
 from imr_airflow import metrics as run_metrics
 from imr_airflow.connections import s3_client, warehouse_connection
@@ -209,7 +210,7 @@ def _quarantine_alert(ctx, stats: alerts.QuarantineStats, tripped: list[str]) ->
 def publish() -> dict[str, Any]:
     """Marks the letters table updated for downstream DAGs; returns the run's counts."""
     with warehouse_connection() as conn:
-        s = warehouse.summary(conn)
+        s = summary(conn)
     log.info("warehouse: %s", s["rows"])
     return {"objects_by_status": s["objects_by_status"], "rows": s["rows"]}
 

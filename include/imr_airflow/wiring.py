@@ -36,7 +36,7 @@ def quality_gates() -> list:
 
 
 def ingest_tail(start) -> None:
-    """plan -> lanes -> (quality record | gates) -> publish, with the claim release as the lanes'
+    """Plan -> lanes -> (quality record | gates) -> publish, with the claim release as the lanes'
     teardown.
     Recording and the gates run side by side: they read the same tables, and a gate failing must
     not stop the results from being recorded."""

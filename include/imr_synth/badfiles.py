@@ -147,7 +147,8 @@ def not_an_imr_letter(rng: random.Random) -> bytes:
 def notice_quoted(rng: random.Random) -> bytes:
     """A petition appealing a 2013 notice: it names the notice in its subject line, carries an IMR case
     number and quotes the decision sentence word for word, but has neither the notice's title nor its
-    decision heading as lines of their own (imr.notice2013.is_notice), nor any later layout's headings."""
+    decision heading as lines of their own (imr.parse.notice2013.is_notice), nor any later layout's
+    headings."""
     spec = random_spec(rng, style="notice2013", n_items=1)
     letter, item = spec.letter, spec.letter.items[0]
     dated = f"{letter.decision_date.month}/{letter.decision_date.day}/{letter.decision_date.year}"

@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from imr.enrich import enrich_letter
 from imr.records import Item, Letter
 
 from .phrases import (
@@ -358,6 +359,12 @@ def random_dates(
 
 
 def random_case_number(rng: random.Random, received: date) -> str:
+    """A case number of the year the application was received.
+
+    :param rng: the random source.
+    :param received: the application's date.
+    :return: e.g. CM16-0213037.
+    """
     # Real numbers run from 0000001 upward within a year; the 2016 corpus is around 0213037-0249735.
     return f"CM{received.year % 100:02d}-{rng.randrange(1, 400_000):07d}"
 
@@ -531,7 +538,8 @@ def random_spec(
         items=[i.item for i in items],
         clinical_case_summary=norm(" ".join(summary)),
         letter_format=LETTER_FORMAT[style],
-    ).enrich_items()  # the truth carries the v2 fields, as `imr parse` prints them
+    )
+    enrich_letter(letter)  # the truth carries the v2 fields, as `imr parse` prints them
     return LetterSpec(
         letter=letter,
         style=style,
@@ -663,7 +671,8 @@ def random_notice_spec(
         items=items,
         clinical_case_summary=norm(summary),
         letter_format="notice_2013",
-    ).enrich_items()
+    )
+    enrich_letter(letter)
     return LetterSpec(
         letter=letter,
         style="notice2013",

@@ -371,6 +371,12 @@ def _empty_password() -> StandardEncryption:
 
 
 def render_spec(spec: LetterSpec, *, encrypt_empty_password: bool = False) -> bytes:
+    """The PDF of a letter spec.
+
+    :param spec: the letter and its rendering choices.
+    :param encrypt_empty_password: encrypt it with an empty user password, as real letters are.
+    :return: the PDF's bytes.
+    """
     return render_pdf(spec, encrypt=_empty_password() if encrypt_empty_password else None)
 
 

@@ -8,6 +8,7 @@ import random
 import re
 from datetime import date
 
+from imr.enrich import enrich_letter
 from imr.records import Item, Letter
 
 from .content import random_case_number, random_dates
@@ -109,7 +110,8 @@ def seed_letter_pdf(
         items=[s.item for s in items],
         clinical_case_summary=" ".join(summary),
         letter_format="seed_2013",
-    ).enrich_items()
+    )
+    enrich_letter(letter)
     spec = LetterSpec(
         letter=letter, style="2013", boilerplate=boilerplate, summary_paragraphs=summary, items=items
     )

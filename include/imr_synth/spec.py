@@ -47,6 +47,8 @@ class NoticeSpec:
 
 @dataclass
 class LetterSpec:
+    """A letter to render: its record and the rendering choices (style, boilerplate, layout)."""
+
     letter: Letter
     style: str = "2016"
     boilerplate: str = BOILERPLATE_2016

@@ -82,6 +82,10 @@ async def warehouse_timeout(request: Request, _exc: QueryCanceled) -> Response:
 
 
 def create_app() -> FastAPI:
+    """The monitor's FastAPI app: routes, middleware and error handlers.
+
+    :return: the app.
+    """
     app = FastAPI(
         title="IMR ingestion monitor",
         description="Quarantined letters of the IMR ingestion, and their reprocessing.",

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query
 
-from imr import monitor
 from imr.config import ui_statement_timeout_ms
+from imr.read import monitor
 
 
 def set_statement_timeout(conn, timeout_ms: int) -> None:

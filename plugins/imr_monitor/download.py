@@ -1,5 +1,5 @@
 """The download of a letter's PDF: only objects the manifest (imr.s3_objects) knows and that are or
-were quarantined (imr.monitor.is_failed_letter), unless the caller holds the separate permission
+were quarantined (imr.read.monitor.is_failed_letter), unless the caller holds the separate permission
 (security.may_download_any); fetched from S3 conditionally on the manifest's ETag, so what is served
 is the version that failed; streamed as an attachment that the browser neither sniffs nor renders;
 every answer written to the audit log (AUDIT_LOGGER, INFO for a download served)."""
@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
 
-from imr import monitor
+from imr.read import monitor
 
 CHUNK_BYTES = 64 * 1024
 # S3 error codes that mean the object (or its bucket) is gone.

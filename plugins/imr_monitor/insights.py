@@ -1,5 +1,5 @@
 """The "IMR Insights" page and its JSON API, on their own APIRouter (included by app.py): figures of
-the analytics views (imr.insights) for the letters decided in a date range.
+the analytics views (imr.read.insights) for the letters decided in a date range.
 
     GET /insights/                       the HTML page (query: from, to)
     GET /insights/static/insights.css    its style sheet (the monitor's is shared)
@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from imr import insights
+from imr.read import insights
 
 from .deps import Warehouse
 from .insights_charts import (
@@ -78,6 +78,7 @@ Range = Annotated[insights.DecisionRange, Depends(api_range)]
 
 @router.get("/api/insights/categories", dependencies=[can_read])
 def api_categories(rng: Range, conn: Warehouse) -> JSONResponse:
+    """GET /api/insights/categories: totals and overturn rate per category."""
     return JSONResponse(
         {
             **rng.as_json(),
@@ -89,21 +90,25 @@ def api_categories(rng: Range, conn: Warehouse) -> JSONResponse:
 
 @router.get("/api/insights/pharmaceuticals", dependencies=[can_read])
 def api_pharmaceuticals(rng: Range, conn: Warehouse) -> JSONResponse:
+    """GET /api/insights/pharmaceuticals: the pharmaceutical mix."""
     return JSONResponse({**rng.as_json(), **insights.pharmaceutical_mix(conn, rng)})
 
 
 @router.get("/api/insights/guidelines", dependencies=[can_read])
 def api_guidelines(rng: Range, conn: Warehouse) -> JSONResponse:
+    """GET /api/insights/guidelines: the guidelines the reviewers cited."""
     return JSONResponse({**rng.as_json(), **insights.guideline_use(conn, rng)})
 
 
 @router.get("/api/insights/timeliness", dependencies=[can_read])
 def api_timeliness(rng: Range, conn: Warehouse) -> JSONResponse:
+    """GET /api/insights/timeliness: days from application to decision."""
     return JSONResponse({**rng.as_json(), **insights.timeliness(conn, rng)})
 
 
 @router.get("/insights/static/{name}", dependencies=[can_read])
 def insights_static(name: str) -> Response:
+    """GET /insights/static/NAME: the page's own static files."""
     return static_file(STATIC, name)
 
 
@@ -161,5 +166,6 @@ def render_insights(conn, query: RangeQuery, prefix: str) -> str:
 
 @router.get("/insights/", dependencies=[can_read], response_class=HTMLResponse)
 def insights_page(request: Request, conn: Warehouse, query: RangeQueryDep) -> HTMLResponse:
+    """GET /insights: the Insights page for the requested range."""
     prefix = request.scope.get("root_path", "").rstrip("/")
     return HTMLResponse(render_insights(conn, query, prefix))

@@ -1,5 +1,5 @@
 """The geometry of the Insights page's inline-SVG charts (templates/insights.html), as plain data.
-Pure functions: the dicts of imr.insights in, coordinates and texts out.
+Pure functions: the dicts of imr.read.insights in, coordinates and texts out.
 
 Three charts are horizontal bars, one row per category / drug class / guideline, drawn by one
 template macro from `hbar_chart`; the fourth is the histogram of days to decision with the
@@ -37,11 +37,15 @@ def _fit(label: str) -> str:
 
 
 class Segment(NamedTuple):
+    """One part of a stacked bar: its width share and CSS class."""
+
     fraction: float  # of the full bar width, 0..1
     css: str
 
 
 class HBar(NamedTuple):
+    """A horizontal bar: its label, segments and the value shown right of it."""
+
     label: str
     segments: list[Segment]
     value: str  # the text right of the bar
@@ -116,6 +120,11 @@ def drug_class_chart(mix: dict[str, Any]) -> dict[str, Any]:
 
 
 def guideline_label(row: dict[str, Any]) -> str:
+    """A guideline's label: the family, and the title for MTUS.
+
+    :param row: a guideline row of `imr.read.insights.guideline_use`.
+    :return: the label.
+    """
     return f"{row['family']}: {row['title']}" if row.get("title") else row["family"]
 
 

@@ -29,10 +29,21 @@ def quote_segment(value: str) -> str:
 
 
 def dag_url(dag_id: str) -> str:
+    """The Airflow UI's page of a DAG.
+
+    :param dag_id: the DAG.
+    :return: the URL.
+    """
     return f"{ui_root()}dags/{quote_segment(dag_id)}"
 
 
 def run_url(dag_id: str, run_id: str) -> str:
+    """The Airflow UI's page of a DAG run.
+
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    :return: the URL.
+    """
     return f"{dag_url(dag_id)}/runs/{quote_segment(run_id)}"
 
 

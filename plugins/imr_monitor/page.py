@@ -11,8 +11,9 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from imr import alerts, monitor
+from imr import alerts
 from imr.config import DAG_IDS, DAG_REPROCESS
+from imr.read import monitor
 
 from .charts import counts_chart, trend_chart
 from .deps import FilterQuery
@@ -44,6 +45,11 @@ class _Listing(NamedTuple):
 
 
 def fmt_ts(value: datetime | None) -> str:
+    """A timestamp as the page shows it (UTC, minutes).
+
+    :param value: the timestamp or None.
+    :return: the text, empty for None.
+    """
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 

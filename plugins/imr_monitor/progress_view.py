@@ -1,4 +1,4 @@
-"""The "Runs in progress" section of the page and GET /api/progress: imr.progress's active runs with
+"""The "Runs in progress" section of the page and GET /api/progress: imr.read.progress's active runs with
 their DAG and a link to the run, the texts the section shows and the geometry of its progress bar.
 The page renders the section on the server; static/progress.js polls the same view as JSON and
 writes its texts and bar into the section, so the two never disagree on how a number reads."""
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from imr import progress
+from imr.read import progress
 
 from .links import RunDags, run_url
 

@@ -1,6 +1,6 @@
 """The monitor's routes, on one APIRouter: the page, the JSON API, the reprocess trigger, the
 download and the static files. Each route checks access through security's dependencies and hands
-the work to imr.monitor (queries), page, download or airflow_api."""
+the work to imr.read.monitor (queries), page, download or airflow_api."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from imr import monitor
+from imr.read import monitor
 
 from .airflow_api import get_airflow_url, queue_reprocess
 from .deps import S3, FilterQueryDep, Filters, Warehouse
@@ -32,6 +32,8 @@ router = APIRouter()
 
 
 class ReprocessRequest(BaseModel):
+    """The body of POST /api/reprocess: the keys to queue, and their bucket."""
+
     keys: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
         min_length=1, max_length=MAX_REPROCESS_KEYS
     )
@@ -40,12 +42,14 @@ class ReprocessRequest(BaseModel):
 
 @router.get("/api/failures", dependencies=[can_read])
 def api_failures(filters: Filters, conn: Warehouse, run_dags: RunDagsDep) -> JSONResponse:
+    """GET /api/failures: the failures the filters select."""
     result = monitor.list_failures(conn, filters)
     return JSONResponse({"total": result["total"], "failures": annotate(result["failures"], run_dags)})
 
 
 @router.get("/api/counts", dependencies=[can_read])
 def api_counts(filters: Filters, conn: Warehouse) -> JSONResponse:
+    """GET /api/counts: failures per error code."""
     return JSONResponse({"counts": monitor.counts_by_error_code(conn, filters)})
 
 
@@ -55,6 +59,7 @@ def api_trend(
     since: Annotated[str | None, Query(max_length=40)] = None,
     until: Annotated[str | None, Query(max_length=40)] = None,
 ) -> JSONResponse:
+    """GET /api/trend: loaded and failed per day."""
     try:
         first, last = monitor.trend_window(monitor.parse_bound(since), monitor.parse_bound(until, end=True))
     except ValueError as err:
@@ -65,6 +70,7 @@ def api_trend(
 
 @router.get("/api/error-codes", dependencies=[can_read])
 def api_error_codes(conn: Warehouse) -> JSONResponse:
+    """GET /api/error-codes: the rejection codes and their meaning."""
     return JSONResponse({"error_codes": monitor.error_codes(conn)})
 
 
@@ -107,7 +113,8 @@ def download(
     key: Annotated[str, Query(min_length=1, max_length=1024)],
     bucket: Annotated[str | None, Query(max_length=63)] = None,
 ) -> Response:
-    """A quarantined (or once quarantined) letter's PDF; any manifest object with the permission."""
+    """GET /api/download: a quarantined (or once quarantined) letter's PDF; any manifest object
+    with the download permission."""
     return download_response(conn, s3, bucket, key, user=user.get_name(), may_download_any=any_object)
 
 
@@ -121,6 +128,7 @@ def static_file(files: dict[str, tuple[str, bytes]], name: str) -> Response:
 
 @router.get("/static/{name}", dependencies=[can_read])
 def static(name: str) -> Response:
+    """GET /static/NAME: the page's static files."""
     return static_file(STATIC, name)
 
 

@@ -170,6 +170,7 @@ class SecurityHeadersMiddleware:
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the security headers to every HTTP response."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -10,7 +10,15 @@ from .citations import parse_citations, parse_guideline
 from .classify import Classification, classify
 from .taxonomy import taxonomy
 
-__all__ = ["Classification", "classify", "enrich", "parse_citations", "parse_guideline", "taxonomy"]
+__all__ = [
+    "Classification",
+    "classify",
+    "enrich",
+    "enrich_letter",
+    "parse_citations",
+    "parse_guideline",
+    "taxonomy",
+]
 
 
 def enrich(item: Any) -> dict[str, Any]:
@@ -21,3 +29,15 @@ def enrich(item: Any) -> dict[str, Any]:
 
     label = classify(get("request") or "", get("decision_rationale"))
     return {"category": label.category, "subcategory": label.subcategory, "citations": parse_citations(item)}
+
+
+def enrich_letter(letter: Any) -> Any:
+    """Fills every item's enriched fields (`category`, `subcategory`, `citations`) in place.
+
+    :param letter: an `imr.records.Letter`.
+    :return: the same letter.
+    """
+    for item in letter.items:
+        for name, value in enrich(item).items():
+            setattr(item, name, value)
+    return letter

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from imr.facts import ACOEM, CITATION_SOURCES, CITED, MTUS, ODG, OTHER_FAMILY, UNCITED
+
 MTUS_TITLES = (
     "Chronic Pain Medical Treatment",
     "Low Back Complaints",
@@ -60,10 +62,10 @@ def _norm(text: str) -> str:
 def family(text: str) -> str:
     """ODG before ACOEM: a citation naming both is counted as ODG (the contract's order)."""
     if _ODG.search(text):
-        return "ODG"
+        return ODG
     if _ACOEM.search(text):
-        return "ACOEM"
-    return "other"
+        return ACOEM
+    return OTHER_FAMILY
 
 
 def _strip_period(text: str) -> str:
@@ -85,7 +87,7 @@ def _mtus(body: str) -> list[dict[str, Any]]:
         parts.append((m, title, int(m.group("year"))))
         pos = m.end()
     if not parts:
-        return [{"family": "MTUS", "title": _norm(body) or None, "year": None, "sections": None}]
+        return [{"family": MTUS, "title": _norm(body) or None, "year": None, "sections": None}]
     out = []
     for k, (m, title, year) in enumerate(parts):
         tail = body[m.end() : parts[k + 1][0].start() if k + 1 < len(parts) else len(body)]
@@ -98,14 +100,14 @@ def _mtus(body: str) -> list[dict[str, Any]]:
             # the MTUS." name sections without the `Section(s):` label.
             rest = re.sub(r",?\s*which is part of the MTUS\.?$", "", _norm(tail.lstrip(" ,")), flags=re.I)
             sections = _strip_period(rest) or None
-        out.append({"family": "MTUS", "title": title, "year": year, "sections": sections})
+        out.append({"family": MTUS, "title": title, "year": year, "sections": sections})
     return out
 
 
 def parse_guideline(text: str | None) -> dict[str, Any]:
     """One guideline line -> `{"evidence": "cited"|"none", "citations": [...]}` in text order."""
     if not text or not text.strip():
-        return {"evidence": "none", "citations": []}
+        return {"evidence": UNCITED, "citations": []}
     text = _norm(text)
     starts = list(_CITE_START.finditer(text))
     citations: list[dict[str, Any]] = []
@@ -129,8 +131,8 @@ def parse_guideline(text: str | None) -> dict[str, Any]:
             # "Decision based on ODG ..." without the Non-MTUS label: still a non-MTUS citation.
             citations.append({"family": family(segment), "text": segment})
     if not citations and NO_EVIDENCE.search(text):
-        return {"evidence": "none", "citations": []}
-    return {"evidence": "cited" if citations else "none", "citations": citations}
+        return {"evidence": UNCITED, "citations": []}
+    return {"evidence": CITED if citations else UNCITED, "citations": citations}
 
 
 def parse_citations(item: Any) -> dict[str, dict[str, Any]]:
@@ -139,7 +141,8 @@ def parse_citations(item: Any) -> dict[str, dict[str, Any]]:
     def get(name: str) -> str | None:
         return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
 
+    claims_source, reviewer_source = CITATION_SOURCES
     return {
-        "claims_administrator": parse_guideline(get("claims_administrator_guideline")),
-        "expert_reviewer": parse_guideline(get("maximus_guideline")),
+        claims_source: parse_guideline(get("claims_administrator_guideline")),
+        reviewer_source: parse_guideline(get("maximus_guideline")),
     }

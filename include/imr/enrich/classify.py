@@ -15,6 +15,8 @@ from .taxonomy import check
 
 @dataclass(frozen=True)
 class Classification:
+    """An item's request category and subcategory, and the rule that decided them."""
+
     category: str
     subcategory: str
     rule: str  # which rule matched, e.g. "drug:norco", "imaging", "associated-surgical-service"

@@ -29,6 +29,8 @@ def fold(text: str) -> str:
 
 @dataclass(frozen=True)
 class Hit:
+    """One drug name found in a request: its word span, name and class."""
+
     start: int  # word index in the folded text
     end: int
     name: str  # the lexicon's name (after resolving a misspelling)
@@ -38,6 +40,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class Lexicon:
+    """The drug lexicon of drugs.json: names per class, misspellings, companion words."""
+
     names: dict[str, str]  # folded name -> drug class
     misspellings: dict[str, str]  # folded misspelling -> folded name
     companions: frozenset[str]
@@ -48,6 +52,10 @@ class Lexicon:
 
 @cache
 def lexicon() -> Lexicon:
+    """The drug lexicon, read once from the package's drugs.json.
+
+    :return: the lexicon.
+    """
     raw = json.loads(resources.files(__package__).joinpath(LEXICON_FILE).read_text(encoding="utf-8"))
     names: dict[str, str] = {}
     for drug_class, members in raw["classes"].items():

@@ -13,12 +13,19 @@ from .taxonomy import check
 
 @dataclass(frozen=True)
 class Rule:
+    """A service rule: a pattern on the request text and the category it gives."""
+
     name: str
     pattern: re.Pattern[str]
     category: str
     subcategory: str
 
     def search(self, text: str) -> re.Match[str] | None:
+        """The rule's first match in `text`.
+
+        :param text: the folded request text.
+        :return: the match or None.
+        """
         return self.pattern.search(text)
 
 

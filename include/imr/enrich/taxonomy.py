@@ -21,6 +21,12 @@ def taxonomy() -> dict[str, tuple[str, ...]]:
 
 
 def is_valid(category: str, subcategory: str) -> bool:
+    """Whether the pair is in the request taxonomy.
+
+    :param category: the category.
+    :param subcategory: the subcategory.
+    :return: True when the taxonomy lists it.
+    """
     return subcategory in taxonomy().get(category, ())
 
 

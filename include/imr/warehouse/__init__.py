@@ -1,6 +1,7 @@
 """The PostgreSQL warehouse (no Airflow here): `db` (connections, the one transaction helper, COPY),
 `migrate` (schema versions), `manifest` (the S3 object state machine and claimed batches), `load`
-(validating and loading parsed letters) and `report` (summary counts).
+(loading parsed letters: `results` the types in and out, `rows` the staged rows, `merge` the
+SQL steps). The summary counts are read by `imr.read.report`.
 
 Every function takes an open psycopg2 connection and runs its own transaction(s) with
 `db.transaction`: uncommitted work the caller has on the connection is committed with it. The
@@ -8,14 +9,13 @@ public names are re-exported here, so callers write `from imr import warehouse; 
 """
 
 from .db import connect, copy_rows, transaction
-from .load import Failed, ObjectResult, Parsed, load_batch, validation_error
+from .load import load_batch
 from .manifest import (
     DEFAULT_LEASE,
     STATUSES,
     Batch,
     LeaseLost,
     ObjectRef,
-    batch_progress,
     claim_batches,
     claim_next_batch,
     get_batch,
@@ -27,12 +27,13 @@ from .manifest import (
     requeue_failures,
 )
 from .migrate import SchemaOutOfDate, applied_migrations, check_schema, migrations, upgrade
-from .report import insights, summary
+from .results import BatchLoad, Failed, ObjectResult, Parsed
 
 __all__ = [
     "DEFAULT_LEASE",
     "STATUSES",
     "Batch",
+    "BatchLoad",
     "Failed",
     "LeaseLost",
     "ObjectRef",
@@ -40,14 +41,12 @@ __all__ = [
     "Parsed",
     "SchemaOutOfDate",
     "applied_migrations",
-    "batch_progress",
     "check_schema",
     "claim_batches",
     "claim_next_batch",
     "connect",
     "copy_rows",
     "get_batch",
-    "insights",
     "load_batch",
     "mark_for_reparse",
     "migrations",
@@ -56,8 +55,6 @@ __all__ = [
     "release_leases",
     "renew_lease",
     "requeue_failures",
-    "summary",
     "transaction",
     "upgrade",
-    "validation_error",
 ]

@@ -45,6 +45,12 @@ def connect(dsn: str | None = None):
 
 
 def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Successive lists of at most `size` items.
+
+    :param items: any iterable.
+    :param size: the largest chunk.
+    :return: an iterator of lists.
+    """
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
@@ -58,6 +64,11 @@ def bare_etag(etag: str | None) -> str | None:
 
 def clean_text(s: str | None) -> str | None:
     # PostgreSQL text cannot hold NUL; PDF text extraction occasionally yields one.
+    """The text without NUL characters, which PostgreSQL text cannot hold.
+
+    :param s: text or any other value (returned as is).
+    :return: the cleaned value.
+    """
     return s.replace("\x00", "") if isinstance(s, str) else s
 
 

@@ -19,12 +19,16 @@ STATUSES = ("pending", "processing", "loaded", "quarantined", "duplicate")
 
 
 class ObjectRef(NamedTuple):
+    """An object of a claimed batch: key, ETag and size as the manifest lists them."""
+
     key: str
     etag: str
     size: int | None
 
 
 class Batch(NamedTuple):
+    """A claimed batch: its id, run, bucket and objects."""
+
     batch_id: int
     run_id: str
     bucket: str
@@ -293,23 +297,6 @@ def lock_leased_batch(cur, batch_id: int, owner: str) -> None:
     row = cur.fetchone()
     if row is None or row[0] != owner or row[1] is not None:
         raise LeaseLost(f"batch {batch_id} is no longer leased to this lane")
-
-
-def batch_progress(conn, run_id: str) -> dict[str, int]:
-    """A run's batches: total, finished, leased now (being worked) and free (waiting for a lane)."""
-    with transaction(conn) as cur:
-        cur.execute(
-            """
-            SELECT count(*), count(finished_at),
-                   count(*) FILTER (WHERE finished_at IS NULL AND lease_expires_at >= now()),
-                   count(*) FILTER (WHERE finished_at IS NULL
-                                    AND (lease_expires_at IS NULL OR lease_expires_at < now()))
-            FROM imr.batches WHERE run_id = %s
-            """,
-            (run_id,),
-        )
-        total, finished, leased, free = cur.fetchone()
-    return {"batches": total, "finished": finished, "leased": leased, "free": free}
 
 
 def release_leases(conn, run_id: str) -> int:

@@ -1,17 +1,23 @@
 """Parsing letters in killable worker processes: `ParserPool` / `parse_many` (one `ParseResult`
 per document) and `parse_document`, what a worker does with one document.
 
+A worker runs the function `READ_LETTER` names on each document: by default `imr.letter.from_pdf`,
+the parse, enrich and validate stages of one letter. It is named, not imported, so this stage's
+code depends on no later stage; the worker interpreter imports it.
+
 pdfminer.six can loop for minutes or allocate without bound on a malformed file, and no in-process
 check can interrupt a C-level or tight Python loop reliably. So each letter is parsed in a long-lived
 worker process; the parent enforces a wall-clock deadline per letter, kills a worker that overruns
 and starts a fresh one. One bad file costs one worker, never the batch. A worker starts without the
-task's credentials and within resource limits (imr.sandbox).
+task's credentials and within resource limits (imr.parse.sandbox).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib
 import json
 import os
 import signal
@@ -23,14 +29,15 @@ from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from .errors import LetterError
-from .letter_parser import parse_pdf
+from ..errors import LetterError
+from ..records import Letter
 from .limits import DEFAULT_LIMITS, Limits
-from .records import Letter
 from .sandbox import confine, cpu_budget_s, worker_env
 
 Document = tuple[str, bytes | Path]
 Outcome = tuple[str | None, Letter | None, str | None, str | None]
+# "module:function" taking (bytes, Limits) and returning a Letter or raising LetterError.
+READ_LETTER = "imr.letter:from_pdf"
 # So a worker interpreter finds this package however the parent found it (installed, PYTHONPATH).
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 # A worker starts in ~0.3 s; a minute covers a machine under load, and beats hanging forever on an
@@ -45,6 +52,8 @@ class WorkerStartError(RuntimeError):
 
 @dataclass
 class ParseResult:
+    """One document's outcome: its source, digest, record or error code and message, and time."""
+
     source: str
     sha256: str | None
     letter: Letter | None
@@ -54,6 +63,7 @@ class ParseResult:
 
     @property
     def ok(self) -> bool:
+        """Whether a record was read."""
         return self.letter is not None
 
 
@@ -66,13 +76,32 @@ def _read(payload: bytes | Path, limits: Limits) -> bytes:
     return Path(payload).read_bytes()
 
 
-def parse_document(payload: bytes | Path, limits: Limits) -> Outcome:
-    """(sha256, letter, error_code, message) for one document, in this process."""
+def letter_reader(name: str = READ_LETTER) -> Callable[[bytes, Limits], Letter]:
+    """The function a "module:function" name refers to.
+
+    :param name: e.g. ``"imr.letter:from_pdf"``.
+    :return: the function.
+    """
+    module, _, func = name.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def parse_document(
+    payload: bytes | Path, limits: Limits, read: Callable[[bytes, Limits], Letter] | None = None
+) -> Outcome:
+    """(sha256, letter, error_code, message) for one document, in this process.
+
+    :param payload: the document's bytes or a path to them.
+    :param limits: the bounds it is read within.
+    :param read: what turns the bytes into a record (default: `READ_LETTER`).
+    :return: the digest (None when unread), the letter or None, the rejection code and message.
+    """
     sha = None
+    read = read or letter_reader()
     try:
         data = _read(payload, limits)
         sha = hashlib.sha256(data).hexdigest()
-        return sha, parse_pdf(data, limits), None, None
+        return sha, read(data, limits), None, None
     except LetterError as exc:
         return sha, None, exc.code, exc.message
     except MemoryError:
@@ -85,13 +114,16 @@ def parse_document(payload: bytes | Path, limits: Limits) -> Outcome:
         return sha, None, "internal_error", f"unexpected {type(exc).__name__} in the parser"
 
 
-def _serve(limits: Limits, handle: Callable[[bytes | Path, Limits], Outcome] = parse_document) -> None:
-    """Worker loop (`python -m imr.workers LIMITS_JSON`): requests on stdin, results on stdout.
+def _serve(limits: Limits, handle: Callable[[bytes | Path, Limits], Outcome] | None = None) -> None:
+    """Worker loop (`python -m imr.parse.workers LIMITS_JSON`): requests on stdin, results on stdout.
 
     :param limits: the per-letter limits.
-    :param handle: what is done with one document; tests pass their own through a module of theirs
-        (`ParserPool(_worker_module=...)`), production never does.
+    :param handle: what is done with one document (default: `parse_document` with `READ_LETTER`);
+        tests pass their own through a module of theirs (`ParserPool(_worker_module=...)`),
+        production never does.
     """
+    if handle is None:
+        handle = functools.partial(parse_document, read=letter_reader())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     reader, writer = Connection(os.dup(0)), Connection(os.dup(1))
     os.dup2(2, 1)  # stray prints must not corrupt the result stream
@@ -138,7 +170,7 @@ class ParserPool:
         limits: Limits = DEFAULT_LIMITS,
         *,
         ready_timeout_s: float = READY_TIMEOUT_S,
-        _worker_module: str = "imr.workers",
+        _worker_module: str = "imr.parse.workers",
     ) -> None:
         self.jobs = max(1, jobs)
         self.limits = limits
@@ -204,6 +236,7 @@ class ParserPool:
         w.writer.close()
 
     def close(self) -> None:
+        """Stop the workers (asked first, killed after 2 s)."""
         for w in self._workers:
             with contextlib.suppress(OSError):
                 w.writer.send(None)
@@ -231,6 +264,11 @@ class ParserPool:
         self._await_ready(fresh, time.monotonic() + self.ready_timeout_s)
 
     def imap(self, documents: Iterable[Document]) -> Iterator[ParseResult]:
+        """One `ParseResult` per document, in input order.
+
+        :param documents: (source, bytes or path) pairs.
+        :return: an iterator of results.
+        """
         if not self._workers:
             raise RuntimeError("ParserPool used outside its `with` block")
         todo = enumerate(documents)
@@ -298,6 +336,13 @@ class ParserPool:
 def parse_many(
     documents: Iterable[Document], *, jobs: int = 1, limits: Limits = DEFAULT_LIMITS
 ) -> Iterator[ParseResult]:
+    """Parse documents in a pool of `jobs` worker processes.
+
+    :param documents: (source, bytes or path) pairs.
+    :param jobs: worker processes.
+    :param limits: the per-letter bounds.
+    :return: an iterator of results, in input order.
+    """
     with ParserPool(jobs, limits) as pool:
         yield from pool.imap(documents)
 

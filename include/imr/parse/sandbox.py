@@ -1,4 +1,4 @@
-"""What a parse worker (imr.workers) inherits and what the kernel lets it do: the worker sandbox.
+"""What a parse worker (imr.parse.workers) inherits and what the kernel lets it do: the worker sandbox.
 
 A letter is untrusted input to pdfminer.six, and a PDF that exploits a parser bug runs code with
 whatever the worker holds (CVE-2025-64512 was that class). The task that starts the workers holds

@@ -18,10 +18,11 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from ..errors import LetterError
+from ..records import Item, Letter, ParseWarning
 from . import letter_parser as lp
-from .errors import LetterError
+from .header import header_fields, parse_date, parse_header
 from .pdftext import Fragment, Line
-from .records import Item, Letter, ParseWarning
 
 NOTICE_FORMAT = "notice_2013"
 PARTIAL_WARNING = "format_2013_notice_partial"
@@ -90,7 +91,7 @@ def is_notice(lines: list[Line]) -> bool:
     """Whether the text is laid out as a 2013 notice: its title and its decision heading, each a line
     of its own (a document that only quotes the notice has neither as a line).
 
-    :param lines: the document's text lines (imr.pdftext.extract_lines).
+    :param lines: the document's text lines (imr.parse.pdftext.extract_lines).
     :return: True for a 2013 notice.
     """
     return any(_TITLE.match(ln.text) for ln in lines) and any(
@@ -140,7 +141,7 @@ def _decision_lists(lines: list[Line]) -> tuple[list[tuple[str, str]], int]:
 def _prose_dates(lines: list[Line]) -> dict[str, date | None]:
     heading = _index(lines, _DECISION_HEADING)
     text = lp.join_lines(lines[heading + 1 :])[:3000]
-    return {f: lp.parse_date(m["d"]) if (m := rx.search(text)) else None for f, rx in _PROSE_DATES.items()}
+    return {f: parse_date(m["d"]) if (m := rx.search(text)) else None for f, rx in _PROSE_DATES.items()}
 
 
 def _section(lines: list[Line], rx: re.Pattern, stops: tuple[re.Pattern, ...]) -> list[Line]:
@@ -249,16 +250,14 @@ def parse_notice(lines: list[Line]) -> Letter:
     :return: the record, with the warning `format_2013_notice_partial` when the per-item blocks
         were not recognized (their three fields are then null).
     :raises LetterError: `item_structure` when the decision sentences cannot be read or the two
-        copies of the list disagree, `header_missing_field` without a case number or `Dated:`.
+        copies of the list disagree (a missing case number or `Dated:` is validate's
+        `header_missing_field`).
     """
     decisions, header_end = _decision_lists(lines)
     header_lines = lines[:header_end]
-    head = lp._header_fields(lp._parse_header(header_lines), lp.join_lines(header_lines))
+    head = header_fields(parse_header(header_lines), lp.join_lines(header_lines))
     for field, value in _prose_dates(lines).items():
         head[field] = head[field] or value
-    missing = [f for f in lp.REQUIRED_HEADER if head.get(f) is None]
-    if missing:
-        raise LetterError("header_missing_field", "header lacks " + ", ".join(missing))
     stops = (_QUALIFICATIONS, _CASE_SUMMARY, _DECISION_HEADING)
     specialty, states = lp._reviewer(lp.paragraphs_text(_section(lines, _QUALIFICATIONS, stops)))
     after_summary = _section(lines, _CASE_SUMMARY, stops)
@@ -266,7 +265,7 @@ def parse_notice(lines: list[Line]) -> Letter:
     summary = _summary(lp.paragraphs_text(after_summary[:first_block]))
     age, sex = lp._patient(summary or "")
     if head["date_of_injury"] is None and summary and (m := _SUMMARY_INJURY.search(summary[:600])):
-        head["date_of_injury"] = lp.parse_date(m["d"])
+        head["date_of_injury"] = parse_date(m["d"])
     items = [
         Item(seq=k, request=req, decision=dec, **(blocks[k - 1] if blocks else {}))
         for k, (req, dec) in enumerate(decisions, 1)
@@ -292,4 +291,4 @@ def parse_notice(lines: list[Line]) -> Letter:
         clinical_case_summary=summary,
         warnings=warnings,
         letter_format=NOTICE_FORMAT,
-    ).enrich_items()
+    )

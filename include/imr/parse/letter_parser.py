@@ -1,5 +1,7 @@
-"""Reads a Letter record out of an IMR Final Determination letter: `parse_pdf` (bytes -> validated
-record, in this process) and `parse_lines` (positioned text lines -> record, contract v1).
+"""Reads a Letter record out of an IMR Final Determination letter: `parse_pdf` (bytes -> record, in
+this process) and `parse_lines` (positioned text lines -> record, contract v1). The record is as the
+letter states it: enrichment and validation are the next stages (`imr.letter.from_pdf` runs them).
+The header table's geometry (which label takes which cell) is `imr.parse.header`.
 
 Three letter formats are handled (`letter_format`): the first 2013 notices (module `notice2013`),
 2016-17 letters (credentials block with `State(s) of Licensure:` and
@@ -11,69 +13,13 @@ and per item a decision paragraph ending `: Upheld|Overturned` followed by label
 
 from __future__ import annotations
 
-import itertools
 import re
-from dataclasses import dataclass
-from datetime import date
 
-from .errors import LetterError
+from ..errors import LetterError
+from ..records import Item, Letter
+from .header import header_fields, parse_header
 from .limits import DEFAULT_LIMITS, Limits
 from .pdftext import Fragment, Line, extract_lines
-from .records import Item, Letter
-from .validate import validate
-
-# Header labels per field, preferred first ("Dated:" is the 2013-14 letters' decision date).
-HEADER_LABELS = {
-    "case_number": ("Case Number", "IMR Case Number"),
-    "date_assigned": ("Date Assigned",),
-    "date_of_injury": ("Date of Injury",),
-    "decision_date": ("Decision Date", "Dated"),
-    "ur_denial_date": ("UR Denial Date",),
-    "application_received": ("Application Received",),
-    "priority": ("Priority",),
-}
-# A loadable letter must say which case it decides and when.
-REQUIRED_HEADER = ("case_number", "decision_date")
-
-
-def _label_pattern(label: str) -> str:
-    return r"\s+".join(map(re.escape, label.split()))
-
-
-_LABELS = sorted(((lab, f) for f, labs in HEADER_LABELS.items() for lab in labs), key=lambda x: -len(x[0]))
-# Any label with its colon, anywhere in a cell (some producers put a whole header row in one run).
-_ANY_LABEL = re.compile(
-    r"(?<![A-Za-z])(?:"
-    + "|".join(f"(?P<l{i}>{_label_pattern(lab)})" for i, (lab, _) in enumerate(_LABELS))
-    + r")\s*:",
-    re.I,
-)
-_LABEL_WORDS = [lab.lower().split() for lab, _ in _LABELS]
-_OTHER_LABEL = re.compile(r"^\s*[A-Za-z][A-Za-z()/'&\s-]{1,40}:")
-_CASE_RE = re.compile(r"\b(CM\d{2}-\d{7})\b")
-_DATE_RE = re.compile(r"\b(\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4}|\d{2})\b")
-_ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        [
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-        ],
-        1,
-    )
-}
-_LONG_DATE_RE = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b")
 
 HEADINGS = {
     "how": re.compile(r"^\s*HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE\s*$", re.I),
@@ -130,6 +76,11 @@ _ORIGINAL_ELIGIBLE = re.compile(r".*\boriginal\s+request\s*,\s*(?P<req>.+?)\s*,?
 
 
 def normalize(text: str) -> str:
+    """The text with runs of white space folded to one space.
+
+    :param text: any text.
+    :return: the folded text.
+    """
     return " ".join(text.split())
 
 
@@ -158,143 +109,6 @@ def paragraphs_text(lines: list[Line]) -> str:
             out.append("\n\n" if ln.page != prev.page or gap >= 1.75 * max(ln.size, prev.size) else "\n")
         out.append(ln.text)
     return "".join(out)
-
-
-# --- header ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Cell:
-    x0: float
-    x1: float
-    top: float
-    bottom: float
-    text: str
-
-
-def _header_cells(lines: list[Line]) -> list[_Cell]:
-    return [_Cell(f.x0, f.x1, ln.y, ln.y, f.text) for ln in lines for f in ln.fragments]
-
-
-def _label_of(text: str) -> tuple[str, str, int] | None:
-    """(field, label text, end) when `text` starts with a header label and its colon."""
-    m = _ANY_LABEL.match(text.strip())
-    if not m:
-        return None
-    idx = int(next(k for k, v in m.groupdict().items() if v is not None)[1:])
-    return _LABELS[idx][1], _LABELS[idx][0], m.end()
-
-
-def _split_cells(cells: list[_Cell]) -> list[_Cell]:
-    """Cuts a cell holding several "Label: value" pairs into one cell per pair; x positions are
-    interpolated by character offset, which is close enough to keep the left-to-right order."""
-    out = []
-    for c in cells:
-        starts = [m.start() for m in _ANY_LABEL.finditer(c.text)]
-        if not starts or starts == [0]:
-            out.append(c)
-            continue
-        bounds = [0, *[s for s in starts if s > 0], len(c.text)]
-        width = (c.x1 - c.x0) / max(len(c.text), 1)
-        for a, b in itertools.pairwise(bounds):
-            piece = c.text[a:b].strip()
-            if piece and piece.upper() != "IMR":  # "IMR Case Number:" split before "Case Number"
-                out.append(_Cell(c.x0 + a * width, c.x0 + b * width, c.top, c.bottom, piece))
-    return out
-
-
-def _merge_wrapped_labels(cells: list[_Cell]) -> list[_Cell]:
-    """Joins a label cut over two lines ("Application" / "Received:") into one cell spanning both."""
-    out = list(cells)
-    for a in cells:
-        if a not in out or _label_of(a.text) or a.text.endswith(":"):
-            continue
-        words = a.text.lower().split()
-        if not any(w[: len(words)] == words for w in _LABEL_WORDS):
-            continue
-        below = [b for b in out if b is not a and 0 < b.top - a.top < 30 and abs(b.x0 - a.x0) < 6]
-        for b in sorted(below, key=lambda c: c.top):
-            joined = f"{a.text} {b.text}"
-            if _label_of(joined):
-                out.remove(b)
-                out[out.index(a)] = _Cell(a.x0, max(a.x1, b.x1), a.top, b.top, joined)
-                break
-    return out
-
-
-def _value_for(cell: _Cell, labels: list[_Cell], values: list[_Cell]) -> str | None:
-    """The nearest non-label cell to the right in the label's rows, with no other label in between;
-    failing that, the cell right below the label (stacked layouts)."""
-    tol = 4.0
-    in_rows = [v for v in values if v.x0 >= cell.x1 - 2 and cell.top - tol <= v.top <= cell.bottom + tol]
-    fences = [
-        c.x0
-        for c in labels
-        if c is not cell and c.x0 > cell.x1 - 2 and cell.top - tol <= c.top <= cell.bottom + tol
-    ]
-    limit = min(fences, default=float("inf"))
-    right = [v for v in in_rows if v.x0 < limit]
-    if right:
-        return min(right, key=lambda v: (v.x0, abs(v.top - cell.top))).text
-    below = [v for v in values if 0 < v.top - cell.bottom < 20 and v.x0 < cell.x1 and v.x1 > cell.x0]
-    if below:
-        return min(below, key=lambda v: v.top).text
-    return None
-
-
-def _parse_header(lines: list[Line]) -> dict[str, str | None]:
-    cells = _merge_wrapped_labels(_split_cells(_header_cells(lines)))
-    labelled = [(c, lab) for c in cells if (lab := _label_of(c.text))]
-    label_cells = [c for c, _ in labelled]
-    # Labels this parser does not use ("Claims Number:", "Employee Name:") are no one's value, and
-    # they end the row segment of the label to their left like any label.
-    other_labels = [c for c in cells if c not in label_cells and _OTHER_LABEL.match(c.text)]
-    values = [c for c in cells if c not in label_cells and c not in other_labels]
-    fences = label_cells + other_labels
-    # Preferred labels first, so an alias ("Dated:") only fills a field its main label did not.
-    raw: dict[str, str | None] = {}
-    for cell, (field, _label, end) in sorted(labelled, key=lambda x: HEADER_LABELS[x[1][0]].index(x[1][1])):
-        inline = cell.text.strip()[end:].strip()
-        value = inline or _value_for(cell, fences, values)
-        if value and field not in raw:
-            raw[field] = value
-    return raw
-
-
-def parse_date(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        if m := _ISO_DATE_RE.search(text):
-            return date(int(m[1]), int(m[2]), int(m[3]))
-        if m := _DATE_RE.search(text):
-            year = int(m[3])
-            year += 2000 if year < 100 else 0
-            return date(year, int(m[1]), int(m[2]))
-        if (m := _LONG_DATE_RE.search(text)) and m[1].lower() in _MONTHS:
-            return date(int(m[3]), _MONTHS[m[1].lower()], int(m[2]))
-    except ValueError:
-        return None
-    return None
-
-
-def _header_fields(raw: dict[str, str | None], header_text: str) -> dict:
-    out: dict = {}
-    case = raw.get("case_number") or ""
-    m = _CASE_RE.search(case.replace(" ", "")) or _CASE_RE.search(header_text)
-    out["case_number"] = m.group(1) if m else None
-    for field in (
-        "date_assigned",
-        "date_of_injury",
-        "decision_date",
-        "ur_denial_date",
-        "application_received",
-    ):
-        out[field] = parse_date(raw.get(field))
-    prio = (raw.get("priority") or "").strip()
-    pm = re.match(r"(standard|expedited|urgent)\b", prio, re.I)
-    out["priority"] = pm.group(1).capitalize() if pm else (prio or None)
-    return out
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -458,20 +272,19 @@ def _items(lines: list[Line]) -> list[Item]:
     return items
 
 
-def _check_items(lines: list[Line], items: list[Item]) -> None:
-    labels = sum(1 for ln in lines if re.match(rf"^\s*{_RAT}", ln.text, re.I))
-    if not items:
-        raise LetterError("item_structure", "no decision line (`<item>: Upheld|Overturned`) was found")
-    if labels != len(items) or any(i.decision_rationale is None for i in items):
-        raise LetterError(
-            "item_structure", f"{len(items)} decision line(s) but {labels} `Decision rationale:` paragraph(s)"
-        )
-    if any(not i.request for i in items):
-        raise LetterError("item_structure", "a decision line names no item")
+def _rationale_paragraphs(lines: list[Line]) -> int:
+    """How many `Decision rationale:` paragraphs the issues section has (validate's item_structure
+    rule compares it with the decision lines found)."""
+    return sum(1 for ln in lines if re.match(rf"^\s*{_RAT}", ln.text, re.I))
 
 
 def parse_lines(lines: list[Line]) -> Letter:
-    """Builds the record; raises LetterError when the text is not a loadable IMR letter."""
+    """Builds the record from a letter's lines.
+
+    :param lines: the letter's positioned text lines (`imr.parse.pdftext.extract_lines`).
+    :return: the record, not yet enriched or validated.
+    :raises LetterError: ``not_an_imr_letter`` when the IMR section headings are not there.
+    """
     # Imported here: the notice grammar builds on this module's header and reviewer readers.
     from .notice2013 import is_notice, parse_notice
 
@@ -481,37 +294,37 @@ def parse_lines(lines: list[Line]) -> Letter:
     if "issues" not in sections or ("how" not in sections and "summary" not in sections):
         raise LetterError("not_an_imr_letter", "the IMR section headings were not found")
     header_lines = sections["header"]
-    raw = _parse_header(header_lines)
-    head = _header_fields(raw, join_lines(header_lines))
-    missing = [f for f in REQUIRED_HEADER if head.get(f) is None]
-    if missing:
-        raise LetterError(
-            "header_missing_field", "header lacks " + ", ".join(HEADER_LABELS[f][0] for f in missing)
-        )
+    raw = parse_header(header_lines)
+    head = header_fields(raw, join_lines(header_lines))
     reviewer_text = paragraphs_text(sections.get("how", []))
     specialty, states = _reviewer(reviewer_text)
     summary = join_lines(sections.get("summary", []))
     age, sex = _patient(summary)
     issue_lines = sections["issues"]
-    items = _items(issue_lines)
-    _check_items(issue_lines, items)
     return Letter(
         **head,
         reviewer_specialty=specialty,
         reviewer_licensure_states=states,
         patient_age=age,
         patient_sex=sex,
-        items=items,
+        items=_items(issue_lines),
         clinical_case_summary=_SUMMARY_INTRO.sub("", summary, count=1) or None,
         letter_format=letter_format(reviewer_text),
-    ).enrich_items()
+        rationale_paragraphs=_rationale_paragraphs(issue_lines),
+    )
 
 
 def parse_pdf(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Letter:
-    """Parses and validates one letter in this process. Raises LetterError with a rejection code.
+    """Parses one letter in this process.
 
     Not safe against hostile input on its own: time and memory bounds are enforced by the
-    caller's worker process (imr.workers)."""
+    caller's worker process (imr.parse.workers).
+
+    :param data: the PDF's bytes.
+    :param limits: the size and page bounds checked before and while reading.
+    :return: the record, not yet enriched or validated.
+    :raises LetterError: with the rejection code of a file that yields no record.
+    """
     if len(data) > limits.max_bytes:
         raise LetterError("too_large", f"{len(data)} bytes exceeds the {limits.max_bytes}-byte limit")
-    return validate(parse_lines(extract_lines(data, max_pages=limits.max_pages)))
+    return parse_lines(extract_lines(data, max_pages=limits.max_pages))

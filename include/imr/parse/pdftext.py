@@ -24,7 +24,8 @@ from pdfminer.pdfparser import PDFParser, PDFSyntaxError
 from pdfminer.pdftypes import resolve1
 from pdfminer.psexceptions import PSException
 
-from .errors import LetterError
+from ..errors import LetterError
+from ..facts import CASE_NUMBER_IN_TEXT
 
 # A gap wider than this many em between glyphs on one baseline starts a new fragment (table cell,
 # column); a narrower gap above WORD_GAP_EM is a word space.
@@ -42,11 +43,13 @@ _PAGE_NUMBER = re.compile(
 
 
 # Later pages of a letter often carry the case number in a running header ("Case Number: CM17-...").
-_RUNNING_CASE = re.compile(r"\bCM\d{2}-\d{7}\b")
+_RUNNING_CASE = CASE_NUMBER_IN_TEXT
 
 
 @dataclass(frozen=True)
 class Fragment:
+    """A run of glyphs on one baseline: its horizontal extent, text and weight."""
+
     x0: float
     x1: float
     text: str
@@ -55,6 +58,8 @@ class Fragment:
 
 @dataclass(frozen=True)
 class Line:
+    """A rebuilt text line: its page, vertical position, font size and fragments."""
+
     page: int
     y: float  # distance from the top of the page, so lines sort top to bottom
     size: float
@@ -62,14 +67,17 @@ class Line:
 
     @property
     def text(self) -> str:
+        """The line's text, fragments joined by a space."""
         return " ".join(f.text for f in self.fragments)
 
     @property
     def x0(self) -> float:
+        """The line's left edge."""
         return self.fragments[0].x0
 
     @property
     def bold(self) -> bool:
+        """Whether every fragment is bold."""
         return all(f.bold for f in self.fragments)
 
 

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from imr.facts import HIGHLIGHTED_DRUG_CLASS, PHARMACEUTICALS
 from imr.warehouse.db import transaction
 
-PHARMACEUTICALS = "Pharmaceuticals"
-OPIOIDS = "Opioids"  # the drug class the page highlights ("Opioid Antagonist" is not one)
 EXPEDITED = "Expedited"
 # Labor Code 4610.6(d): a standard review is decided within 30 days of the application's receipt.
 LIMIT_DAYS = 30
@@ -53,13 +52,19 @@ class DecisionRange:
         return cls(_parse_day(first, "from"), _parse_day(last, "to"))
 
     def params(self) -> dict[str, Any]:
+        """The range as the queries' bound parameters."""
         return {"first": self.first, "last": self.last}
 
     def as_json(self) -> dict[str, str | None]:
+        """The range as the JSON routes echo it."""
         return {
             "from": self.first.isoformat() if self.first else None,
             "to": self.last.isoformat() if self.last else None,
         }
+
+
+# The whole archive: no bound on either side (the CLI's figures).
+ALL = DecisionRange()
 
 
 def _parse_day(value: str | None, name: str) -> date | None:
@@ -81,7 +86,7 @@ def _fetch(conn, sql: str, rng: DecisionRange, **extra: Any) -> list[tuple]:
         return cur.fetchall()
 
 
-def totals(conn, rng: DecisionRange) -> dict[str, int]:
+def totals(conn, rng: DecisionRange = ALL) -> dict[str, int]:
     """{"letters", "items"} decided in the range."""
     [(letters, items)] = _fetch(
         conn,
@@ -95,7 +100,7 @@ def totals(conn, rng: DecisionRange) -> dict[str, int]:
     return {"letters": letters, "items": items}
 
 
-def overturn_by_category(conn, rng: DecisionRange) -> list[dict[str, Any]]:
+def overturn_by_category(conn, rng: DecisionRange = ALL) -> list[dict[str, Any]]:
     """Per request category (decisions_by_category summed over years and subcategories): items,
     upheld, overturned, overturn rate; the most disputed category first. Category None: items
     loaded before the enriched fields existed."""
@@ -119,7 +124,7 @@ def overturn_by_category(conn, rng: DecisionRange) -> list[dict[str, Any]]:
     ]
 
 
-def pharmaceutical_mix(conn, rng: DecisionRange) -> dict[str, Any]:
+def pharmaceutical_mix(conn, rng: DecisionRange = ALL) -> dict[str, Any]:
     """Pharmaceuticals' share of all items and each drug class's share of the pharmaceuticals
     (pharmaceutical_share, drug_class_share), with the opioids' figures apart:
     {"items", "pharmaceutical_items", "pharmaceutical_share", "opioid_items",
@@ -141,7 +146,7 @@ def pharmaceutical_mix(conn, rng: DecisionRange) -> dict[str, Any]:
     )
     items = totals(conn, rng)["items"]
     pharma = sum(n for _, n, _ in rows)
-    opioids = sum(n for c, n, _ in rows if c == OPIOIDS)
+    opioids = sum(n for c, n, _ in rows if c == HIGHLIGHTED_DRUG_CLASS)
     return {
         "items": items,
         "pharmaceutical_items": pharma,
@@ -151,7 +156,7 @@ def pharmaceutical_mix(conn, rng: DecisionRange) -> dict[str, Any]:
         "drug_classes": [
             {
                 "drug_class": c,
-                "opioid": c == OPIOIDS,
+                "opioid": c == HIGHLIGHTED_DRUG_CLASS,
                 "items": n,
                 "share_of_pharmaceuticals": _rate(n, pharma),
                 "overturned": o,
@@ -173,7 +178,7 @@ WITH cited AS (
 """
 
 
-def guideline_use(conn, rng: DecisionRange) -> dict[str, Any]:
+def guideline_use(conn, rng: DecisionRange = ALL) -> dict[str, Any]:
     """The guidelines the expert reviewers relied on (overturn_by_guideline): per family and, for
     MTUS, per title, the items citing it, their share of all items in the range, upheld,
     overturned and overturn rate. {"items", "items_citing", "families": [...], "guidelines":
@@ -245,7 +250,7 @@ def _summary(row: tuple) -> dict[str, Any]:
     }
 
 
-def timeliness(conn, rng: DecisionRange) -> dict[str, Any]:
+def timeliness(conn, rng: DecisionRange = ALL) -> dict[str, Any]:
     """Days from the application's receipt to the decision (letter_timeliness) as a histogram and
     per priority: {"bin_days", "limit_days", "bins": [{"index", "label", "first_day", "last_day",
     "letters", "expedited"}], "all": {"letters", "letters_with_dates", "median_days", "p90_days",

@@ -74,6 +74,7 @@ class Filters:
             raise ValueError("since must be before until")
 
     def params(self) -> dict[str, Any]:
+        """The filters as the queries' bound parameters."""
         states = STATE_FILTERS[self.state]
         return {
             "error_code": self.error_code or None,
@@ -178,6 +179,12 @@ def list_failures(conn, filters: Filters) -> dict[str, Any]:
 
 
 def count_failures(conn, filters: Filters) -> int:
+    """How many failures the filters select.
+
+    :param conn: a psycopg2 connection to the warehouse.
+    :param filters: the page's filters.
+    :return: the count.
+    """
     with transaction(conn) as cur:
         cur.execute(
             _FAILURES_CTE + "SELECT count(*) FROM listed"

@@ -1,6 +1,6 @@
 """Progress of the runs that are ingesting now: what the monitor's "Runs in progress" section, its
-GET /api/progress and the benchmarks' progress line show. Plain SQL on an open psycopg2 connection,
-no Airflow here.
+GET /api/progress and the benchmarks' progress line (imr.console) show. Plain SQL on an open
+psycopg2 connection, no Airflow here.
 
 A run's work is the keys its plan claimed into imr.batches. Everything is counted from those batch
 rows (one per `batch_size` keys: about 8,500 for the whole 1.7-million-letter archive), never from the
@@ -16,9 +16,6 @@ and leaves its unfinished batches behind; it is not active, and the next run tak
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,18 +90,22 @@ class RunProgress:
 
     @property
     def remaining(self) -> int:
+        """Keys still processing."""
         return self.counts["processing"]
 
     @property
     def done(self) -> int:
+        """Keys finished (loaded, quarantined, duplicate or back to pending)."""
         return self.total - self.remaining
 
     @property
     def fraction(self) -> float:
+        """The done share of the run's keys, 0..1."""
         return self.done / self.total if self.total else 0.0
 
     @property
     def eta_at(self) -> datetime | None:
+        """When the run should finish at the current rate, or None."""
         return self.as_of + timedelta(seconds=self.eta_s) if self.eta_s is not None else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -193,57 +194,9 @@ def format_duration(seconds: float | None) -> str:
 
 def format_rate(rate_per_s: float) -> str:
     # Two decimals below 1/s, so a slow or stalling run does not read as 0.
+    """A rate as text, e.g. "48.2 letters/s".
+
+    :param rate_per_s: letters per second.
+    :return: the text.
+    """
     return f"{rate_per_s:,.2f} letters/s" if rate_per_s < 1 else f"{rate_per_s:,.1f} letters/s"
-
-
-def format_progress_line(p: RunProgress) -> str:
-    """One line for a terminal, e.g.
-    "run manual__x: 1,200/3,000 done (40.0%): loaded 1,150, quarantined 40, duplicate 10, pending 0;
-    processing 1,800 (200 in lanes); 48.2 letters/s over 60 s; ETA 37 s"."""
-    c = p.counts
-    return (
-        f"run {p.run_id}: {p.done:,}/{p.total:,} done ({p.fraction:.1%}): loaded {c['loaded']:,}, "
-        f"quarantined {c['quarantined']:,}, duplicate {c['duplicate']:,}, pending {c['pending']:,}; "
-        f"processing {c['processing']:,} ({p.in_lanes:,} in lanes); "
-        f"{format_rate(p.rate_per_s)} over {p.window_s:.0f} s; ETA {format_duration(p.eta_s)}"
-    )
-
-
-def progress_lines(conn, window_s: float = DEFAULT_WINDOW_S, run_id: str | None = None) -> list[str]:
-    """format_progress_line for every active run (or `run_id`)."""
-    return [format_progress_line(p) for p in active_runs_progress(conn, window_s, run_id=run_id)]
-
-
-def poll_progress(
-    connect: Callable[[], Any],
-    emit: Callable[[str], None],
-    stop: threading.Event,
-    every_s: float = 5.0,
-    window_s: float = 60.0,
-    run_id: str | None = None,
-) -> None:
-    """Until `stop` is set: every `every_s` seconds, emit one progress line per active run (or
-    `run_id`). The connection is opened by `connect` and re-opened after an error (the database
-    may restart under a benchmark); an error is emitted once per outage, never raised."""
-    failing = False
-    while not stop.wait(every_s):
-        try:
-            with closing(connect()) as conn:
-                conn.autocommit = True
-                for line in _lines_until(conn, stop, every_s, window_s, run_id):
-                    emit(line)
-                    failing = False
-        except Exception as exc:  # a progress line must never stop the benchmark it reports on
-            if not failing:
-                emit(f"progress: warehouse not readable ({type(exc).__name__}: {exc})")
-            failing = True
-
-
-def _lines_until(
-    conn, stop: threading.Event, every_s: float, window_s: float, run_id: str | None
-) -> Iterator[str]:
-    """The lines of one connection's life: a poll now, then one every `every_s` until `stop`."""
-    while True:
-        yield from progress_lines(conn, window_s, run_id)
-        if stop.wait(every_s):
-            return
