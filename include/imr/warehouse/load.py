@@ -14,6 +14,7 @@ from datetime import date
 from typing import NamedTuple
 
 from imr import PARSER_VERSION
+from imr.enrich import CLASSIFIER_VERSION, LABEL_BASES
 from imr.errors import LetterError
 from imr.records import DATE_FIELDS, DECISIONS, ITEM_FIELDS, LETTER_FIELDS, LETTER_FORMATS, Letter
 
@@ -26,10 +27,13 @@ CASE_NUMBER = re.compile(r"^CM\d{2}-\d{7}$")
 # v3 `letter_format` (migration 0011).
 LETTER_COLUMNS = ("key", *LETTER_FIELDS, "clinical_case_summary", "warnings")
 # The enriched fields (contract v2) as imr.items stores them (migration 0004): NULL for an item
-# whose `citations` is None (a record from a parser older than the enrichment).
+# whose `citations` is None (a record from a parser older than the enrichment). v3 adds
+# `label_basis` and the classifier version that labelled the item (migration 0013).
 ENRICHED_ITEM_COLUMNS = (
     "category",
     "subcategory",
+    "label_basis",
+    "classifier_version",
     "claims_administrator_evidence",
     "expert_reviewer_evidence",
 )
@@ -153,6 +157,8 @@ def _enrichment_error(item) -> str | None:
     for name in ("category", "subcategory"):
         if getattr(item, name) is not None and not isinstance(getattr(item, name), str):
             return f"{name} {getattr(item, name)!r} is not text"
+    if item.label_basis not in (None, *LABEL_BASES):
+        return f"label_basis {item.label_basis!r} is not one of {LABEL_BASES}"
     if item.citations is None:
         return None
     if not isinstance(item.citations, dict):
@@ -213,6 +219,8 @@ def item_rows(key: str, letter: Letter) -> list[tuple]:
             *(clean_text(getattr(i, f)) for f in ITEM_FIELDS),
             clean_text(i.category),
             clean_text(i.subcategory),
+            clean_text(i.label_basis),
+            CLASSIFIER_VERSION if i.label_basis is not None else None,  # a pre-v3 record: unknown
             *(_evidence(i, s) for s in CITATION_SOURCES),
         )
         for i in letter.items

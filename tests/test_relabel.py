@@ -1,0 +1,199 @@
+"""Label basis in the warehouse (migration 0013) and re-labelling without re-parsing
+(imr.warehouse.relabel, `imr relabel`): issue 19, Must show 3 and 4."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, date, datetime
+
+import psycopg2
+import pytest
+
+from imr import warehouse
+from imr.enrich import CLASSIFIER_VERSION, classify
+from imr.records import Item, Letter
+from imr.warehouse import ObjectResult, Parsed
+from imr.warehouse.relabel import relabel
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "imr-relabel"
+MTUS = "Decision based on MTUS Chronic Pain Medical Treatment 2016, Section(s): Opioids."
+LABELS = "case_number, seq, category, subcategory, label_basis, claims_administrator_evidence"
+NONE_CITED = "The Claims Administrator did not cite any medical evidence for its decision."
+# Requests of every basis: the wording decides, the rationale decides, nothing decides (default).
+REQUESTS = (
+    ("Norco 10/325mg #60", "Opioids are not indicated."),
+    ("Right knee arthroscopy with evaluation of the ACL", "Surgery is supported."),
+    ("PT/PTT blood tests", "Labs are supported."),
+    ("Unknown medication", "The request for Norco 10/325mg #60 is not medically necessary."),
+    ("Item nobody knows", "No useful text."),
+    ("Hygiene supplies", "Supplies are not medical treatment."),
+)
+
+
+def _letter(n: int) -> Letter:
+    items = [
+        Item(
+            seq=k + 1,
+            request=REQUESTS[(n + k) % len(REQUESTS)][0],
+            decision="Upheld" if (n + k) % 2 else "Overturned",
+            claims_administrator_guideline=MTUS if k % 2 else NONE_CITED,
+            maximus_guideline=MTUS,
+            decision_rationale=REQUESTS[(n + k) % len(REQUESTS)][1],
+        )
+        for k in range(1 + n % 3)
+    ]
+    return Letter(
+        case_number=f"CM16-{n:07d}",
+        date_assigned=date(2016, 12, 1),
+        decision_date=date(2016, 12, 20),
+        priority="Standard",
+        items=items,
+        letter_format="final_2016",
+    ).enrich_items()
+
+
+def load(conn, letters: list[Letter], run_id: str = "load1", batch: int = 200) -> None:
+    """register -> claim -> load, as an ingest run does, `batch` letters per batch."""
+    t0 = datetime(2017, 2, 1, tzinfo=UTC)
+    objects = [
+        {"key": f"k/{x.case_number}.pdf", "etag": f'"e{x.case_number}"', "size": 1, "last_modified": t0}
+        for x in letters
+    ]
+    warehouse.register_objects(conn, BUCKET, objects, run_id)
+    by_key = {o["key"]: x for o, x in zip(objects, letters, strict=True)}
+    for batch_id in warehouse.claim_batches(conn, BUCKET, run_id, batch):
+        keys = [o.key for o in warehouse.get_batch(conn, batch_id).objects]
+        results = [ObjectResult(k, f"e{by_key[k].case_number}", f"sha-{k}", Parsed(by_key[k])) for k in keys]
+        warehouse.load_batch(conn, BUCKET, results, run_id, "load", 0)
+
+
+def q(conn, sql: str, *args) -> list[tuple]:
+    with warehouse.transaction(conn) as cur:
+        cur.execute(sql, args or None)
+        return cur.fetchall()
+
+
+def counts(conn) -> tuple:
+    return q(
+        conn,
+        "SELECT (SELECT count(*) FROM imr.letters), (SELECT count(*) FROM imr.items),"
+        " (SELECT count(*) FROM imr.item_citations), (SELECT sum(items) FROM imr.decisions_by_category)",
+    )[0]
+
+
+def age_the_labels(conn) -> None:
+    """What an older classifier left: another label on every item, no basis, no version, and the
+    citations of half the letters missing."""
+    with warehouse.transaction(conn) as cur:
+        cur.execute(
+            "UPDATE imr.items SET category = 'Evaluation & Management', subcategory = 'Medical Specialties',"
+            " label_basis = NULL, classifier_version = NULL;"
+            "DELETE FROM imr.item_citations WHERE right(case_number, 1) IN ('0', '2', '4', '6', '8')"
+        )
+
+
+def test_loader_writes_label_basis_and_version_and_the_column_is_checked(wh_conn):
+    load(wh_conn, [_letter(n) for n in range(6)])
+    rows = q(
+        wh_conn,
+        "SELECT request, decision_rationale, category, subcategory, label_basis, classifier_version"
+        " FROM imr.items",
+    )
+    assert {r[4] for r in rows} == {"rule", "rationale", "default"}
+    for request, rationale, category, subcategory, basis, version in rows:
+        label = classify(request, rationale)
+        assert (category, subcategory, basis) == (label.category, label.subcategory, label.basis)
+        assert version == CLASSIFIER_VERSION
+    with pytest.raises(psycopg2.errors.CheckViolation), warehouse.transaction(wh_conn) as cur:
+        cur.execute("UPDATE imr.items SET label_basis = 'guess'")
+
+
+def test_letter_with_an_unknown_label_basis_is_quarantined(wh_conn):
+    bad = _letter(1)
+    bad.items[0].label_basis = "guess"
+    load(wh_conn, [bad, _letter(2)])
+    assert q(wh_conn, "SELECT case_number FROM imr.letters") == [("CM16-0000002",)]
+    assert q(wh_conn, "SELECT error_code FROM imr.s3_objects WHERE status = 'quarantined'") == [
+        ("item_structure",)
+    ]
+
+
+def test_relabel_recomputes_every_item_once_counts_unchanged_views_updated(wh_conn):
+    letters = [_letter(n) for n in range(300)]
+    load(wh_conn, letters)
+    fresh = q(wh_conn, f"SELECT {LABELS} FROM imr.items ORDER BY 1, 2")
+    citations = q(wh_conn, "SELECT * FROM imr.item_citations ORDER BY 1, 2, 3, 4")
+    before = counts(wh_conn)
+    age_the_labels(wh_conn)
+    assert q(wh_conn, "SELECT count(DISTINCT category) FROM imr.decisions_by_category") == [(1,)]
+
+    result = relabel(wh_conn, batch_letters=64)
+
+    items = before[1]
+    assert (result.letters, result.items, result.batches) == (300, items, 5)
+    changed = q(wh_conn, "SELECT count(*) FROM imr.items WHERE category <> 'Evaluation & Management'")
+    assert result.labels_changed == changed[0][0] > 0
+    assert q(wh_conn, f"SELECT {LABELS} FROM imr.items ORDER BY 1, 2") == fresh
+    assert q(wh_conn, "SELECT * FROM imr.item_citations ORDER BY 1, 2, 3, 4") == citations
+    assert counts(wh_conn) == before
+    assert q(wh_conn, "SELECT DISTINCT classifier_version FROM imr.items") == [(CLASSIFIER_VERSION,)]
+    by_label = "SELECT category || '/' || subcategory, sum(items) FROM imr.decisions_by_category GROUP BY 1"
+    view = dict(q(wh_conn, by_label))
+    assert view["Surgery/Arthroscopic Surgery"] and view["Diagnostic Testing/Lab & Pathology"]
+    assert view["DMEPOS/Supplies"] and view["Pharmaceuticals/Opioids"]
+    run = q(
+        wh_conn, "SELECT classifier_version, letters, items, finished_at IS NOT NULL FROM imr.relabel_runs"
+    )
+    assert run == [(CLASSIFIER_VERSION, 300, items, True)]
+
+    # Idempotent: nothing is left to relabel; --force relabels all again and changes nothing.
+    again = relabel(wh_conn)
+    assert (again.items, again.labels_changed) == (0, 0)
+    forced = relabel(wh_conn, batch_letters=1000, force=True)
+    assert (forced.items, forced.labels_changed, forced.batches) == (items, 0, 1)
+    assert counts(wh_conn) == before
+
+
+def test_an_interrupted_relabel_is_finished_by_a_rerun(wh_conn):
+    load(wh_conn, [_letter(n) for n in range(40)])
+    age_the_labels(wh_conn)
+    total = q(wh_conn, "SELECT count(*) FROM imr.items")[0][0]
+    part = relabel(wh_conn, batch_letters=10, run_id="r1", max_batches=2)
+    assert part.letters == 20
+    assert q(wh_conn, "SELECT finished_at FROM imr.relabel_runs") == [(None,)]
+    rest = relabel(wh_conn, batch_letters=10, run_id="r1")
+    assert part.items + rest.items == total and rest.letters == 20
+    assert q(wh_conn, "SELECT items, finished_at IS NOT NULL FROM imr.relabel_runs") == [(total, True)]
+    assert q(wh_conn, "SELECT count(*) FROM imr.items WHERE label_basis IS NULL") == [(0,)]
+
+
+def test_relabel_cli(wh_conn, pg_dsn, capsys):
+    from imr.cli import main
+
+    load(wh_conn, [_letter(n) for n in range(12)])
+    age_the_labels(wh_conn)
+    assert main(["relabel", "--dsn", pg_dsn, "--batch-letters", "5"]) == 0
+    out = capsys.readouterr().out
+    assert '"letters": 12' in out and f'"classifier_version": "{CLASSIFIER_VERSION}"' in out
+    assert q(wh_conn, "SELECT count(*) FROM imr.items WHERE classifier_version IS NULL") == [(0,)]
+
+
+@pytest.mark.skipif(
+    os.environ.get("IMR_MEASURE_RELABEL") != "1", reason="a measurement: IMR_MEASURE_RELABEL=1"
+)
+def test_measure_relabel_10000_letters(wh_conn):
+    letters = [_letter(n) for n in range(10_000)]
+    load(wh_conn, letters, batch=1000)
+    age_the_labels(wh_conn)
+    t0 = time.perf_counter()
+    result = relabel(wh_conn, batch_letters=1000)
+    seconds = time.perf_counter() - t0
+    per = seconds / result.items * 100_000
+    print(
+        f"relabel: {result.letters} letters, {result.items} items in {seconds:.1f}s;",
+        f"{per:.0f}s per 100,000 items",
+    )
+    assert result.letters == 10_000
