@@ -197,3 +197,21 @@ def test_measure_relabel_10000_letters(wh_conn):
         f"{per:.0f}s per 100,000 items",
     )
     assert result.letters == 10_000
+
+
+@pytest.mark.e2e
+def test_imr_relabel_dag_relabels_the_warehouse(wh_conn, pg_dsn):
+    """The thin DAG on real Airflow: check_schema, then the relabel in batches, recorded under the
+    DAG run's id; XCom carries the counts only."""
+    from airflow_run import run_dag
+
+    load(wh_conn, [_letter(n) for n in range(30)])
+    age_the_labels(wh_conn)
+    total = q(wh_conn, "SELECT count(*) FROM imr.items")[0][0]
+    run = run_dag("imr_relabel", warehouse_dsn=pg_dsn, bucket=BUCKET, conf={"batch_letters": 8})
+    assert run.state == "success"
+    assert q(wh_conn, "SELECT run_id, letters, items, finished_at IS NOT NULL FROM imr.relabel_runs") == [
+        (run.run_id, 30, total, True)
+    ]
+    stale = "SELECT count(*) FROM imr.items WHERE classifier_version IS DISTINCT FROM %s"
+    assert q(wh_conn, stale, CLASSIFIER_VERSION) == [(0,)]
