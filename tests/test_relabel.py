@@ -111,6 +111,18 @@ def test_loader_writes_label_basis_and_version_and_the_column_is_checked(wh_conn
         cur.execute("UPDATE imr.items SET label_basis = 'guess'")
 
 
+def test_views_show_the_default_share_and_the_requests_nobody_knew(wh_conn):
+    load(wh_conn, [_letter(n) for n in range(30)])
+    shares = dict((b, (n, float(s))) for b, n, s in q(wh_conn, "SELECT * FROM imr.label_basis_share"))
+    total = q(wh_conn, "SELECT count(*) FROM imr.items")[0][0]
+    defaults = q(wh_conn, "SELECT count(*) FROM imr.items WHERE label_basis = 'default'")[0][0]
+    assert shares["default"] == (defaults, pytest.approx(defaults / total)) and defaults > 0
+    assert sum(n for n, _ in shares.values()) == total
+    assert q(wh_conn, "SELECT request, items FROM imr.default_label_requests") == [
+        ("item nobody knows", defaults)
+    ]
+
+
 def test_letter_with_an_unknown_label_basis_is_quarantined(wh_conn):
     bad = _letter(1)
     bad.items[0].label_basis = "guess"

@@ -26,3 +26,24 @@ CREATE TABLE imr.relabel_runs (
 CREATE INDEX items_classifier_version_idx ON imr.items (case_number) WHERE classifier_version IS NULL;
 
 GRANT SELECT, INSERT, UPDATE ON imr.relabel_runs TO imr_loader;
+
+-- What the classifier did not know, for the Insights page and the data-quality checks: the share
+-- of items per label basis, and the requests most often labelled by default (grouped on the
+-- lower-cased, space-folded request text so trivial variants count together).
+CREATE VIEW imr.label_basis_share AS
+SELECT label_basis,
+       count(*) AS items,
+       count(*)::numeric / nullif(sum(count(*)) OVER (), 0) AS share
+FROM imr.items
+GROUP BY label_basis;
+
+CREATE VIEW imr.default_label_requests AS
+SELECT lower(regexp_replace(btrim(request), '\s+', ' ', 'g')) AS request,
+       category,
+       subcategory,
+       count(*) AS items
+FROM imr.items
+WHERE label_basis = 'default'
+GROUP BY 1, 2, 3;
+
+GRANT SELECT ON imr.label_basis_share, imr.default_label_requests TO imr_loader;
