@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from imr.enrich import folds
+from imr.enrich import LABEL_BASES, folds
 from imr.enrich.taxonomy import is_valid
 
 pytestmark = pytest.mark.corpus
@@ -51,6 +51,7 @@ def test_every_parsed_item_carries_valid_enriched_fields(parsed: Path) -> None:
     assert items
     for it in items:
         assert is_valid(it["category"], it["subcategory"]), (it["category"], it["subcategory"])
+        assert it["label_basis"] in LABEL_BASES
         assert set(it["citations"]) == {"claims_administrator", "expert_reviewer"}
         for source in it["citations"].values():
             assert source["evidence"] in ("cited", "none")
@@ -75,3 +76,11 @@ def test_k_fold_accuracy_by_letter(corpus_dir: Path) -> None:
     assert all(s.letters for s in scores), "a fold without letters"
     for s in scores:
         assert s.category_accuracy >= MIN_CATEGORY and s.subcategory_accuracy >= MIN_SUBCATEGORY, s.fold
+
+
+def test_no_development_item_is_labelled_by_default(parsed: Path) -> None:
+    """Every item of the 72 letters is labelled by a rule or its rationale: a default label there
+    would be a guess counted as right only by luck."""
+    items = [it for line in parsed.read_text().splitlines() for it in json.loads(line)["items"]]
+    bases = {it["label_basis"] for it in items}
+    assert bases <= {"rule", "rationale"}, bases
