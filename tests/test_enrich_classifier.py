@@ -404,6 +404,19 @@ RATIONALE_CASES = [
     ("Unknown medication", "The request for Norco 10/325mg #60 is not medically necessary.", PH, "Opioids"),
     ("Preoperative labs", None, "Surgery", "Adjunct Surgical Services"),
     ("MRI of the right knee", "Physical therapy was tried; surgery is considered.", DX, "Imaging/Radiology"),
+    # The head decided over a modifier, and the rationale still settles what the head leaves open.
+    (
+        "Injections to the lumbar spine with a pain specialist",
+        "The request for medial branch blocks at L4-5 is not supported.",
+        "Injection",
+        "Facet Injection",
+    ),
+    (
+        "Lab work: PT/INR with the internist",
+        "Pre-operative labs before the surgery.",
+        "Surgery",
+        "Adjunct Surgical Services",
+    ),
 ]
 
 

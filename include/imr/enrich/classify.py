@@ -256,26 +256,28 @@ def _by_request(text: str) -> Classification | None:
 
 def _refine_with_rationale(result: Classification, text: str, rationale: str) -> Classification:
     """Requests whose wording leaves two labels open, settled by what the reviewer discussed."""
+    # The rule itself, without how the phrase reading reached it ("head:", "[PT=...]").
+    rule = result.rule.removeprefix("head:").split(" [")[0]
     if (
-        result.rule == "injection"
+        rule == "injection"
         and not INJECTION_KIND.search(text)
         and re.search(r"facet|medial branch", rationale, re.IGNORECASE)
     ):
         return _label("Injection", "Facet Injection", "injection+rationale:facet")
     if (
-        result.rule == "imaging"
+        rule == "imaging"
         and ULTRASOUND.search(text)
         and not GUIDED.search(text)
         and re.search(r"therapeutic ultrasound|ultrasound therapy", rationale, re.IGNORECASE)
     ):
         return _label("Rehabilitation", "Other Therapies", "ultrasound+rationale:therapeutic")
     if (
-        result.rule in ("lab", "other-diagnostic", "imaging")
+        rule in ("lab", "other-diagnostic", "imaging")
         and PRE_OP_RATIONALE.search(rationale)
         and re.search(r"\blabs?\b|\bekg\b|\becg\b|chest x-?ray|clearance", text, re.IGNORECASE)
     ):
-        return _label("Surgery", "Adjunct Surgical Services", result.rule + "+rationale:pre-operative")
-    if result.rule == "visit" and sv.SESSIONS.search(text) and "physical therapy" in rationale.lower():
+        return _label("Surgery", "Adjunct Surgical Services", rule + "+rationale:pre-operative")
+    if rule == "visit" and sv.SESSIONS.search(text) and "physical therapy" in rationale.lower():
         # "Physical exam 2 times 8": a visit at a weekly frequency that the reviewer reviews as therapy.
         return _label("Rehabilitation", PT_OT, "visit+rationale:therapy")
     return result
