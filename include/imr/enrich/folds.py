@@ -22,6 +22,8 @@ from .classify import classify
 
 @dataclass(frozen=True)
 class LabelledItem:
+    """One development label and the text it was given for."""
+
     case_number: str
     seq: int
     request: str
@@ -33,6 +35,8 @@ class LabelledItem:
 
 @dataclass(frozen=True)
 class FoldScore:
+    """The classifier's accuracy on one fold."""
+
     fold: int
     letters: int
     items: int
@@ -115,6 +119,11 @@ def score_folds(items: list[LabelledItem], k: int = 5) -> list[FoldScore]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print the per-fold table (and one fold's misses on request).
+
+    :param argv: the command line arguments (default: sys.argv[1:]).
+    :return: the exit status.
+    """
     parser = argparse.ArgumentParser(prog="python -m imr.enrich.folds", description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus_dir", type=Path)
     parser.add_argument("-k", type=int, default=5)

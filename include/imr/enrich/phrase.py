@@ -34,6 +34,8 @@ _FREQUENCY = re.compile(
 
 @dataclass(frozen=True)
 class Phrase:
+    """A request read as a head and its modifiers."""
+
     text: str  # the whole request (abbreviations resolved)
     head: str  # the head noun phrase, with any count or frequency of the modifiers
     noun_phrase: str  # the head noun phrase alone
@@ -43,6 +45,8 @@ class Phrase:
 
 @dataclass(frozen=True)
 class Sense:
+    """One sense of an ambiguous abbreviation and the context words that select it."""
+
     abbreviation: str
     term: re.Pattern[str]
     context: re.Pattern[str]  # words elsewhere in the request that select this sense

@@ -12,12 +12,13 @@ import uuid
 from dataclasses import dataclass
 
 from imr.enrich import CLASSIFIER_VERSION
-from imr.records import Item, Letter
+from imr.records import Item
 
-from .db import copy_rows, transaction
-from .load import CITATION_COLUMNS, CITATION_SOURCES, citation_rows
+from .db import clean_text, copy_rows, transaction
 
 DEFAULT_BATCH_LETTERS = 500
+CITATION_SOURCES = ("claims_administrator", "expert_reviewer")
+_CITATION_COLUMNS = ("case_number", "seq", "source", "ordinal", "family", "title", "year", "sections", "text")
 _TEXT_COLUMNS = ("request", "decision_rationale", "claims_administrator_guideline", "maximus_guideline")
 _LABEL_COLUMNS = (
     "case_number",
@@ -32,12 +33,37 @@ _LABEL_COLUMNS = (
 
 @dataclass(frozen=True)
 class RelabelResult:
+    """What one relabel run did."""
+
     run_id: str
     classifier_version: str
     batches: int
     letters: int
     items: int
     labels_changed: int  # items whose category or subcategory is not what was stored
+
+
+def _citation_rows(case: str, item: Item) -> list[tuple]:
+    """imr.item_citations rows of an enriched item, per source in text order (as the loader writes)."""
+    rows = []
+    for source in CITATION_SOURCES:
+        part = (item.citations or {}).get(source) or {}
+        for n, c in enumerate(part.get("citations") or [], 1):
+            year = c.get("year")
+            year = year if isinstance(year, int) and not isinstance(year, bool) else None
+            row = (
+                case,
+                item.seq,
+                source,
+                n,
+                c.get("family"),
+                c.get("title"),
+                year,
+                c.get("sections"),
+                c.get("text"),
+            )
+            rows.append(tuple(clean_text(v) if isinstance(v, str) else v for v in row))
+    return rows
 
 
 def _next_cases(cur, after: str, limit: int, version: str, force: bool) -> list[str]:
@@ -61,13 +87,13 @@ def _relabel_cases(cur, cases: list[str], version: str) -> tuple[int, int]:
         """,
         (cases,),
     )
-    rows, letters, changed = [], {}, 0
+    rows, citations, changed = [], [], 0
     for case, seq, *text, category, subcategory in cur.fetchall():
         item = Item(seq=seq, decision="Upheld", **dict(zip(_TEXT_COLUMNS, text, strict=True))).enrich()
         changed += (item.category, item.subcategory) != (category, subcategory)
         evidence = [(item.citations or {}).get(s, {}).get("evidence") for s in CITATION_SOURCES]
         rows.append((case, seq, item.category, item.subcategory, item.label_basis, *evidence))
-        letters.setdefault(case, Letter(case_number=case)).items.append(item)
+        citations += _citation_rows(case, item)
     cur.execute(
         "CREATE TEMP TABLE _relabel (case_number TEXT, seq INT, category TEXT, subcategory TEXT,"
         " label_basis TEXT, claims_administrator_evidence TEXT, expert_reviewer_evidence TEXT) ON COMMIT DROP"
@@ -84,8 +110,7 @@ def _relabel_cases(cur, cases: list[str], version: str) -> tuple[int, int]:
         (version,),
     )
     cur.execute("DELETE FROM imr.item_citations WHERE case_number = ANY(%s)", (cases,))
-    cite_rows = [row[1:] for letter in letters.values() for row in citation_rows("", letter)]
-    copy_rows(cur, "imr.item_citations", CITATION_COLUMNS[1:], cite_rows)
+    copy_rows(cur, "imr.item_citations", _CITATION_COLUMNS, citations)
     return len(rows), changed
 
 
