@@ -227,3 +227,31 @@ def test_imr_relabel_dag_relabels_the_warehouse(wh_conn, pg_dsn):
     ]
     stale = "SELECT count(*) FROM imr.items WHERE classifier_version IS DISTINCT FROM %s"
     assert q(wh_conn, stale, CLASSIFIER_VERSION) == [(0,)]
+
+
+def test_default_label_share_is_a_recorded_warning_not_a_gate(wh_conn):
+    from imr import quality
+
+    load(wh_conn, [_letter(n) for n in range(30)], run_id="run-a")
+    known = [x for x in map(_letter, range(100, 130)) if all(i.label_basis != "default" for i in x.items)]
+    load(wh_conn, known, run_id="run-b")
+    share_a = q(
+        wh_conn,
+        "SELECT avg(CASE WHEN label_basis = 'default' THEN 1.0 ELSE 0.0 END) FROM imr.items"
+        " WHERE case_number < 'CM16-0000100'",
+    )[0][0]
+    (warn_a,) = quality.run_warnings(wh_conn, "run-a")
+    assert warn_a.name == "items_default_label_share" and not warn_a.passed
+    assert warn_a.observed == share_a > quality.DEFAULT_LABEL_SHARE_THRESHOLD
+    (warn_b,) = quality.run_warnings(wh_conn, "run-b")
+    assert warn_b.passed and warn_b.observed == 0
+    (lenient,) = quality.run_warnings(wh_conn, "run-a", default_label_share_threshold=0.5)
+    assert lenient.passed
+    # Recorded with the run like the checks, and never among the gates.
+    quality.record_results(wh_conn, "run-a", [warn_a])
+    assert q(wh_conn, "SELECT check_name, passed FROM imr.dq_results WHERE run_id = 'run-a'") == [
+        ("items_default_label_share", False)
+    ]
+    gates = {name for checks in quality.table_checks().values() for name in checks}
+    assert "items_default_label_share" not in gates
+    assert all(r.passed for r in quality.run_checks(wh_conn, "run-a") if r.name.startswith("items_"))
