@@ -23,7 +23,16 @@ def dagbag(tmp_path_factory):
 
 def test_dagbag_imports_without_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dags) == DAG_IDS
+    assert set(dagbag.dags) == DAG_IDS | {"imr_relabel"}
+
+
+def test_relabel_dag_is_thin_and_documented(dagbag) -> None:
+    dag = dagbag.dags["imr_relabel"]
+    assert dag.schedule is None and dag.max_active_runs == 1 and dag.doc_md
+    assert {"batch_letters", "force"} <= set(dag.params) and "labels" in dag.tags
+    relabel = dag.get_task("relabel_items")
+    assert relabel.pool == "imr_warehouse" and relabel.retries >= 1 and relabel.owner == "imr"
+    assert dag.get_task("check_schema").downstream_task_ids == {"relabel_items"}
 
 
 def test_schedules_and_params(dagbag) -> None:

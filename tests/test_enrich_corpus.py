@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import helpers
+from imr.enrich import LABEL_BASES, folds
 from imr.enrich.taxonomy import is_valid
 
 pytestmark = pytest.mark.corpus
@@ -50,7 +51,36 @@ def test_every_parsed_item_carries_valid_enriched_fields(parsed: Path) -> None:
     assert items
     for it in items:
         assert is_valid(it["category"], it["subcategory"]), (it["category"], it["subcategory"])
+        assert it["label_basis"] in LABEL_BASES
         assert set(it["citations"]) == {"claims_administrator", "expert_reviewer"}
         for source in it["citations"].values():
             assert source["evidence"] in ("cited", "none")
             assert (source["evidence"] == "cited") == bool(source["citations"])
+
+
+def test_k_fold_accuracy_by_letter(corpus_dir: Path) -> None:
+    """Every labelled letter falls in exactly one fold, the same one on every run, and each
+    held-out fold is scored on its own (the figures are printed for the report)."""
+    if not (corpus_dir / "expected-enrichment.jsonl").is_file():
+        pytest.skip("expected-enrichment.jsonl is absent")
+    items = folds.load_labelled(corpus_dir)
+    scores = folds.score_folds(items, k=5)
+    print(
+        [
+            (s.fold, s.letters, s.items, f"{s.category_accuracy:.2%}", f"{s.subcategory_accuracy:.2%}")
+            for s in scores
+        ]
+    )
+    assert sum(s.items for s in scores) == len(items)
+    assert sum(s.letters for s in scores) == len({it.case_number for it in items})
+    assert all(s.letters for s in scores), "a fold without letters"
+    for s in scores:
+        assert s.category_accuracy >= MIN_CATEGORY and s.subcategory_accuracy >= MIN_SUBCATEGORY, s.fold
+
+
+def test_no_development_item_is_labelled_by_default(parsed: Path) -> None:
+    """Every item of the 72 letters is labelled by a rule or its rationale: a default label there
+    would be a guess counted as right only by luck."""
+    items = [it for line in parsed.read_text().splitlines() for it in json.loads(line)["items"]]
+    bases = {it["label_basis"] for it in items}
+    assert bases <= {"rule", "rationale"}, bases

@@ -15,7 +15,7 @@ from datetime import date
 import psycopg2
 import pytest
 
-from imr import warehouse
+from imr import alerts, console, warehouse
 from imr.read import insights, monitor, progress
 from progress_seed import db_now, seed_active_run
 
@@ -70,10 +70,11 @@ def test_reader_runs_every_monitor_progress_and_insights_query(reader) -> None:
     assert monitor.recent_runs(reader) == [RUN]
     assert monitor.quarantined(reader, ["backfill/03.pdf"]) == {"imr-letters": ["backfill/03.pdf"]}
     assert monitor.manifest_object(reader, None, "backfill/00.pdf")["status"] == "loaded"
+    assert alerts.last_alerts(reader) == []  # the page's "last alert sent per DAG"
 
     (run,) = progress.active_runs_progress(reader)
     assert run.run_id == RUN
-    assert progress.progress_lines(reader)
+    assert console.active_run_lines(reader)  # the CLI's and the benchmarks' progress lines
 
     for rng in (insights.DecisionRange(), insights.DecisionRange(date(2000, 1, 1), date(2100, 1, 1))):
         assert set(insights.totals(reader, rng)) == {"letters", "items"}

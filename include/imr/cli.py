@@ -124,6 +124,25 @@ def format_insights(conn) -> str:
     )
 
 
+def cmd_relabel(args: argparse.Namespace) -> int:
+    """Relabel the warehouse at --dsn (imr.warehouse.relabel); prints the run as one JSON line."""
+    from dataclasses import asdict
+
+    from . import warehouse
+    from .warehouse.relabel import relabel
+
+    try:
+        conn = warehouse.connect(args.dsn)
+    except LookupError as e:
+        raise SystemExit(f"imr: {e}") from None
+    try:
+        result = relabel(conn, batch_letters=args.batch_letters, force=args.force)
+    finally:
+        conn.close()
+    print(json.dumps(asdict(result)))
+    return 0
+
+
 def cmd_insights(args: argparse.Namespace) -> int:
     """Parse letters, load them into the warehouse at --dsn (a scratch database: the schema is
     migrated, the files registered under bucket `local-letters`) and print the headline figures
@@ -213,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--dsn", help="libpq DSN of a scratch database (default: $IMR_WAREHOUSE_DSN)")
     ins.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     ins.set_defaults(func=cmd_insights)
+
+    rl = sub.add_parser(
+        "relabel",
+        help="recompute stored items' labels and citations with the current classifier (no re-parse)",
+    )
+    rl.add_argument("--dsn", help="libpq DSN (default: $IMR_WAREHOUSE_DSN)")
+    rl.add_argument("--batch-letters", type=int, default=500, help="letters per transaction (default 500)")
+    rl.add_argument("--force", action="store_true", help="relabel items already of the current version too")
+    rl.set_defaults(func=cmd_relabel)
 
     gen = sub.add_parser("generate", help="write synthetic letters with ground truth")
     gen.add_argument("outdir")

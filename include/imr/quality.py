@@ -281,3 +281,54 @@ def column_mapping() -> dict[str, dict[str, dict[str, dict]]]:
     """{table: column_mapping} for SQLColumnCheckOperator(table=table, column_mapping=..., conn_id=...).
     A fresh deep copy each call: the operator writes its results into the dict."""
     return copy.deepcopy(_COLUMN_MAPPING)
+
+
+# Warnings: recorded in imr.dq_results with each run, never gates (a run is not failed for them).
+DEFAULT_LABEL_SHARE_THRESHOLD = 0.02
+
+
+def warning_checks(
+    run_id: str, default_label_share_threshold: float = DEFAULT_LABEL_SHARE_THRESHOLD
+) -> list[Check]:
+    """Checks that warn rather than fail: the share of the run's items labelled by default
+    (`label_basis = 'default'`, migration 0013: nothing in the request matched a rule), above the
+    threshold. A high share means the run met requests the classifier does not know; the labels
+    are still there, so loading goes on, and imr.default_label_requests lists what to teach it.
+
+    :param run_id: the run whose loaded letters' items are judged.
+    :param default_label_share_threshold: the largest share of default labels that passes (0..1).
+    :return: the warning checks.
+    """
+    run = _literal(run_id)
+    of_run = (
+        "case_number IN (SELECT case_number FROM imr.s3_objects"
+        f" WHERE last_run_id = {run} AND status = 'loaded' AND case_number IS NOT NULL)"
+    )
+    share = (
+        f"coalesce(avg(CASE WHEN label_basis = 'default' THEN 1.0 ELSE 0.0 END) FILTER (WHERE {of_run}), 0)"
+    )
+    return [
+        Check(
+            "items_default_label_share",
+            "imr.items",
+            share,
+            f"{share} <= {float(default_label_share_threshold)!r}",
+            f"at most {default_label_share_threshold:.0%} of the run's items labelled by default (warning)",
+        )
+    ]
+
+
+def run_warnings(conn, run_id: str, **params) -> list[CheckResult]:
+    """Run the warning checks (params as for warning_checks()); read-only.
+
+    :param conn: a warehouse connection.
+    :param run_id: the run judged.
+    :return: one result per warning check; ``passed`` False means "warn".
+    """
+    results = []
+    with transaction(conn) as cur:
+        for check in warning_checks(run_id, **params):
+            cur.execute(check.sql)
+            observed, passed = cur.fetchone()
+            results.append(CheckResult(check.name, bool(passed), observed))
+    return results

@@ -2,9 +2,10 @@
 `ParseWarning`s, the field lists and the derived outcome (Uphold/Overturn). Field names are the
 CLI's JSON keys and the warehouse columns. v3 adds `letter_format` (`LETTER_FORMATS`): which of the
 three letter layouts the record was read from. The v2 enriched item fields (`category`, `subcategory`,
-`citations`) are derived from the item's own text by the enrich stage (`imr.enrich.enrich_letter`).
-`ITEM_FIELDS` stays the v1 list; the warehouse stores the enriched fields as `imr.items.category`,
-`subcategory`, `*_evidence` and `imr.item_citations` (imr.warehouse.load)."""
+`citations`; v3 adds `label_basis`) are derived from the item's own text by the enrich stage
+(`imr.enrich.enrich_letter`). `ITEM_FIELDS` stays the v1 list; the warehouse stores the enriched
+fields as `imr.items.category`, `subcategory`, `label_basis`, `*_evidence` and `imr.item_citations`
+(imr.warehouse.load)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ ITEM_FIELDS = (
     "maximus_guideline",
     "decision_rationale",
 )
-ENRICHED_ITEM_FIELDS = ("category", "subcategory", "citations")
+ENRICHED_ITEM_FIELDS = ("category", "subcategory", "label_basis", "citations")
 DATE_FIELDS = ("date_of_injury", "ur_denial_date", "application_received", "date_assigned", "decision_date")
 DECISIONS = ("Upheld", "Overturned")
 OUTCOMES = ("Uphold", "Overturn", "Partially Overturn")
@@ -58,6 +59,7 @@ class Item:
     decision_rationale: str | None = None
     category: str | None = None
     subcategory: str | None = None
+    label_basis: str | None = None  # v3: "rule", "rationale" or "default" (imr.enrich.LABEL_BASES)
     citations: dict | None = None
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from .enrich import LABEL_BASES
 from .errors import LetterError
 from .facts import CASE_NUMBER, CASE_NUMBER_SHAPE, CITATION_FAMILIES, CITATION_SOURCES, EVIDENCE
 from .parse.notice2013 import PARTIAL_WARNING as NOTICE_PARTIAL_WARNING
@@ -131,6 +132,8 @@ def _enrichment_problem(item: Item) -> str | None:
     for name in ("category", "subcategory"):
         if getattr(item, name) is not None and not isinstance(getattr(item, name), str):
             return f"{name} {getattr(item, name)!r} is not text"
+    if item.label_basis not in (None, *LABEL_BASES):
+        return f"label_basis {item.label_basis!r} is not one of {LABEL_BASES}"
     if item.citations is None:
         return None
     if not isinstance(item.citations, dict):

@@ -175,16 +175,20 @@ def record_quality() -> dict[str, Any]:
     run_id = ctx["run_id"]
     with warehouse_connection() as conn:
         results = quality.run_checks(conn, run_id)
+        warnings = quality.run_warnings(conn, run_id)  # recorded, never a gate
         stats = alerts.quarantine_stats(conn, run_id)
         rate = alerts.quarantine_checks(stats, quarantine_thresholds(ctx["params"]))
-        quality.record_results(conn, run_id, results + rate)
+        quality.record_results(conn, run_id, [*results, *warnings, *rate])
         run_metrics.emit_run(conn, ctx)
     failed = [f"{r.name}={r.observed}" for r in results if not r.passed]
+    warned = [f"{r.name}={r.observed}" for r in warnings if not r.passed]
     log.info("data quality: %d checks, %d failed %s", len(results), len(failed), failed)
+    if warned:
+        log.warning("data quality warnings: %s", warned)
     tripped = [r.name for r in rate if not r.passed]
     if tripped:
         _quarantine_alert(ctx, stats, tripped)
-    return {"checks": len(results), "failed": failed, "quarantine_alerts": tripped}
+    return {"checks": len(results), "failed": failed, "warnings": warned, "quarantine_alerts": tripped}
 
 
 def _quarantine_alert(ctx, stats: alerts.QuarantineStats, tripped: list[str]) -> None:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import phrase as ph
 from . import services as sv
 from .drugs import Hit, find_drugs, is_commercial_topical, lexicon, principal
 from .taxonomy import check
@@ -20,6 +21,16 @@ class Classification:
     category: str
     subcategory: str
     rule: str  # which rule matched, e.g. "drug:norco", "imaging", "associated-surgical-service"
+
+    @property
+    def basis(self) -> str:
+        """`label_basis`: ``rule`` (the request's wording), ``rationale`` (the rationale decided or
+        named the service) or ``default`` (nothing matched: a best guess to be reviewed)."""
+        if self.rule.startswith("default:"):
+            return "default"
+        if self.rule.startswith("rationale:") or "+rationale" in self.rule:
+            return "rationale"
+        return "rule"
 
 
 def _label(category: str, subcategory: str, rule: str) -> Classification:
@@ -52,7 +63,7 @@ LOCAL_ANESTHETIC = re.compile(
     r"lidocaine|xylocaine|bupivacaine|marcaine|ropivacaine|sensorcaine|naropin",
     re.I,
 )
-PRE_OP = re.compile(r"\bpre[- ]?(op|operative(ly)?)\b|\bbefore (the )?surgery\b", re.IGNORECASE)
+PRE_OP = re.compile(r"\bpre[- ]?(op|operative(ly)?)\b|\b(before|prior to) (the )?surgery\b", re.IGNORECASE)
 PRE_OP_RATIONALE = re.compile(r"\b(pre[- ]?)?(op|operative(ly)?|surgical|surgery)\b", re.IGNORECASE)
 PT_OT = "Physical Therapy/Occupational Therapy (PT/OT)"
 REHAB_DISCIPLINES = (PT_OT, "Chiropractic", "Acupuncture")
@@ -119,7 +130,7 @@ def _therapy(text: str) -> Classification | None:
         if rule.search(text) and not MUA.search(text):
             return _from(rule)
     if sv.OTHER_THERAPY.search(text):
-        if not sv.SESSIONS.search(text) and sv.DME.search(text):
+        if not sv.SESSIONS.search(text) and (sv.DME.search(text) or ph.head_noun(text) is sv.DME):
             return _from(sv.DME, " (a product, not sessions)")
         return _from(sv.OTHER_THERAPY)
     if ULTRASOUND.search(text) and sv.SESSIONS.search(text) and not GUIDED.search(text):
@@ -247,26 +258,28 @@ def _by_request(text: str) -> Classification | None:
 
 def _refine_with_rationale(result: Classification, text: str, rationale: str) -> Classification:
     """Requests whose wording leaves two labels open, settled by what the reviewer discussed."""
+    # The rule itself, without how the phrase reading reached it ("head:", "[PT=...]").
+    rule = result.rule.removeprefix("head:").split(" [")[0]
     if (
-        result.rule == "injection"
+        rule == "injection"
         and not INJECTION_KIND.search(text)
         and re.search(r"facet|medial branch", rationale, re.IGNORECASE)
     ):
         return _label("Injection", "Facet Injection", "injection+rationale:facet")
     if (
-        result.rule == "imaging"
+        rule == "imaging"
         and ULTRASOUND.search(text)
         and not GUIDED.search(text)
         and re.search(r"therapeutic ultrasound|ultrasound therapy", rationale, re.IGNORECASE)
     ):
         return _label("Rehabilitation", "Other Therapies", "ultrasound+rationale:therapeutic")
     if (
-        result.rule in ("lab", "other-diagnostic", "imaging")
+        rule in ("lab", "other-diagnostic", "imaging")
         and PRE_OP_RATIONALE.search(rationale)
         and re.search(r"\blabs?\b|\bekg\b|\becg\b|chest x-?ray|clearance", text, re.IGNORECASE)
     ):
-        return _label("Surgery", "Adjunct Surgical Services", result.rule + "+rationale:pre-operative")
-    if result.rule == "visit" and sv.SESSIONS.search(text) and "physical therapy" in rationale.lower():
+        return _label("Surgery", "Adjunct Surgical Services", rule + "+rationale:pre-operative")
+    if rule == "visit" and sv.SESSIONS.search(text) and "physical therapy" in rationale.lower():
         # "Physical exam 2 times 8": a visit at a weekly frequency that the reviewer reviews as therapy.
         return _label("Rehabilitation", PT_OT, "visit+rationale:therapy")
     return result
@@ -277,11 +290,80 @@ def _sentences_about_request(rationale: str) -> list[str]:
     return [s for s in sentences if re.search(r"\brequest(ed)?\b|\bmedically necessary\b", s, re.I)]
 
 
+# Labels the head cannot settle alone: a generic word ("surgery", "test", "unit") that the whole
+# request may name more exactly.
+GENERIC_RULES = {
+    "non-arthroscopic-procedure": sv.OPEN_SURGERY,
+    "diagnostic-test": sv.GENERIC_DIAGNOSTIC,
+    "dme": sv.DME,
+}
+GENERIC_WORD = re.compile(
+    r"surgery|surgical\s+\w+|operative\s+\w+|decompression|fusion|arthrodesis|test\w*|study|studies|screening"
+    r"|units?|equipment|purchase|rental",
+    re.IGNORECASE,
+)
+# Rules about the whole request's context (CONVENTIONS rows 1-2): they hold whatever the head says.
+CONTEXT_RULES = ("associated-surgical-service", "perioperative")
+# What a consultation, referral or visit is *with* or *to* that makes it more than a visit.
+VISIT_OBJECTS = (
+    "Psych Services",
+    "Rehabilitation",
+    "Surgery/Surgical Consult",
+    "Evaluation & Management/Dental",
+)
+
+
+def _is_visit(c: Classification) -> bool:
+    return c.rule.startswith("visit") or c.category == "Evaluation & Management"
+
+
+def _whole_refines_head(head: Classification, whole: Classification, head_text: str) -> bool:
+    """Whether the label read from the whole request says more than the head's: the drug
+    conventions need the whole request (topical form, ingredients, route, injection), a generic head
+    word is named by its modifiers, a referral's object is the treatment referred to."""
+    if whole.rule.startswith(CONTEXT_RULES):
+        return True
+    if head.category == "Pharmaceuticals":
+        return whole.category in ("Pharmaceuticals", "Injection")
+    generic = GENERIC_RULES.get(head.rule)
+    if generic is not None and whole.category == head.category:
+        return all(GENERIC_WORD.fullmatch(m.group(0)) for m in generic.pattern.finditer(head_text))
+    if _is_visit(head):
+        label = f"{whole.category}/{whole.subcategory}"
+        return whole.category in VISIT_OBJECTS or label.startswith(VISIT_OBJECTS)
+    return False
+
+
+def _by_phrase(text: str) -> Classification | None:
+    """The label of the request's head, unless the whole request refines it (`_whole_refines_head`);
+    a request whose head names nothing is read whole, and failing that by its head noun."""
+    phrase = ph.read(text)
+    note = f" [{', '.join(phrase.notes)}]" if phrase.notes else ""
+    whole = _by_request(phrase.text)
+    if not phrase.has_modifiers:
+        result = whole
+    else:
+        head = _by_request(phrase.head)
+        noun = ph.head_noun(phrase.noun_phrase)
+        if head is None:
+            result = _from(noun, " (head noun)") if noun is not None else whole
+        elif whole is None or head == whole or _whole_refines_head(head, whole, phrase.head):
+            result = whole or head
+        else:
+            result = Classification(head.category, head.subcategory, "head:" + head.rule)
+    if result is None:
+        noun = ph.head_noun(phrase.noun_phrase)
+        result = _from(noun, " (head noun)") if noun is not None else None
+    if result is not None and note:
+        result = Classification(result.category, result.subcategory, result.rule + note)
+    return result
+
+
 def classify(request: str, rationale: str | None = None) -> Classification:
     """The taxonomy label of one request; `rationale` (the item's decision rationale) only decides
     where the request's own wording does not."""
     text = _clean(request or "")
-    result = _by_request(text)
+    result = _by_phrase(text)
     if result is not None:
         return _refine_with_rationale(result, text, rationale) if rationale else result
     if rationale:

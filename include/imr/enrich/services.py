@@ -48,7 +48,8 @@ SPINE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 PERIOPERATIVE = re.compile(
-    r"\b(pre|post|peri)[- ]?(op|operative(ly)?|surgical)\b|\b(after|following|before) (the )?surgery\b",
+    r"\b(pre|post|peri)[- ]?(op|operative(ly)?|surgical)\b"
+    r"|\b(after|following|before|prior\s+to)\s(the\s)?surgery\b",
     re.IGNORECASE,
 )
 ASSOCIATED = re.compile(r"^\s*associated surgical services?\s*:?\s*", re.IGNORECASE)
@@ -152,7 +153,7 @@ OPEN_SURGERY = _rule(
 )
 ADJUNCT = _rule(
     "adjunct-surgical",
-    r"""assistant\s+surgeon|surgical\s+assist\w*|co-?surgeon|(medical|surgical|cardiac|pre-?op\w*|internal\s+medicine)\s+clearance
+    r"""assistant\s+surgeon|assistant\s+at\s+surgery|surgical\s+assist\w*|co-?surgeon|(medical|surgical|cardiac|pre-?op\w*|internal\s+medicine)\s+clearance
     |\bclearance\b|inpatient\s+(stay|admission|hospital\w*)|hospital\s+(stay|admission)|length\s+of\s+stay|overnight\s+stay
     |\d+\s*-?\s*days?\s+(inpatient|hospital|stay)|anesthesi\w*|\bmac\b|surgical\s+facility|surgery\s+center
     |outpatient\s+surgical|facility\s+fee|pre-?admission""",
@@ -215,7 +216,7 @@ LABS = _rule(
     |urinalysis|\bua\b|drug\s+(screens?|test\w*)|\bud[st]\b|toxicolog\w*|tox\s+screen|a1c|lipid\s+panel|\btsh\b
     |thyroid\s+(panel|function)|\b(testosterone|vitamin\s+d|drug|serum|hormone|b12|iron|ferritin|glucose)\s+levels?\b
     |genetic\s+test\w*|pharmacogen\w*|\bdna\b|cyp\s?450|cultures?|patholog\w*|biops\w*|sed\s+rate|\besr\b
-    |c-reactive|\bcrp\b|rheumatoid\s+factor|\bana\b|hla-?b27|\bpanel\b|\bpt/?inr\b|coagulation""",
+    |c-reactive|\bcrp\b|rheumatoid\s+factor|\bana\b|hla-?b27|\bpanel\b|\bpt/?inr\b|coagulation|prothrombin|protime|\binr\b|\ba?ptt\b""",
     "Diagnostic Testing",
     "Lab & Pathology",
 )

@@ -11,3 +11,5 @@ CREATE TABLE imr.alerts_sent (
     sent_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX alerts_sent_dag_idx ON imr.alerts_sent (dag_id, sent_at DESC);
+-- The monitor page reads it as the api-server's read-only login (0008's imr_reader).
+GRANT SELECT ON imr.alerts_sent TO imr_reader;

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from imr.enrich import CLASSIFIER_VERSION
 from imr.facts import CITATION_SOURCES
 from imr.records import ITEM_FIELDS, LETTER_FIELDS, Letter
 from imr.validate import record_rejection
@@ -19,9 +20,12 @@ from .results import Failed, ObjectResult, Parsed
 LETTER_COLUMNS = ("key", *LETTER_FIELDS, "clinical_case_summary", "warnings")
 # The enriched fields (contract v2) as imr.items stores them (migration 0004): NULL for an item
 # whose `citations` is None (a record from a parser older than the enrichment).
+# v3 adds `label_basis` and the classifier version that labelled the item (migration 0013).
 ENRICHED_ITEM_COLUMNS = (
     "category",
     "subcategory",
+    "label_basis",
+    "classifier_version",
     "claims_administrator_evidence",
     "expert_reviewer_evidence",
 )
@@ -98,6 +102,8 @@ def item_rows(key: str, letter: Letter) -> list[tuple]:
             *(clean_text(getattr(i, f)) for f in ITEM_FIELDS),
             clean_text(i.category),
             clean_text(i.subcategory),
+            clean_text(i.label_basis),
+            CLASSIFIER_VERSION if i.label_basis is not None else None,  # a pre-v3 record: unknown
             *(_evidence(i, s) for s in CITATION_SOURCES),
         )
         for i in letter.items
