@@ -14,9 +14,10 @@ import hashlib
 import json
 import os
 from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 
-from imr.records import Letter
+from imr.records import DATE_FIELDS, Letter
 from imr.workers import parse_many
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,9 +94,15 @@ def replica_sha256(n: int) -> str:
     return hashlib.sha256(replica_key(n).encode()).hexdigest()
 
 
+def decision_day(n: int) -> date:
+    """Replica n's decision date (the SQL builder computes the same)."""
+    return date.fromisoformat(FIRST_DAY) + timedelta(days=(n * DAY_STRIDE) % N_DAYS)
+
+
 class Replicator:
-    """Replica n of the pool as a Letter (the same case number scheme as the SQL builder's), for
-    feeding the real load_batch with pre-parsed records."""
+    """Replica n of the pool as a Letter, as the SQL builder (archive_bench.py) writes it: the pool's
+    record n % len(pool), decided on decision_day(n) with its other dates shifted alike, case number
+    case_number(n, that year). For feeding the real load_batch with pre-parsed records."""
 
     def __init__(self, records: list[dict]) -> None:
         self.letters = [Letter.from_dict(r) for r in records]
@@ -103,5 +110,11 @@ class Replicator:
 
     def letter(self, n: int) -> Letter:
         base = self.letters[self.pool[n % len(self.pool)]]
-        year = base.decision_date.year if base.decision_date else 2016
-        return replace(base, case_number=case_number(n, year))
+        day = decision_day(n)
+        shift = day - base.decision_date if base.decision_date else None
+        dates = {
+            f: getattr(base, f) + shift if shift is not None and getattr(base, f) is not None else None
+            for f in DATE_FIELDS
+        }
+        dates["decision_date"] = day
+        return replace(base, case_number=case_number(n, day.year), **dates)

@@ -144,6 +144,15 @@ def postgres_cpu_s(postmaster: int) -> float:
     return total
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, iowait) CPU seconds of the whole machine so far, every process's (/proc/stat)."""
+    user, nice, system, _idle, iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split()[1:9]
+    )
+    hz = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq + steal) / hz, iowait / hz
+
+
 def _postmaster(cur) -> int:
     cur.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
     pid = cur.fetchone()[0]
@@ -232,7 +241,7 @@ def run_level(env: dict[str, str], lanes: int, letters: int, batch_size: int, re
     cur = conn.cursor()
     postmaster = _postmaster(cur)
     sampler = Sampler(dsn)
-    before, pg_before = _db_stats(cur), postgres_cpu_s(postmaster)
+    before, pg_before, machine_before = _db_stats(cur), postgres_cpu_s(postmaster), machine_cpu()
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     ready.wait()  # every lane connected and holds its records: the clock starts with the work
     started = time.time()
@@ -244,7 +253,7 @@ def run_level(env: dict[str, str], lanes: int, letters: int, batch_size: int, re
     sampler.join()
     wall = max(r["end"] for r in reports) - started
     time.sleep(0.3)  # let the lanes' backends exit, so the postmaster has reaped their CPU time
-    after, pg_after = _db_stats(cur), postgres_cpu_s(postmaster)
+    after, pg_after, machine_after = _db_stats(cur), postgres_cpu_s(postmaster), machine_cpu()
     client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     conn.close()
     client_cpu = (client_after.ru_utime + client_after.ru_stime) - (
@@ -273,6 +282,9 @@ def run_level(env: dict[str, str], lanes: int, letters: int, batch_size: int, re
         "wal_mb_per_s": (after["wal_bytes"] - before["wal_bytes"]) / wall / 2**20,
         "postgres_cores": (pg_after - pg_before) / wall,
         "client_cores": client_cpu / wall,
+        # the machine's busy cores over the level (+0.3 s): the bench's own and everyone else's
+        "machine_cores": (machine_after[0] - machine_before[0]) / (wall + 0.3),
+        "iowait_cores": (machine_after[1] - machine_before[1]) / (wall + 0.3),
         "waits": {k: v / active for k, v in sampler.waits.most_common(6)},
         "check": check,
     }
@@ -280,15 +292,17 @@ def run_level(env: dict[str, str], lanes: int, letters: int, batch_size: int, re
 
 def limit_of(r: dict, cores: int) -> str:
     """A one-line reading of what bounded a level."""
-    used = r["postgres_cores"] + r["client_cores"]
     if r["lock_wait_share"] > 0.5:
         return "row/transaction locks"
-    if used >= 0.85 * cores:
-        side = "PostgreSQL" if r["postgres_cores"] >= r["client_cores"] else "the lanes (client)"
-        return f"CPU: the machine's {cores} cores busy, mostly {side}"
+    if r["machine_cores"] >= 0.85 * cores:
+        others = max(0.0, r["machine_cores"] - r["postgres_cores"] - r["client_cores"])
+        return (
+            f"CPU: all {cores} cores busy (PostgreSQL {r['postgres_cores']:.1f},"
+            f" lanes {r['client_cores']:.1f}, other processes {others:.1f})"
+        )
     wal = sum(v for k, v in r["waits"].items() if "WAL" in k.upper())
-    if wal > 0.3:
-        return "WAL writing/flushing"
+    if wal > 0.3 or r["iowait_cores"] > 0.5:
+        return "WAL writing/flushing (fsync)"
     return "none saturated (latency per batch)"
 
 
@@ -297,14 +311,14 @@ def print_table(rows: list[dict]) -> None:
     print(f"\nWrite ceiling ({cores} cores; batches of {rows[0]['batch_size']} pre-parsed letters)")
     print(
         f"{'lanes':>5}{'letters':>8}{'wall s':>8}{'letters/s':>10}{'items/s':>9}{'cites/s':>9}"
-        f"{'lockwait':>9}{'dlocks':>7}{'WAL MB/s':>9}{'pg cores':>9}{'client':>7}  limit"
+        f"{'lockwait':>9}{'dlocks':>7}{'WAL MB/s':>9}{'pg cores':>9}{'client':>7}{'machine':>8}  limit"
     )
     for r in rows:
         print(
             f"{r['lanes']:>5}{r['letters']:>8}{r['wall_s']:>8.1f}{r['letters_per_s']:>10.0f}"
             f"{r['items_per_s']:>9.0f}{r['citations_per_s']:>9.0f}{r['lock_wait_share']:>9.0%}"
             f"{r['deadlocks']:>7}{r['wal_mb_per_s']:>9.1f}{r['postgres_cores']:>9.2f}"
-            f"{r['client_cores']:>7.2f}  {limit_of(r, cores)}"
+            f"{r['client_cores']:>7.2f}{r['machine_cores']:>8.2f}  {limit_of(r, cores)}"
         )
     for r in rows:
         waits = ", ".join(f"{k} {v:.0%}" for k, v in r["waits"].items())
