@@ -377,7 +377,9 @@ def nightly(env: dict[str, str], dsn: str, letters: int = NIGHTLY_LETTERS, port:
     print(f"  empty warehouse:   {e['run_s']:7.1f} s, check phase {e['check_s']:6.1f} s")
     print(f"  archive warehouse: {a['run_s']:7.1f} s, check phase {a['check_s']:6.1f} s")
     print(f"  ratio {res['ratio']:.2f} (target <= 1.3), archive check phase target <= 10 s")
-    pb.print_timeline(a["timeline"], a["run_s"])
+    for label in ("empty", "archive"):
+        print(f"  on the {label} warehouse:")
+        pb.print_timeline(res[label]["timeline"], res[label]["run_s"])
     return res
 
 
