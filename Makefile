@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock run test bench bench-discovery lint services-start services-stop standalone clean stack-start stack-stop stack-status bench-stack
+.PHONY: setup lock run test bench bench-discovery bench-archive bench-write-ceiling lint services-start services-stop standalone clean stack-start stack-stop stack-status bench-stack
 
 setup: $(STAMP)
 
@@ -60,6 +60,17 @@ bench: services-start
 # discover over 20,000 and 200,000 objects, plan on 200,000 pending keys (also part of `make bench`)
 bench-discovery: services-start
 	$(BIN)/python bench/discovery_bench.py
+
+# a warehouse of SIZE letters (built once per size in database imr_archive_SIZE; ARGS=--rebuild to
+# redo, ARGS="--only insights" for one part): nightly run on it vs empty, Insights, sweep, size
+SIZE ?= 1700000
+bench-archive: services-start
+	$(BIN)/python bench/archive_bench.py $(SIZE) $(ARGS)
+
+# letters/s the warehouse absorbs from 2/8/32/64 lanes loading pre-parsed records (ARGS: --letters N
+# --batch-size B --lanes 2,8,32,64)
+bench-write-ceiling: services-start
+	$(BIN)/python bench/write_ceiling.py $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -168,23 +168,9 @@ def _api_server(env: dict[str, str], port: int):
         log.close()
 
 
-def _end_to_end(env: dict[str, str], files: list[Path], conf: dict) -> DagRun:
-    dsn = _fresh_db(env, "imr_bench")
-    # A warehouse that exists already, as on every run but the first (migrating costs ~3 s once).
-    conn = psycopg2.connect(dsn)
-    warehouse.upgrade(conn)
-    conn.close()
-    bucket = f"imr-bench-{uuid.uuid4().hex[:8]}"
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["IMR_S3_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-    s3.create_bucket(Bucket=bucket)
-    for f in files:
-        s3.put_object(Bucket=bucket, Key=f"letters/{f.name}", Body=f.read_bytes())
+def dag_env(env: dict[str, str], dsn: str, bucket: str, port: int) -> dict[str, str]:
+    """The environment of an executor-run DAG run on warehouse `dsn` and `bucket` (prefix letters/):
+    LocalExecutor, parallelism 2, the Execution API on `port` (serve it with _api_server)."""
     run_env = dict(os.environ, **env)
     run_env.update(
         {
@@ -196,7 +182,6 @@ def _end_to_end(env: dict[str, str], files: list[Path], conf: dict) -> DagRun:
         }
     )
     # Executor-run tasks talk to Airflow's Execution API: serve it on a private port for this run.
-    port = 28080
     run_env.update(
         {
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -204,26 +189,63 @@ def _end_to_end(env: dict[str, str], files: list[Path], conf: dict) -> DagRun:
             "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
         }
     )
-    log = RUN_DIR / "logs" / "bench-backfill.log"
+    return run_env
+
+
+def _end_to_end(
+    env: dict[str, str],
+    files: list[Path],
+    conf: dict,
+    *,
+    dag_id: str = DAG_BACKFILL,
+    dsn: str | None = None,
+    bucket: str | None = None,
+    port: int = 28080,
+) -> DagRun:
+    """One `dag_id` run over `files` uploaded to `bucket` (default: a new one) under letters/, on the
+    warehouse `dsn` (default: a fresh, migrated imr_bench; bench/archive_bench.py passes its built
+    archive), the api-server on `port`."""
+    if dsn is None:
+        dsn = _fresh_db(env, "imr_bench")
+    # A warehouse that exists already, as on every run but the first (migrating costs ~3 s once).
+    conn = psycopg2.connect(dsn)
+    warehouse.upgrade(conn)
+    conn.close()
+    bucket = bucket or f"imr-bench-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["IMR_S3_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    s3.create_bucket(Bucket=bucket)
+    for f in files:
+        s3.put_object(Bucket=bucket, Key=f"letters/{f.name}", Body=f.read_bytes())
+    run_env = dag_env(env, dsn, bucket, port)
+    log = RUN_DIR / "logs" / ("bench-backfill.log" if dag_id == DAG_BACKFILL else f"bench-{dag_id}.log")
     log.unlink(missing_ok=True)
     with _api_server(run_env, port), progress_lines(dsn):
         try:
             run = run_dag(
-                DAG_BACKFILL,
+                dag_id,
                 conf=conf,
                 env=run_env,
                 use_executor=True,
                 log_path=log,
             )
         except DagRunError as exc:
-            raise SystemExit(f"bench backfill run did not finish; see {log}") from exc
+            raise SystemExit(f"bench {dag_id} run did not finish; see {log}") from exc
     if run.state != "success":
-        raise SystemExit(f"bench backfill run {run.run_id} {run.state}; see {log}")
+        raise SystemExit(f"bench {dag_id} run {run.run_id} {run.state}; see {log}")
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM imr.letters")
+        cur.execute(
+            "SELECT count(*) FROM imr.letters WHERE source_bucket = %s AND source_key = ANY(%s)",
+            (bucket, [f"letters/{f.name}" for f in files]),
+        )
         loaded = cur.fetchone()[0]
     if loaded != len(files):
-        raise SystemExit(f"bench backfill loaded {loaded} of {len(files)} letters")
+        raise SystemExit(f"bench {dag_id} loaded {loaded} of {len(files)} letters")
     devservices.drop_bucket(s3, bucket)
     return run
 
