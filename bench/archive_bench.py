@@ -28,11 +28,12 @@ from pathlib import Path
 
 import psycopg2
 
-from imr import PARSER_VERSION, insights
+from imr import PARSER_VERSION
 from imr.config import DAG_NIGHTLY
+from imr.read import insights
 from imr.warehouse import upgrade
 from imr.warehouse.db import copy_rows
-from imr.warehouse.load import (
+from imr.warehouse.rows import (
     CITATION_COLUMNS,
     ITEM_COLUMNS,
     LETTER_COLUMNS,

@@ -17,8 +17,8 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
+from imr.parse.workers import parse_many
 from imr.records import DATE_FIELDS, Letter
-from imr.workers import parse_many
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", ROOT / ".run"))
