@@ -9,7 +9,8 @@ import re
 import pytest
 
 from imr import facts
-from imr.records import DECISIONS, OUTCOMES
+from imr.enrich import LABEL_BASES
+from imr.records import DECISIONS, LETTER_FORMATS, OUTCOMES
 from imr.warehouse import STATUSES
 
 pytestmark = pytest.mark.integration
@@ -47,6 +48,8 @@ def test_check_constraints_agree_with_the_facts(wh_conn) -> None:
         ("items", "decision"): DECISIONS,
         ("letters", "outcome"): OUTCOMES,
         ("s3_objects", "status"): STATUSES,
+        ("letters", "letter_format"): LETTER_FORMATS,
+        ("items", "label_basis"): LABEL_BASES,
     }
     assert {k: domains.get(k) for k in expected} == expected
 
