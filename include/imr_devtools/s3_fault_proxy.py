@@ -19,8 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from faultproxy import FaultProxy
+from imr_devtools.faultproxy import FaultProxy
 
 
 def _settings(control: Path) -> dict:

@@ -40,12 +40,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import devservices  # scripts/, beside this file
+from imr import config
+from imr_devtools import devservices
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "include"))  # imr.config without an installed package
-
-from imr import config  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 WORKERS = ("worker-1", "worker-2")
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", *WORKERS)
@@ -355,7 +353,7 @@ def start_s3(pw: dict[str, str]) -> None:
     if pid_of("s3-proxy"):
         return
     argv = [
-        sys.executable, str(REPO / "scripts" / "s3_fault_proxy.py"), "--listen", str(port("s3_proxy")),
+        sys.executable, "-m", "imr_devtools.s3_fault_proxy", "--listen", str(port("s3_proxy")),
         "--upstream", f"http://127.0.0.1:{port('s3')}", "--control", str(proxy_control()),
     ]  # fmt: skip
     _spawn("s3-proxy", argv, dict(os.environ) | _mark())

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import psycopg2
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 AIRFLOW_SH = REPO / "scripts" / "airflow.sh"
 TERMINAL_STATES = ("success", "failed")
 

@@ -33,10 +33,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "include"))  # imr.config without an installed package
+from imr import config
 
-from imr import config  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 PG_USER = "postgres"
 DATABASES = ("imr", "airflow")
