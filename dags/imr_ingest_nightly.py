@@ -6,7 +6,7 @@ from airflow.sdk import dag
 
 from imr_airflow.params import common_params
 from imr_airflow.tasks import check_schema, discover
-from imr_airflow.wiring import ingest_tail
+from imr_airflow.wiring import COMMON_DAG_ARGS, ingest_tail
 
 
 @dag(
@@ -16,7 +16,7 @@ from imr_airflow.wiring import ingest_tail
     catchup=False,
     max_active_runs=1,
     params=common_params(),
-    tags=["imr"],
+    **COMMON_DAG_ARGS,
     doc_md=__doc__,
 )
 def imr_ingest_nightly():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import helpers
+from support import helpers
 
 pytestmark = pytest.mark.corpus
 

@@ -1,8 +1,8 @@
-"""scripts/devservices.py from scratch: a new state dir and free ports, as on a machine that never ran it."""
+"""imr_devtools.devservices (and its CLI, scripts/devservices.py) from scratch: a new state dir and free
+ports, as on a machine that never ran it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shlex
@@ -16,12 +16,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from imr_devtools import devservices
+
 pytestmark = pytest.mark.integration
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "devservices.py"
-_spec = importlib.util.spec_from_file_location("devservices_under_test", SCRIPT)
-devservices = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = devservices  # dataclasses look their module up there
-_spec.loader.exec_module(devservices)
 
 
 def free_port() -> int:
@@ -203,7 +201,7 @@ def test_restart_of_the_shared_s3_keeps_letters_and_the_nightly_run_finds_nothin
     import time
 
     import imr_synth as synth
-    from airflow_run import run_dag
+    from support.airflow_run import run_dag
 
     rng = random.Random("restart")
     for _ in range(12):

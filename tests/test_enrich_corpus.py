@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import helpers
 from imr.enrich.taxonomy import is_valid
+from support import helpers
 
 pytestmark = pytest.mark.corpus
 

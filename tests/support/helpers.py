@@ -1,29 +1,11 @@
-"""Small helpers shared by test modules (fixtures live in the conftest files)."""
+"""The corpus tests' helpers: `imr parse` into JSONL and the scorers of ../shared/tools."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_script(name: str, module_name: str | None = None) -> ModuleType:
-    """scripts/<name>.py as a module. scripts/ is not a package (and on sys.path its names would
-    shadow tests/stack): the module is loaded from its file and registered, so that `import
-    devservices` in another script, and dataclasses looking their module up, find it."""
-    module_name = module_name or name
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def score(corpus_dir: Path, tool: str, expected: Path, actual: Path) -> dict:
