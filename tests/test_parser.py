@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from imr.letter_parser import _parse_header, _request, parse_date, parse_pdf
 from imr.pdftext import Fragment, Line, extract_lines
 from imr.records import Item, Letter
 from imr.validate import rationale_polarity, validate
+from support.helpers import run_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -35,13 +34,7 @@ def _score(tmp_path: Path, pairs: list[tuple[dict, dict]]) -> dict:
     act.write_text("".join(json.dumps(a) + "\n" for _, a in pairs))
     if not SCORER.exists():
         pytest.skip(f"scorer not found at {SCORER}")
-    out = subprocess.run(
-        [sys.executable, str(SCORER), str(exp), str(act), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
+    return run_scorer(SCORER, exp, act)
 
 
 # --- header table ---------------------------------------------------------------------------

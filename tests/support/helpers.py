@@ -8,9 +8,14 @@ import sys
 from pathlib import Path
 
 
-def score(corpus_dir: Path, tool: str, expected: Path, actual: Path) -> dict:
-    """A scorer of ../shared/tools (score_records.py, score_enrichment.py) on two JSONL files."""
-    scorer = corpus_dir.parent.parent / "tools" / tool
+def run_scorer(scorer: Path, expected: Path, actual: Path) -> dict:
+    """One of the scorers of ../shared/tools on two JSONL files, its --json report.
+
+    :param scorer: the scorer's file (score_records.py, score_enrichment.py)
+    :param expected: the ground truth (EXPECTED)
+    :param actual: the parser's output (ACTUAL)
+    :return: the report
+    """
     report = subprocess.run(
         [sys.executable, str(scorer), str(expected), str(actual), "--json"],
         capture_output=True,
@@ -18,6 +23,11 @@ def score(corpus_dir: Path, tool: str, expected: Path, actual: Path) -> dict:
         check=True,
     )
     return json.loads(report.stdout)
+
+
+def score(corpus_dir: Path, tool: str, expected: Path, actual: Path) -> dict:
+    """A scorer of ../shared/tools (score_records.py, score_enrichment.py) on two JSONL files."""
+    return run_scorer(corpus_dir.parent.parent / "tools" / tool, expected, actual)
 
 
 def parse_to_jsonl(folder: Path, actual: Path) -> Path:
