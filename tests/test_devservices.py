@@ -240,3 +240,29 @@ def test_restart_of_the_shared_s3_keeps_letters_and_the_nightly_run_finds_nothin
     with wh_conn, wh_conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM imr.s3_objects WHERE last_run_id = %s", (second.run_id,))
         assert cur.fetchone()[0] == 0
+
+
+def test_scratch_database_lives_for_its_block(admin_dsn):
+    """imr_devtools.scratch, the one place databases are created and dropped: a fresh database with the
+    schema inside the block, none after it; an existing name is an error unless exist_ok."""
+    from imr_devtools import scratch
+
+    def exists(name: str) -> bool:
+        conn = psycopg2.connect(admin_dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                return cur.fetchone() is not None
+        finally:
+            conn.close()
+
+    with scratch.scratch_database(admin_dsn, "imr_scratch", migrate_schema=True) as dsn:
+        name = psycopg2.extensions.parse_dsn(dsn)["dbname"]
+        assert name.startswith("imr_scratch_") and exists(name)
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('imr.letters') IS NOT NULL")
+            assert cur.fetchone()[0]
+        assert scratch.create_database(admin_dsn, name, exist_ok=True) == dsn
+        with pytest.raises(psycopg2.errors.DuplicateDatabase):
+            scratch.create_database(admin_dsn, name)
+    assert not exists(name)

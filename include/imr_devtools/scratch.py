@@ -48,9 +48,9 @@ def create_database(admin_dsn: str, name: str, *, exist_ok: bool = False, fresh:
     :param fresh: drop a database of that name first (a benchmark's fixed name from an earlier run)
     :return: the DSN of the database
     """
+    if fresh:
+        drop_database(admin_dsn, name)
     with _admin(admin_dsn) as cur:
-        if fresh:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         if cur.fetchone() is None or not exist_ok:
             try:
