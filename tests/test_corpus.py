@@ -3,6 +3,7 @@
 The parser scores 100% of fields and 72/72 letters fully correct (README); any regression from that
 fails, there is no tolerance band for one to hide in."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,9 @@ def test_imr_parse_scores_on_real_corpus(corpus_dir: Path, tmp_path: Path) -> No
     assert score["fields_correct"] == score["fields_total"] > 0, summary
     assert score["field_accuracy"] == 1.0, summary
     assert score["letters_all_correct"] == CORPUS_LETTERS, summary
+    # Contract v3: the 2016-17 letters all have the reviewer's credentials block.
+    formats = {json.loads(line)["letter_format"] for line in actual.read_text().splitlines()}
+    assert formats == {"final_2016"}, formats
 
 
 def test_real_letters_carry_no_spurious_warnings(corpus_dir: Path) -> None:

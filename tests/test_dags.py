@@ -57,3 +57,26 @@ def test_dag_files_stay_thin() -> None:
         text = path.read_text()
         assert "psycopg2" not in text and "boto3" not in text and "pdfminer" not in text, path
         assert len(text.splitlines()) < 60, path
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_a_trigger_past_the_params_maxima_is_refused(dagbag, dag_id: str) -> None:
+    """Finding 5 of issue 15: Airflow validates a trigger's conf against the params' JSON schema when
+    it creates the run (SerializedDAG.create_dagrun: params.deep_merge(conf).validate(), what the REST
+    API and the UI's trigger call); a timeout_s, batch_size or lease_s past its maximum is refused."""
+    from airflow.exceptions import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from imr_airflow.params import MAX_BATCH_SIZE, MAX_LEASE_S, MAX_TIMEOUT_S
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
+    dag.params.deep_merge({"timeout_s": MAX_TIMEOUT_S, "batch_size": MAX_BATCH_SIZE}).validate()
+    for name, value in {
+        "timeout_s": MAX_TIMEOUT_S + 1,
+        "batch_size": MAX_BATCH_SIZE + 1,
+        "lease_s": MAX_LEASE_S + 1,
+    }.items():
+        with pytest.raises(ParamValidationError, match=name):
+            dag.params.deep_merge({name: value}).validate()
+    with pytest.raises(ParamValidationError, match="timeout_s"):
+        dag.params.deep_merge({"timeout_s": 10**9}).validate()

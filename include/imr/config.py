@@ -6,6 +6,8 @@ pool created by airflow-init, the auth manager and the users script (tests/test_
 this).
 """
 
+import os
+
 CONN_AWS = "aws_default"
 CONN_WAREHOUSE = "imr_warehouse"
 VAR_BUCKET = "imr_bucket"
@@ -50,3 +52,23 @@ ENV_VIEWER_USERNAME = "IMR_VIEWER_USERNAME"
 ENV_VIEWER_PASSWORD = "IMR_VIEWER_PASSWORD"
 # The api-server's token endpoint under FAB: POST {"username", "password"} -> 201 {"access_token"}.
 TOKEN_PATH = "/auth/token"
+
+# --------------------------------------------------------------------------- the UI's warehouse reads
+# Every request of the monitor and Insights pages reads the warehouse on its own connection with this
+# statement timeout (milliseconds), so a slow query or a lock held by a load cannot pin an api-server
+# worker: the read is cancelled and the route answers 503. IMR_UI_STATEMENT_TIMEOUT_MS overrides it.
+UI_STATEMENT_TIMEOUT_MS = 5000
+ENV_UI_STATEMENT_TIMEOUT_MS = "IMR_UI_STATEMENT_TIMEOUT_MS"
+
+
+def ui_statement_timeout_ms() -> int:
+    """The UI's statement timeout in milliseconds: $IMR_UI_STATEMENT_TIMEOUT_MS, else
+    UI_STATEMENT_TIMEOUT_MS; a value below 1 (which PostgreSQL reads as "no timeout") is refused.
+
+    :return: the timeout, at least 1 ms
+    """
+    raw = os.environ.get(ENV_UI_STATEMENT_TIMEOUT_MS, "").strip()
+    value = int(raw) if raw else UI_STATEMENT_TIMEOUT_MS
+    if value < 1:
+        raise ValueError(f"{ENV_UI_STATEMENT_TIMEOUT_MS} must be at least 1 (ms), not {value}")
+    return value

@@ -1,7 +1,8 @@
 """Reads a Letter record out of an IMR Final Determination letter: `parse_pdf` (bytes -> validated
 record, in this process) and `parse_lines` (positioned text lines -> record, contract v1).
 
-Two letter styles are handled: 2016-17 letters (credentials block with `State(s) of Licensure:` and
+Three letter formats are handled (`letter_format`): the first 2013 notices (module `notice2013`),
+2016-17 letters (credentials block with `State(s) of Licensure:` and
 `Certification(s)/Specialty:`) and 2013-14 letters (`Board Certified in X and is licensed to
 practice in Y`). Layout facts the parser relies on are few and generic: header labels with their
 values to the right in the same row (a label may wrap onto a second line), three section headings,
@@ -326,6 +327,19 @@ def _reviewer(text: str) -> tuple[str | None, list[str] | None]:
     return spec, states
 
 
+def letter_format(reviewer_text: str) -> str:
+    """`final_2016` when the reviewer is named in a credentials block (`State(s) of Licensure:`,
+    `Certification(s)/Specialty:`), else `seed_2013` (the 2013-14 letters name the board
+    certification in the boilerplate, or not at all).
+
+    :param reviewer_text: the HOW THE IMR FINAL DETERMINATION WAS MADE section's text.
+    :return: the record's `letter_format`.
+    """
+    return (
+        "final_2016" if _LICENSURE.search(reviewer_text) or _SPECIALTY.search(reviewer_text) else "seed_2013"
+    )
+
+
 def _split_states(text: str) -> list[str] | None:
     parts = re.split(r"\s*,\s*|\s+and\s+|\s*;\s*", normalize(text).rstrip("."))
     parts = [p.strip() for p in parts if p.strip()]
@@ -458,6 +472,11 @@ def _check_items(lines: list[Line], items: list[Item]) -> None:
 
 def parse_lines(lines: list[Line]) -> Letter:
     """Builds the record; raises LetterError when the text is not a loadable IMR letter."""
+    # Imported here: the notice grammar builds on this module's header and reviewer readers.
+    from .notice2013 import is_notice, parse_notice
+
+    if is_notice(lines):
+        return parse_notice(lines)
     sections = _split_sections(lines)
     if "issues" not in sections or ("how" not in sections and "summary" not in sections):
         raise LetterError("not_an_imr_letter", "the IMR section headings were not found")
@@ -484,6 +503,7 @@ def parse_lines(lines: list[Line]) -> Letter:
         patient_sex=sex,
         items=items,
         clinical_case_summary=_SUMMARY_INTRO.sub("", summary, count=1) or None,
+        letter_format=letter_format(reviewer_text),
     ).enrich_items()
 
 

@@ -1,6 +1,7 @@
-"""The letter record (contract v2, ../shared/letter-record.md): `Letter`, its `Item`s and
+"""The letter record (contract v3, docs/letter-record.md): `Letter`, its `Item`s and
 `ParseWarning`s, the field lists and the derived outcome (Uphold/Overturn). Field names are the
-CLI's JSON keys and the warehouse columns. The v2 enriched item fields (`category`, `subcategory`,
+CLI's JSON keys and the warehouse columns. v3 adds `letter_format` (`LETTER_FORMATS`): which of the
+three letter layouts the record was read from. The v2 enriched item fields (`category`, `subcategory`,
 `citations`) are derived from the item's own text by `imr.enrich`. `ITEM_FIELDS` stays the v1
 list; the warehouse stores the enriched fields as `imr.items.category`, `subcategory`, `*_evidence`
 and `imr.item_citations` (imr.warehouse.load)."""
@@ -25,7 +26,12 @@ LETTER_FIELDS = (
     "patient_age",
     "patient_sex",
     "outcome",
+    "letter_format",
 )
+# The letter layouts (contract v3): the first 2013 "Notice of Independent Medical Review
+# Determination", the 2013-14 "HOW THE IMR FINAL DETERMINATION WAS MADE" letters whose reviewer is
+# named in the boilerplate (`Board Certified in X`), and the later letters with a credentials block.
+LETTER_FORMATS = ("notice_2013", "seed_2013", "final_2016")
 ITEM_FIELDS = (
     "seq",
     "request",
@@ -83,6 +89,7 @@ class Letter:
     items: list[Item] = field(default_factory=list)
     clinical_case_summary: str | None = None
     warnings: list[ParseWarning] = field(default_factory=list)
+    letter_format: str | None = None
 
     @property
     def outcome(self) -> str | None:

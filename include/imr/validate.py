@@ -85,11 +85,13 @@ def missing_warnings(letter: Letter) -> list[ParseWarning]:
 
 
 def validate(letter: Letter) -> Letter:
-    """Attaches warnings to the letter (rejections are raised earlier, by the parser)."""
-    letter.warnings = (
+    """Attaches warnings to the letter (rejections are raised earlier, by the parser). Warnings the
+    parser already attached (`format_2013_notice_partial`) are kept; validating twice adds nothing."""
+    found = (
         date_order_warnings(letter)
         + polarity_warnings(letter)
         + age_warnings(letter)
         + missing_warnings(letter)
     )
+    letter.warnings = list({(w.code, w.message): w for w in [*letter.warnings, *found]}.values())
     return letter

@@ -10,6 +10,11 @@ things a parser must survive: a `Page N of M` footer on every page, an optional 
 case number, justified text, line ends at embedded hyphens, long requests wrapping over 2-3 lines, and
 items that cross page breaks anywhere.  All prose comes from phrase lists; it only has to be plausible.
 
+Style `notice2013` renders the first 2013 format instead ("Notice of Independent Medical Review
+Determination", ../shared/format-2013-notice.md): title block, numbered decision sentences given twice
+(with run-together words such as `notmedically`), dates in prose, a quoted case summary, and per-item
+blocks with one of two label sets or unlabelled (then the truth has null guidelines and rationale).
+
 Ground truth is exact: every text field of the returned `Letter` is the rendered text with whitespace
 collapsed, so a perfect parser scores 100% with ../shared/tools/score_records.py.
 

@@ -12,7 +12,7 @@ from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen.canvas import Canvas
 
 from .content import random_spec
-from .phrases import HEADING_HOW
+from .phrases import HEADING_HOW, NOTICE
 from .render import MARGIN, PAGE_H, PAGE_W, render_pdf, render_spec
 
 # Pages beyond this make a letter `too_large`; the bad file exceeds it by half.
@@ -29,6 +29,7 @@ BAD_FILE_CODES = {
     "timeout": "timeout",
     "too_large": "too_large",
     "truncated": "pdf_error",
+    "notice_quoted": "not_an_imr_letter",
 }
 
 
@@ -143,6 +144,50 @@ def not_an_imr_letter(rng: random.Random) -> bytes:
     return buf.getvalue()
 
 
+def notice_quoted(rng: random.Random) -> bytes:
+    """A petition appealing a 2013 notice: it names the notice in its subject line, carries an IMR case
+    number and quotes the decision sentence word for word, but has neither the notice's title nor its
+    decision heading as lines of their own (imr.notice2013.is_notice), nor any later layout's headings."""
+    spec = random_spec(rng, style="notice2013", n_items=1)
+    letter, item = spec.letter, spec.letter.items[0]
+    dated = f"{letter.decision_date.month}/{letter.decision_date.day}/{letter.decision_date.year}"
+    verdict = NOTICE["verdicts_upheld"][0] if item.decision == "Upheld" else NOTICE["verdicts_overturned"][0]
+    quote = f'"1) {NOTICE["sentence_leads"][0]} {item.request} {verdict}"'
+    lines = [
+        ("Helvetica-Bold", 13, "WORKERS' COMPENSATION APPEALS BOARD, STATE OF CALIFORNIA"),
+        ("Helvetica-Bold", 12, "PETITION APPEALING ADMINISTRATIVE DETERMINATION"),
+        ("Helvetica", 11, f"IMR Case Number: {letter.case_number}"),
+        ("Helvetica", 11, f"RE: {NOTICE['title']} dated {dated}"),
+        ("Times-Roman", 12, "Applicant appeals the determination, which reads in relevant part:"),
+    ]
+    closing = (
+        "Applicant contends that the determination was made without the medical records submitted by the "
+        "treating physician and asks the Board to set it aside."
+    )
+    words = f"{quote} {closing}".split()
+    buf = io.BytesIO()
+    c = Canvas(buf, pagesize=LETTER_PAGE, invariant=1)
+    y = 720.0
+    for font, size, text in lines:
+        c.setFont(font, size)
+        c.drawString(MARGIN, y, text)
+        y -= 22
+    c.setFont("Times-Roman", 12)
+    line = ""
+    for w in words:
+        if len(line) + len(w) > 85:
+            c.drawString(MARGIN, y, line)
+            y -= 13.8
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    c.drawString(MARGIN, y, line)
+    c.drawCentredString(PAGE_W / 2, 40, "Page 1 of 1")
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
 def timeout(n_ops: int = 20000, n_calls: int = 75) -> bytes:
     """A valid one-page letter whose page also paints a form XObject `n_calls` times; the form holds
     `n_ops` no-op `q Q` pairs. pdfminer parses a form's content stream again at every `Do`, so the page
@@ -220,4 +265,5 @@ def bad_files(seed: int = 0) -> dict[str, bytes]:
         "timeout": timeout(),
         "too_large": too_large(rng),
         "truncated": whole[: len(whole) // 2],
+        "notice_quoted": notice_quoted(rng),
     }

@@ -24,6 +24,7 @@ from .phrases import (
     GUIDELINES,
     MECHANISMS,
     MTUS_CHAPTER,
+    NOTICE,
     ODG_CHAPTER,
     RATIONALE,
     REQUESTS,
@@ -37,7 +38,10 @@ from .phrases import (
     TOPICS,
     TREATMENTS,
 )
-from .spec import ItemSpec, LetterSpec, norm
+from .spec import ItemSpec, LetterSpec, NoticeSpec, norm
+
+# random_spec's styles -> the record's `letter_format` (contract v3).
+LETTER_FORMAT = {"2016": "final_2016", "2013": "seed_2013", "notice2013": "notice_2013"}
 
 # --------------------------------------------------------------------------------------------------
 # Text helpers.
@@ -335,6 +339,8 @@ def random_dates(
     """Injury <= UR denial <= application received <= assigned <= decision, and the priority."""
     if injury is not None:
         received = injury + timedelta(days=rng.randint(30, 500))
+    elif style == "notice2013":  # the notices were issued from July 2013 for a few months
+        received = date(2013, 6, 1) + timedelta(days=rng.randrange(120))
     elif style == "2013":
         received = date(2013, 3, 1) + timedelta(days=rng.randrange(640))
     else:
@@ -488,8 +494,10 @@ def random_spec(
     rng: random.Random, *, style: str = "2016", n_items: int | None = None, case_number: str | None = None
 ) -> LetterSpec:
     """A random letter and how to render it. Everything comes from `rng`: equal seeds give equal specs."""
-    if style not in ("2016", "2013"):
+    if style not in LETTER_FORMAT:
         raise ValueError(f"unknown style {style!r}")
+    if style == "notice2013":
+        return random_notice_spec(rng, n_items=n_items, case_number=case_number)
     injury, ur, received, assigned, decided, priority = random_dates(rng, style)
     case_number = case_number or random_case_number(rng, received)
     sex, age = _random_patient(rng, style)
@@ -522,6 +530,7 @@ def random_spec(
         patient_sex=sex,
         items=[i.item for i in items],
         clinical_case_summary=norm(" ".join(summary)),
+        letter_format=LETTER_FORMAT[style],
     ).enrich_items()  # the truth carries the v2 fields, as `imr parse` prints them
     return LetterSpec(
         letter=letter,
@@ -530,4 +539,137 @@ def random_spec(
         summary_paragraphs=summary,
         items=items,
         **_random_layout(rng, case_number),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The first 2013 format: "Notice of Independent Medical Review Determination".
+
+
+def _slash_date(d: date) -> str:
+    return f"{d.month}/{d.day}/{d.year}"
+
+
+def _notice_request(rng: random.Random, ur: date) -> tuple[_Req, str]:
+    """A request and the text the decision sentence names it by (sometimes with its article, which
+    the record keeps as written)."""
+    req = _random_request(rng, ur)
+    label = req.label
+    if rng.random() < 0.25:
+        article = NOTICE["articles"][1] if label[:1].lower() in "aeiou" else NOTICE["articles"][0]
+        label = f"{article} {_lower_first(label)}"
+    return req, label
+
+
+def _notice_items(
+    rng: random.Random, reqs: list[tuple[_Req, str]], ctx: _LetterContext, blocks: str
+) -> list[ItemSpec]:
+    """The items: request and decision always; the three block fields only when the blocks are
+    labelled. Unlabelled (`none`) blocks still show a rationale, in `rationale_paragraphs`, but the
+    record holds null: the letter does not say which text is which field."""
+    specs = []
+    for seq, (req, label) in enumerate(reqs, 1):
+        decision = "Overturned" if rng.random() < ctx.overturn_rate else "Upheld"
+        ca, mx = _guidelines(rng, req, "2013")
+        subj = rng.choice(ctx.subjects)
+        long = rng.random() < 0.12
+        paras = _split_paragraphs(rng, _rationale_sentences(rng, req, decision, subj, ctx, long), long)
+        item = Item(seq=seq, request=label, decision=decision)
+        if blocks != "none":
+            item.claims_administrator_guideline, item.maximus_guideline = ca, mx
+            item.decision_rationale = norm(" ".join(paras))
+        specs.append(ItemSpec(item, rationale_paragraphs=paras))
+    return specs
+
+
+def _notice_header(rng: random.Random, case_number: str, injury: date, priority: str) -> tuple[list, bool]:
+    """(header rows, whether they state the priority). The date of injury is in the header of some
+    notices only; the case summary states it in all of them."""
+    rows = [(rng.choice(NOTICE["case_labels"]), case_number)]
+    rows.append((NOTICE["claim_label"], f"{rng.randrange(10**9):09d}"))
+    if rng.random() < 0.5:
+        rows.append(("Date of Injury:", _slash_date(injury)))
+    with_priority = rng.random() < 0.6
+    if with_priority:
+        rows.append(("Priority:", priority))
+    return rows, with_priority
+
+
+def random_notice_spec(
+    rng: random.Random, *, n_items: int | None = None, case_number: str | None = None
+) -> LetterSpec:
+    """A random 2013 notice and how to render it (style `notice2013`; `random_spec` with that style
+    comes here). Everything comes from `rng`.
+
+    :param rng: the random source.
+    :param n_items: the number of disputed items (default: 1-6, mostly few).
+    :param case_number: the case number (default: drawn).
+    :return: the spec; its `letter` is the ground truth.
+    """
+    injury, ur, received, assigned, decided, priority = random_dates(rng, "notice2013")
+    case_number = case_number or random_case_number(rng, received)
+    sex, age = _random_patient(rng, "2013")
+    specialty = rng.choice(SPECIALTIES_2013)
+    n = _item_count(rng, n_items if n_items is not None else rng.choice([1, 1, 2, 3, 4, 6]))
+    ctx = _LetterContext(
+        style="2013",
+        pronouns=_pronouns(sex),
+        ur=ur,
+        subjects=SUBJECTS_2013,
+        verbose=False,
+        overturn_rate=rng.choice([0.0, 0.0, 0.3, 0.6, 1.0]),
+    )
+    reqs = [_notice_request(rng, ur) for _ in range(n)]
+    blocks = rng.choice(["seed", "long", "none"])
+    specs = _notice_items(rng, reqs, ctx, blocks)
+    items = [sp.item for sp in specs]
+    rows, with_priority = _notice_header(rng, case_number, injury, priority)
+    opening = NOTICE["summary_opening"].format(age=age, sex=sex, injury=_slash_date(injury))
+    summary = " ".join(
+        _summary_sentences(rng, ctx, (opening, "the patient"), injury, "back", [r for r, _ in reqs])
+    )
+    verdicts = tuple(
+        [
+            rng.choice(NOTICE["verdicts_upheld" if i.decision == "Upheld" else "verdicts_overturned"])
+            for i in items
+        ]
+        for _ in range(2)
+    )
+    notice = NoticeSpec(
+        header_rows=rows,
+        sentence_lead=rng.choice(NOTICE["sentence_leads"]),
+        verdicts=verdicts,
+        dates_paragraph=rng.choice(NOTICE["dates_paragraphs"]).format(
+            received=_slash_date(received), ur=_slash_date(ur), assigned=_slash_date(assigned)
+        ),
+        list_intro=rng.choice(NOTICE["list_intros"]),
+        disclaimer=rng.choice(NOTICE["disclaimers"]).format(ur=_slash_date(ur)),
+        summary=norm(summary),
+        blocks=blocks,
+        restated=rng.choice(NOTICE["restated"]),
+    )
+    letter = Letter(
+        case_number=case_number,
+        date_assigned=assigned,
+        date_of_injury=injury,
+        decision_date=decided,
+        ur_denial_date=ur,
+        application_received=received,
+        priority=priority if with_priority else None,
+        reviewer_specialty=specialty,
+        reviewer_licensure_states=["California"],
+        patient_age=age,
+        patient_sex=sex,
+        items=items,
+        clinical_case_summary=norm(summary),
+        letter_format="notice_2013",
+    ).enrich_items()
+    return LetterSpec(
+        letter=letter,
+        style="notice2013",
+        boilerplate=BOILERPLATE_2013.format(specialty=specialty, states="California"),
+        items=specs,
+        justified=rng.random() < 0.85,
+        footer_align=rng.choice(["center", "right"]),
+        notice=notice,
     )

@@ -63,3 +63,5 @@ REQUESTS: dict = _DATA["requests"]
 GUIDELINES: dict = _DATA["guidelines"]
 RATIONALE: dict = _DATA["rationale"]
 SUMMARY: dict = _DATA["summary"]
+# The first 2013 format's wording ("Notice of Independent Medical Review Determination").
+NOTICE: dict = _DATA["notice_2013"]

@@ -33,6 +33,7 @@ from .phrases import (
     LABEL_CLAIMS_ADMINISTRATOR,
     LABEL_MAXIMUS,
     LABEL_RATIONALE,
+    NOTICE,
     SUMMARY_INTRO,
 )
 from .spec import ItemSpec, LetterSpec, spec_from_letter
@@ -228,7 +229,78 @@ def _item_flowables(spec: LetterSpec, s: ItemSpec, body: ParagraphStyle) -> list
     return out
 
 
+def _notice_header(spec: LetterSpec, st: dict[str, ParagraphStyle]) -> list:
+    """The notice's title block: organization, title, `Dated:`, and a label/value table."""
+    heading = st["heading"]
+    dated = spec.letter.decision_date
+    out: list = [
+        _para(escape(NOTICE["organization"]), heading),
+        _para(escape(NOTICE["title"]), heading),
+        _para(f"Dated: {dated.month}/{dated.day}/{dated.year}", st["tight"]),
+        Spacer(1, 10),
+    ]
+    rows = [[label + " ", value] for label, value in spec.notice.header_rows]
+    table = Table(rows, colWidths=[150, 200], hAlign="LEFT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), "Helvetica", 11, 13),
+                ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 11, 13),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
+    return [*out, table, Spacer(1, 14)]
+
+
+def _notice_sentences(spec: LetterSpec, copy: int, body: ParagraphStyle) -> list:
+    """One copy of the numbered decision list."""
+    n = spec.notice
+    return [
+        _para(escape(f"{s.item.seq}) {n.sentence_lead} {s.item.request} {n.verdicts[copy][k]}"), body)
+        for k, s in enumerate(spec.items)
+    ]
+
+
+def _notice_blocks(spec: LetterSpec, body: ParagraphStyle) -> list:
+    """Per item: the request restated, then the labelled paragraphs (`seed`/`long` labels), or
+    unlabelled prose (`none`)."""
+    n = spec.notice
+    out: list = []
+    for s in spec.items:
+        it = s.item
+        if n.blocks == "none":
+            out.append(_para(escape(NOTICE["unlabelled_lead"].format(n=it.seq)), body))
+            out += [_para(escape(p), body) for p in s.rationale_paragraphs]
+            continue
+        ca, mx, rat = NOTICE["block_labels"][n.blocks]
+        out.append(_para(f"<b>{escape(n.restated.format(n=it.seq, request=it.request))}</b>", body))
+        out.append(_para(f"<b>{escape(ca)}</b> " + escape(it.claims_administrator_guideline), body))
+        out.append(_para(f"<b>{escape(mx)}</b> " + escape(it.maximus_guideline), body))
+        for k, p in enumerate(s.rationale_paragraphs):
+            out.append(_para((f"<b>{escape(rat)}</b> " if k == 0 else "") + escape(p), body))
+    return out
+
+
+def _notice_flowables(spec: LetterSpec) -> list:
+    st = _STYLES[spec.justified]
+    body, heading, tight = st["body"], st["heading"], st["tight"]
+    n = spec.notice
+    out = [Spacer(1, 6), *_notice_header(spec, st), *_notice_sentences(spec, 0, body)]
+    out += [_para(escape(NOTICE["heading_decision"]), heading), _para(escape(n.dates_paragraph), body)]
+    out += [_para(escape(n.list_intro), body), *_notice_sentences(spec, 1, body)]
+    out += [
+        _para(f"<b>{escape(NOTICE['heading_qualifications'])}</b>", tight),
+        _para(escape(spec.boilerplate), body),
+    ]
+    out += [_para(f"<b>{escape(NOTICE['heading_summary'])}</b>", tight), _para(escape(n.disclaimer), body)]
+    out.append(_para(escape(f'"{n.summary}"'), body))
+    return out + _notice_blocks(spec, body)
+
+
 def _flowables(spec: LetterSpec) -> list:
+    if spec.notice is not None:
+        return _notice_flowables(spec)
     st = _STYLES[spec.justified]
     body, heading = st["body"], st["heading"]
     out: list = [

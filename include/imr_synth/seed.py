@@ -108,6 +108,7 @@ def seed_letter_pdf(
         patient_sex=m_pat.group(2) if m_pat else None,
         items=[s.item for s in items],
         clinical_case_summary=" ".join(summary),
+        letter_format="seed_2013",
     ).enrich_items()
     spec = LetterSpec(
         letter=letter, style="2013", boilerplate=boilerplate, summary_paragraphs=summary, items=items

@@ -28,6 +28,24 @@ class ItemSpec:
 
 
 @dataclass
+class NoticeSpec:
+    """The rendering choices of a 2013 notice (style `notice2013`): the header rows present, the
+    decision sentences' wording per copy and item (`verdicts[copy][k]`, run-together words
+    included), the prose paragraphs, and the per-item block layout: `seed` or `long` labels, or
+    `none` (unlabelled prose the parser cannot read as blocks: the record is partial)."""
+
+    header_rows: list[tuple[str, str]]
+    sentence_lead: str
+    verdicts: tuple[list[str], list[str]]
+    dates_paragraph: str
+    list_intro: str
+    disclaimer: str
+    summary: str
+    blocks: str = "seed"
+    restated: str = "{n}) {request}:"
+
+
+@dataclass
 class LetterSpec:
     letter: Letter
     style: str = "2016"
@@ -42,6 +60,7 @@ class LetterSpec:
     gaps: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     omit_case_number: bool = False
     omit_decision_lines: bool = False
+    notice: NoticeSpec | None = None
 
 
 def norm(s: str) -> str:

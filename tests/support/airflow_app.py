@@ -14,6 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PLUGINS = REPO / "plugins"
 PREFIX = "/imr-monitor"
+BASE_URL = "http://localhost:8080"
 
 
 def _metadata_db_ready(dsn: str) -> bool:
@@ -110,7 +111,9 @@ def client(airflow_app, monitor_app, wh_conn, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_IMR_WAREHOUSE", f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
     )
-    with TestClient(airflow_app, base_url="http://localhost:8080") as c:
+    # Where users open the UI: the origin the reprocess route's cross-origin check compares with.
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
+    with TestClient(airflow_app, base_url=BASE_URL) as c:
         yield c
     monitor_app.app.dependency_overrides.clear()
 

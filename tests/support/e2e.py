@@ -32,7 +32,7 @@ def records(conn) -> list[dict]:
             """
             SELECT l.case_number, l.date_assigned, l.date_of_injury, l.decision_date, l.ur_denial_date,
                    l.application_received, l.priority, l.reviewer_specialty, l.reviewer_licensure_states,
-                   l.patient_age, l.patient_sex, l.outcome, l.source_key,
+                   l.patient_age, l.patient_sex, l.outcome, l.letter_format, l.source_key,
                    coalesce(json_agg(json_build_object(
                        'seq', i.seq, 'request', i.request, 'original_request', i.original_request,
                        'decision', i.decision,

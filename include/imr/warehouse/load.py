@@ -15,14 +15,15 @@ from typing import NamedTuple
 
 from imr import PARSER_VERSION
 from imr.errors import LetterError
-from imr.records import DATE_FIELDS, DECISIONS, ITEM_FIELDS, LETTER_FIELDS, Letter
+from imr.records import DATE_FIELDS, DECISIONS, ITEM_FIELDS, LETTER_FIELDS, LETTER_FORMATS, Letter
 
 from .db import Writer, bare_etag, clean_text, copy_rows, transaction
 from .manifest import lock_leased_batch
 
 CASE_NUMBER = re.compile(r"^CM\d{2}-\d{7}$")
 
-# Column order of the staging tables (and of the rows built for them).
+# Column order of the staging tables (and of the rows built for them); LETTER_FIELDS includes the
+# v3 `letter_format` (migration 0011).
 LETTER_COLUMNS = ("key", *LETTER_FIELDS, "clinical_case_summary", "warnings")
 # The enriched fields (contract v2) as imr.items stores them (migration 0004): NULL for an item
 # whose `citations` is None (a record from a parser older than the enrichment).
@@ -116,6 +117,12 @@ def _header_error(letter: Letter) -> tuple[str, str] | None:
     states = letter.reviewer_licensure_states
     if states is not None and not all(isinstance(s, str) for s in states):
         return "header_missing_field", "reviewer_licensure_states must be strings"
+    # imr.letters checks the value too, but a CHECK failure would abort the whole batch.
+    if letter.letter_format is not None and letter.letter_format not in LETTER_FORMATS:
+        return (
+            "header_missing_field",
+            f"letter_format {letter.letter_format!r} is not one of {LETTER_FORMATS}",
+        )
     return None
 
 
