@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def run_scorer(scorer: Path, expected: Path, actual: Path) -> dict:
     """One of the scorers of ../shared/tools on two JSONL files, its --json report.
@@ -23,6 +25,23 @@ def run_scorer(scorer: Path, expected: Path, actual: Path) -> dict:
         check=True,
     )
     return json.loads(report.stdout)
+
+
+def score_pairs(tmp_path: Path, pairs: list[tuple[dict, dict]]) -> dict:
+    """The project's one metric (../shared/tools/score_records.py) on (expected, actual) records;
+    the test is skipped where the scorer is not there.
+
+    :param tmp_path: where the two JSONL files are written
+    :param pairs: (expected record, actual record) per letter
+    :return: the scorer's report
+    """
+    scorer = Path(__file__).resolve().parents[3] / "shared" / "tools" / "score_records.py"
+    if not scorer.exists():
+        pytest.skip(f"scorer not found at {scorer}")
+    exp, act = tmp_path / "expected.jsonl", tmp_path / "actual.jsonl"
+    exp.write_text("".join(json.dumps(e) + "\n" for e, _ in pairs))
+    act.write_text("".join(json.dumps(a) + "\n" for _, a in pairs))
+    return run_scorer(scorer, exp, act)
 
 
 def score(corpus_dir: Path, tool: str, expected: Path, actual: Path) -> dict:
