@@ -21,13 +21,13 @@ The build uses INSERT ... SELECT over generate_series, not the per-letter loader
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from datetime import date
-from pathlib import Path
 
 import psycopg2
 
+import bench_records as br
+import pipeline_bench as pb
 from imr import PARSER_VERSION
 from imr.config import DAG_NIGHTLY
 from imr.read import insights
@@ -41,10 +41,6 @@ from imr.warehouse.rows import (
     item_rows,
     letter_row,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_records as br
-import pipeline_bench as pb
 
 DEFAULT_SIZE = 1_700_000
 CHUNK = 100_000

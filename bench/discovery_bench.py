@@ -9,15 +9,17 @@
   200,000 pending keys;
 * the baseline: listing the same 200,000 keys with a bare boto3 paginator, nothing written.
 
-The S3 endpoint is a moto server of its own (moto's werkzeug app, as scripts/devservices.py runs
-it, without the request recording) on a free local port, holding zero-byte-ish objects: a few
-bytes each, so every ETag differs. It is seeded through moto's backend in its own process, since
-PUTting 220,000 objects over HTTP runs at ~280/s on this machine (13 minutes); everything measured
-goes over HTTP. moto's ListObjectsV2 rescans and sorts the whole bucket for every page, so a listing
-costs O(N^2) (343 s for 200,000 keys, against 24 s of client CPU); real S3 pages in constant time.
-By default the server keeps each bucket's sorted key names and answers a page from its place in
-them (same keys, order, tokens and XML); `--moto-scan` measures against moto's own scan.
-PostgreSQL is the embedded one (scripts/devservices.py), in scratch databases dropped afterwards.
+The S3 endpoint is imr_devtools.devservices's (start_s3 without the request recording) in a
+scratch state dir on a free local port, holding zero-byte-ish objects: a few bytes each, so every
+ETag differs. It is seeded through moto's backend in the server's own process (start_s3's `prepare`
+hook calls `seed` below there), since PUTting 220,000 objects over HTTP runs at ~280/s on this
+machine (13 minutes); everything measured goes over HTTP. moto's ListObjectsV2 rescans and sorts
+the whole bucket for every page, so a listing costs O(N^2) (343 s for 200,000 keys, against 24 s of
+client CPU); real S3 pages in constant time. By default the server keeps each bucket's sorted key
+names and answers a page from its place in them (same keys, order, tokens and XML); `--moto-scan`
+measures against moto's own scan.
+PostgreSQL is the embedded one (imr_devtools.devservices), in scratch databases dropped afterwards
+(imr_devtools.scratch).
 
     python bench/discovery_bench.py [--sizes 20000,200000] [--moto-scan] [--json FILE]
 """
@@ -28,17 +30,18 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import devservices  # noqa: E402  (scripts/ is not a package)
+from imr_devtools import devservices, scratch
 
 PREFIX = "letters/"
 BATCH_SIZE = 200  # the DAGs' default batch_size param
@@ -106,22 +109,12 @@ def _index_listing(backend_cls: Any, names: dict[str, list[str]]) -> None:
     backend_cls.list_objects_v2 = list_objects_v2
 
 
-def serve_s3(sizes: list[int], moto_scan: bool) -> None:
-    """The S3 endpoint process: seed one bucket per size, print {"port", "seed_s"}, serve until
-    stdin closes."""
-    import logging
-
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+def seed(sizes: list[int], moto_scan: bool, out: str) -> None:
+    """start_s3's `prepare` hook, in the S3 endpoint's process before it answers: one bucket per size
+    seeded through moto's backend, the listing indexed unless `moto_scan`; writes {"seed_s", "rss_mb"}
+    to `out`."""
     from moto.s3.models import S3Backend, s3_backends
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    while True:
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        port = server.get_host_and_port()[1]
-        if port not in _RESERVED_PORTS:
-            break
-        server.stop()
     backend = s3_backends["123456789012"]["aws"]
     names: dict[str, list[str]] = {}
     start = time.perf_counter()
@@ -134,31 +127,38 @@ def serve_s3(sizes: list[int], moto_scan: bool) -> None:
     seed_s = time.perf_counter() - start
     if not moto_scan:
         _index_listing(S3Backend, names)
-    print(json.dumps({"port": port, "seed_s": seed_s, "rss_mb": _peak_mb()}), flush=True)
-    sys.stdin.read()  # the parent closes our stdin when it is done
-    server.stop()
+    Path(out).write_text(json.dumps({"seed_s": seed_s, "rss_mb": _peak_mb()}))
+
+
+def _free_port() -> int:
+    """A free port on 127.0.0.1 outside the other engineers' stacks."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _RESERVED_PORTS:
+            return port
 
 
 @contextmanager
 def s3_endpoint(sizes: list[int], moto_scan: bool) -> Iterator[dict[str, Any]]:
     """Start the seeded S3 endpoint; yields {"url", "seed_s", "rss_mb"}; stops it on the way out."""
-    args = [sys.executable, __file__, "--serve-s3", "--sizes", ",".join(map(str, sizes))]
-    if moto_scan:
-        args.append("--moto-scan")
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    state = Path(tempfile.mkdtemp(prefix="imr-discovery-s3-"))
+    port = _free_port()
+    seeded = state / "seeded.json"
     try:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"S3 endpoint exited with {proc.wait()}")
-        info = json.loads(line)
-        yield {"url": f"http://127.0.0.1:{info['port']}", **info}
+        devservices.start_s3(
+            state,
+            port,
+            record=False,
+            prepare=f"{Path(__file__).resolve()}:seed",
+            prepare_args={"sizes": sizes, "moto_scan": moto_scan, "out": str(seeded)},
+            timeout=1800,  # 220,000 objects seed in minutes on a busy machine
+        )
+        yield {"url": f"http://127.0.0.1:{port}", **json.loads(seeded.read_text())}
     finally:
-        proc.stdin.close()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        devservices.stop_s3(state, compact=False)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- measured children
@@ -279,27 +279,8 @@ def _run_child(what: str, url: str, dsn: str, size: int, taper_lanes: int = 0) -
 @contextmanager
 def _scratch_db(env: dict[str, str], name: str) -> Iterator[str]:
     """A fresh, migrated warehouse database; dropped afterwards."""
-    import psycopg2
-
-    from imr import warehouse
-
-    admin = psycopg2.connect(env["IMR_WAREHOUSE_DSN"].replace("dbname=imr", "dbname=postgres"))
-    admin.autocommit = True
-    dsn = env["IMR_WAREHOUSE_DSN"].replace("dbname=imr", f"dbname={name}")
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            cur.execute(f"CREATE DATABASE {name}")
-        conn = psycopg2.connect(dsn)
-        try:
-            warehouse.upgrade(conn)
-        finally:
-            conn.close()
+    with scratch.scratch_database(env["IMR_WAREHOUSE_DSN"], name=name, migrate_schema=True) as dsn:
         yield dsn
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
 
 
 def _plan_lanes() -> int:
@@ -417,7 +398,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="20000,200000", help="object counts, comma-separated")
     ap.add_argument("--moto-scan", action="store_true", help="moto's own O(N) per page listing")
     ap.add_argument("--json", type=Path, help="also write the figures here")
-    ap.add_argument("--serve-s3", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--dsn", help=argparse.SUPPRESS)
@@ -425,9 +405,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--taper-lanes", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(","))
-    if args.serve_s3:
-        serve_s3(list(sizes), args.moto_scan)
-        return 0
     if args.child:
         print(json.dumps(child(args.child, args.url, args.dsn, args.size, args.taper_lanes)))
         return 0

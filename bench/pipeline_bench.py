@@ -4,7 +4,7 @@
   with parallelism 2, as a ratio to `imr parse --jobs 2` on the same files;
 * warehouse load rows/s with COPY (the loader) versus `executemany`, same rows, fresh databases.
 
-Uses the embedded services (scripts/devservices.py) and a scratch database and bucket of its own.
+Uses the embedded services (imr_devtools.devservices) and a scratch database and bucket of its own.
 """
 
 from __future__ import annotations
@@ -28,33 +28,21 @@ from imr import warehouse
 from imr.config import CONN_WAREHOUSE, DAG_BACKFILL, VAR_BUCKET, VAR_PREFIX
 from imr.parse.workers import parse_many
 from imr.warehouse import ObjectResult, Parsed
+from imr_devtools import devservices, scratch
+from imr_devtools.airflow_runner import DagRun, DagRunError, dsn_to_uri, run_dag
+from loader_baseline import load_rows_executemany  # bench/, beside this file
+from progress_watch import progress_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", ROOT / ".run"))
-sys.path.insert(0, str(ROOT / "scripts"))
-import devservices  # noqa: E402  (scripts/ is not a package)
-from airflow_runner import DagRun, DagRunError, dsn_to_uri, run_dag  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from loader_baseline import load_rows_executemany  # noqa: E402  (bench/ is not a package)
-from progress_watch import progress_lines  # noqa: E402
 
 
 def _env() -> dict[str, str]:
     return devservices.service_env()
 
 
-def _admin(env: dict[str, str]):
-    conn = psycopg2.connect(env["IMR_WAREHOUSE_DSN"].replace("dbname=imr", "dbname=postgres"))
-    conn.autocommit = True
-    return conn
-
-
 def _fresh_db(env: dict[str, str], name: str) -> str:
-    with _admin(env).cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {name}")
-    return env["IMR_WAREHOUSE_DSN"].replace("dbname=imr", f"dbname={name}")
+    return scratch.create_database(env["IMR_WAREHOUSE_DSN"], name, fresh=True)
 
 
 def _letters(n: int) -> Path:

@@ -2,8 +2,7 @@
 one line per active run of the warehouse (imr.console.format_progress_line: done/total, the
 states, letters/s over the last `window_s` seconds, ETA), read from the warehouse the run loads.
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from progress_watch import progress_lines
+    from progress_watch import progress_lines      # bench/, beside the benchmark
 
     with progress_lines(dsn):                      # every 5 s, all active runs, to stdout
         run = run_dag(...)

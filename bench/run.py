@@ -163,12 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     figures = {"parser": parser_bench(args.corpus, args.rounds)}
     print_parser(figures["parser"], args.corpus)
     if not args.skip_pipeline:
-        sys.path.insert(0, str(ROOT / "bench"))
         from pipeline_bench import run_pipeline_bench
 
         figures["pipeline"] = run_pipeline_bench(args.pipeline_letters)
     if not args.skip_discovery:
-        sys.path.insert(0, str(ROOT / "bench"))
         from discovery_bench import run_discovery_bench
 
         figures["discovery"] = run_discovery_bench()

@@ -21,10 +21,9 @@ import httpx
 import psycopg2
 
 import imr_synth
+from progress_watch import progress_lines  # bench/, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-from progress_watch import progress_lines  # noqa: E402  (bench/ is not a package)
 
 
 def _stack_env() -> dict[str, str]:

@@ -23,7 +23,6 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
-import sys
 import threading
 import time
 from collections import Counter
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import psycopg2
 
+import bench_records as br
+import pipeline_bench as pb
 from imr.warehouse import (
     ObjectResult,
     Parsed,
@@ -42,10 +43,6 @@ from imr.warehouse import (
 )
 from imr.warehouse.load import load_batch
 from imr.warehouse.manifest import LeaseLost
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_records as br
-import pipeline_bench as pb
 
 BUCKET = "imr-ceiling"
 DB = "imr_bench_ceiling"

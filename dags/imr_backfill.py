@@ -9,7 +9,7 @@ from imr.config import DAG_BACKFILL
 from imr_airflow.alerting import backfill_deadline, dag_alerting
 from imr_airflow.params import common_params
 from imr_airflow.tasks import check_schema, discover
-from imr_airflow.wiring import ingest_tail
+from imr_airflow.wiring import COMMON_DAG_ARGS, ingest_tail
 
 PARAMS = common_params("key prefix to backfill") | {
     "modified_since": Param(
@@ -26,7 +26,7 @@ PARAMS = common_params("key prefix to backfill") | {
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params=PARAMS,
-    tags=["imr"],
+    **COMMON_DAG_ARGS,
     doc_md=__doc__,
     **dag_alerting(backfill_deadline(DAG_BACKFILL)),
 )

@@ -8,7 +8,7 @@ from imr.config import DAG_NIGHTLY
 from imr_airflow.alerting import dag_alerting, nightly_deadline
 from imr_airflow.params import common_params
 from imr_airflow.tasks import check_schema, discover
-from imr_airflow.wiring import ingest_tail
+from imr_airflow.wiring import COMMON_DAG_ARGS, ingest_tail
 
 
 @dag(
@@ -18,7 +18,7 @@ from imr_airflow.wiring import ingest_tail
     catchup=False,
     max_active_runs=1,
     params=common_params(),
-    tags=["imr"],
+    **COMMON_DAG_ARGS,
     doc_md=__doc__,
     **dag_alerting(nightly_deadline(DAG_NIGHTLY)),
 )

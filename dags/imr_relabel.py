@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag
 
+from imr.config import DAG_RELABEL
+from imr_airflow.alerting import dag_alerting
 from imr_airflow.relabel import relabel_items
 from imr_airflow.tasks import check_schema
 
@@ -21,7 +23,7 @@ PARAMS = {
 
 
 @dag(
-    dag_id="imr_relabel",
+    dag_id=DAG_RELABEL,
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -30,6 +32,7 @@ PARAMS = {
     tags=["imr", "labels"],
     default_args={"owner": "imr", "retries": 2, "retry_delay": timedelta(minutes=1)},
     doc_md=__doc__,
+    **dag_alerting(),
 )
 def imr_relabel():
     check_schema() >> relabel_items()

@@ -8,7 +8,7 @@ from airflow.sdk import Param, dag
 from imr_airflow.alerting import dag_alerting
 from imr_airflow.params import common_params
 from imr_airflow.tasks import check_schema, requeue
-from imr_airflow.wiring import ingest_tail
+from imr_airflow.wiring import COMMON_DAG_ARGS, ingest_tail
 
 PARAMS = common_params("only keys under this prefix") | {
     "error_codes": Param([], type="array", description="only these error codes (empty: all)"),
@@ -22,7 +22,7 @@ PARAMS = common_params("only keys under this prefix") | {
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params=PARAMS,
-    tags=["imr"],
+    **COMMON_DAG_ARGS,
     doc_md=__doc__,
     **dag_alerting(),
 )

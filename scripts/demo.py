@@ -14,22 +14,22 @@ from collections import Counter
 from pathlib import Path
 
 import boto3
-import devservices  # scripts/, beside this file
 import psycopg2
-from airflow_runner import DagRun, DagRunError, run_dag
 from botocore.exceptions import ClientError
 
 import imr_synth
 from imr import warehouse
 from imr.config import DAG_NIGHTLY
 from imr.read import report
+from imr_devtools import devservices
+from imr_devtools.airflow_runner import DagRun, DagRunError, run_dag
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", REPO / ".run"))
 
 
 def load_services_env() -> None:
-    """The local engines' variables (scripts/devservices.py), unless the caller set them."""
+    """The local engines' variables (imr_devtools.devservices), unless the caller set them."""
     for key, value in devservices.service_env().items():
         os.environ.setdefault(key, value)
 

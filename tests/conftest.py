@@ -1,5 +1,6 @@
-"""Shared fixtures: the real local engines (scripts/devservices.py), a fresh database per test and a
-fresh bucket per test, so tests never see each other's rows or objects."""
+"""Shared fixtures: the real local engines (imr_devtools.devservices), a fresh database per test and a
+fresh bucket per test, so tests never see each other's rows or objects. The Airflow fixtures live in
+tests/support (registered below); plain helpers are imported from there."""
 
 from __future__ import annotations
 
@@ -9,17 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load_script
+from imr_devtools import devservices
+from imr_devtools.scratch import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-def _load_script(name: str):
-    return load_script(name)
-
-
-devservices = _load_script("devservices")
-_load_script("airflow_runner")  # the one way to run a DAG from code (tests/airflow_run.py uses it)
+pytest_plugins = ["support.airflow_app", "support.standalone"]
 
 
 @pytest.fixture(scope="session")
@@ -36,25 +32,11 @@ def admin_dsn(services) -> str:
     return f"host=127.0.0.1 port={devservices.pg_port()} user={devservices.PG_USER} dbname=postgres"
 
 
-def _admin(admin_dsn: str):
-    import psycopg2
-
-    conn = psycopg2.connect(admin_dsn)
-    conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
-    return conn
-
-
 @pytest.fixture
 def pg_dsn(admin_dsn) -> str:
     """DSN of a brand-new empty database, dropped after the test."""
-    name = f"imr_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin(admin_dsn)
-    try:
-        admin.cursor().execute(f"CREATE DATABASE {name}")
-        yield admin_dsn.replace("dbname=postgres", f"dbname={name}")
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        admin.close()
+    with scratch_database(admin_dsn, "imr_test") as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""scripts/airflow_runner.py is the one way code runs a DAG, and the shell scripts share one set-up
+"""imr_devtools/airflow_runner.py is the one way code runs a DAG, and the shell scripts share one set-up
 (`imr_airflow_prepare` in scripts/airflow_env.sh) with the pool name from imr.config. Fast, static
 checks; the runner itself runs DAGs in test_demo.py, test_e2e_dags.py and the other e2e tests."""
 
@@ -8,10 +8,10 @@ import re
 import subprocess
 from pathlib import Path
 
-import airflow_runner
 import pytest
 
 from imr.config import POOL_WAREHOUSE
+from imr_devtools import airflow_runner
 
 REPO = Path(__file__).resolve().parents[1]
 SHELL_SCRIPTS = (REPO / "scripts" / "airflow.sh", REPO / "scripts" / "standalone.sh")
@@ -43,15 +43,15 @@ def _python_files(*dirs: str) -> list[Path]:
 
 def test_no_other_code_runs_dags_or_parses_their_log() -> None:
     """`airflow dags test` and the "DagRun Finished" log line appear in the runner only."""
-    runner = REPO / "scripts" / "airflow_runner.py"
+    runner = Path(airflow_runner.__file__).resolve()
     offenders = []
-    for path in _python_files("scripts", "bench", "tests"):
+    for path in _python_files("scripts", "bench", "tests", "include/imr_devtools"):
         if path in (runner, Path(__file__).resolve()):
             continue
         text = path.read_text()
         if "DagRun Finished" in text or re.search(r"""["']dags["'],\s*["']test["']""", text):
             offenders.append(str(path.relative_to(REPO)))
-    assert not offenders, f"run DAGs through scripts/airflow_runner.py: {offenders}"
+    assert not offenders, f"run DAGs through imr_devtools/airflow_runner.py: {offenders}"
 
 
 def test_shell_scripts_share_the_set_up_and_read_the_pool_from_config() -> None:

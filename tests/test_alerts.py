@@ -12,9 +12,9 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
+from airflow_run import run_dag
 
 import imr_synth
-from airflow_run import run_dag
 from imr import alerts
 from imr_synth.badfiles import not_an_imr_letter
 
@@ -297,8 +297,8 @@ def test_deadline_callback_through_the_triggerers_trigger_mails(smtp_server, wh_
     import asyncio
 
     from airflow.triggers.callback import CallbackTrigger
-
     from airflow_run import dsn_to_uri
+
     from imr_airflow.alerting import nightly_deadline
 
     port, inbox = smtp_server

@@ -8,48 +8,9 @@ from datetime import date
 import pytest
 
 from imr import quality
-from imr.records import Item, Letter
-from test_warehouse import ingest, obj, ok, q
+from support.builders import ACOEM, CPMT, CPMT_NSAID, ODG, OPIOID_TX, PT, ingest, item, make, obj, ok, q, rows
 
 pytestmark = pytest.mark.integration
-
-CPMT = {"family": "MTUS", "title": "Chronic Pain Medical Treatment", "year": 2009, "sections": "Opioids"}
-CPMT_NSAID = {**CPMT, "sections": "NSAIDs"}
-OPIOID_TX = {"family": "MTUS", "title": "Opioid Treatment", "year": 2016, "sections": None}
-ODG = {"family": "ODG", "text": "ODG Pain Chapter"}
-ACOEM = {"family": "ACOEM", "text": "ACOEM Chapter 12"}
-PT = "Physical Therapy/Occupational Therapy (PT/OT)"
-
-
-def cites(expert: list[dict], claims: list[dict] | None = None) -> dict:
-    claims = claims or []
-    return {
-        "claims_administrator": {"evidence": "cited" if claims else "none", "citations": claims},
-        "expert_reviewer": {"evidence": "cited" if expert else "none", "citations": expert},
-    }
-
-
-def item(seq: int, cat: str, sub: str, decision: str, expert: list[dict], claims=None) -> Item:
-    return Item(
-        seq=seq,
-        request=f"request {seq}",
-        decision=decision,
-        category=cat,
-        subcategory=sub,
-        citations=cites(expert, claims),
-    )
-
-
-def make(case, decided, received, assigned, priority, specialty, items) -> Letter:
-    return Letter(
-        case_number=case,
-        decision_date=decided,
-        application_received=received,
-        date_assigned=assigned,
-        priority=priority,
-        reviewer_specialty=specialty,
-        items=items,
-    )
 
 
 LETTERS = [
@@ -107,19 +68,6 @@ def loaded(wh_conn):
     )
     assert counts.loaded == 4 and counts.items_written == 7
     return wh_conn
-
-
-def rows(conn, sql: str) -> list[tuple]:
-    """Rows with numeric/float values as floats rounded to 12 places (exact for these fractions)."""
-    out = []
-    for r in q(conn, sql):
-        out.append(
-            tuple(
-                round(float(v), 12) if hasattr(v, "as_integer_ratio") and not isinstance(v, int) else v
-                for v in r
-            )
-        )
-    return out
 
 
 def r(x: float) -> float:

@@ -5,17 +5,15 @@ and shifted), and a second build reuses the database instead of rebuilding it.""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import psycopg2
 import pytest
 
+import archive_bench as ab  # bench/ is on pytest's pythonpath (pyproject.toml)
+import bench_records as br
+
 pytestmark = pytest.mark.integration
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import archive_bench as ab  # noqa: E402  (bench/ is not a package)
-import bench_records as br  # noqa: E402
 
 SIZE = 317  # not a multiple of the pool's length: the remainder is counted too
 

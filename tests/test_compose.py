@@ -809,8 +809,11 @@ def test_dockerignore_keeps_secrets_out():
         for needed in ("requirements.txt", "pyproject.toml", "include/", "dags/", "plugins/"):
             assert f"!{needed}" in lines
         assert "!.env" not in lines
+        # The dev tooling (embedded engines, fault proxy, native stack) stays out of the image.
+        assert "include/imr_devtools" in lines[lines.index("!include/") :]
     else:
         assert ".env" in lines and ".venv" in lines
+    assert not any(m.split(".")[0] == "imr_devtools" for m in _dag_code()), "the DAGs reach imr_devtools"
 
 
 # --------------------------------------------------------------------------- environment

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import helpers
+from support import helpers
 
 pytestmark = pytest.mark.corpus
 

@@ -3,22 +3,19 @@ mapping by lanes, gates)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from support.dagbag import dag_bag
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_IDS = {"imr_ingest_nightly", "imr_backfill", "imr_reprocess_failures"}
 
 
 @pytest.fixture(scope="module")
-def dagbag(tmp_path_factory):
-    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(REPO / "dags"))
+def dagbag():
+    return dag_bag()
 
 
 def test_dagbag_imports_without_errors(dagbag) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_run import dsn_to_uri
+from imr_devtools.airflow_runner import dsn_to_uri
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

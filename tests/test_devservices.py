@@ -1,8 +1,8 @@
-"""scripts/devservices.py from scratch: a new state dir and free ports, as on a machine that never ran it."""
+"""imr_devtools.devservices (and its CLI, scripts/devservices.py) from scratch: a new state dir and free
+ports, as on a machine that never ran it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shlex
@@ -16,12 +16,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from imr_devtools import devservices
+
 pytestmark = pytest.mark.integration
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "devservices.py"
-_spec = importlib.util.spec_from_file_location("devservices_under_test", SCRIPT)
-devservices = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = devservices  # dataclasses look their module up there
-_spec.loader.exec_module(devservices)
 
 
 def free_port() -> int:
@@ -203,7 +201,7 @@ def test_restart_of_the_shared_s3_keeps_letters_and_the_nightly_run_finds_nothin
     import time
 
     import imr_synth as synth
-    from airflow_run import run_dag
+    from support.airflow_run import run_dag
 
     rng = random.Random("restart")
     for _ in range(12):
@@ -242,3 +240,29 @@ def test_restart_of_the_shared_s3_keeps_letters_and_the_nightly_run_finds_nothin
     with wh_conn, wh_conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM imr.s3_objects WHERE last_run_id = %s", (second.run_id,))
         assert cur.fetchone()[0] == 0
+
+
+def test_scratch_database_lives_for_its_block(admin_dsn):
+    """imr_devtools.scratch, the one place databases are created and dropped: a fresh database with the
+    schema inside the block, none after it; an existing name is an error unless exist_ok."""
+    from imr_devtools import scratch
+
+    def exists(name: str) -> bool:
+        conn = psycopg2.connect(admin_dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                return cur.fetchone() is not None
+        finally:
+            conn.close()
+
+    with scratch.scratch_database(admin_dsn, "imr_scratch", migrate_schema=True) as dsn:
+        name = psycopg2.extensions.parse_dsn(dsn)["dbname"]
+        assert name.startswith("imr_scratch_") and exists(name)
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('imr.letters') IS NOT NULL")
+            assert cur.fetchone()[0]
+        assert scratch.create_database(admin_dsn, name, exist_ok=True) == dsn
+        with pytest.raises(psycopg2.errors.DuplicateDatabase):
+            scratch.create_database(admin_dsn, name)
+    assert not exists(name)

@@ -3,15 +3,11 @@ page boundaries (the indexed pages stand in for moto's own scan), and the counts
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-pytestmark = pytest.mark.integration
+from discovery_bench import _expected_batches, run_discovery_bench
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from discovery_bench import _expected_batches, run_discovery_bench  # noqa: E402  (bench/ is not a package)
+pytestmark = pytest.mark.integration
 
 
 def test_discovery_bench_counts_every_key_once(services) -> None:

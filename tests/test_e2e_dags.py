@@ -3,90 +3,19 @@ moto S3 endpoint over HTTP, on letters from our generator whose ground truth is 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 import pytest
 
 import imr_synth
-from airflow_run import run_dag, task_states, xcom_sizes
 from imr import alerts
-from imr.records import LETTER_FIELDS
+from support.airflow_run import run_dag, task_states, xcom_sizes
+from support.e2e import assert_matches_truth, count, dq_results, query, records, sample, upload
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 REPO = Path(__file__).resolve().parents[1]
-TEXT_FIELDS = ("claims_administrator_guideline", "maximus_guideline", "decision_rationale")
-
-
-def _upload(s3, bucket: str, files: dict[str, bytes]) -> None:
-    for key, body in files.items():
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-
-
-def _sample(tmp_path: Path, count: int, seed: int) -> tuple[list[dict], list[dict], dict[str, bytes]]:
-    rows = imr_synth.write_sample_set(tmp_path, count=count, seed=seed)
-    good = [json.loads(line) for line in (tmp_path / "expected.jsonl").read_text().splitlines()]
-    bad = [json.loads(line) for line in (tmp_path / "bad.jsonl").read_text().splitlines()]
-    files = {f"letters/{Path(r['path']).name}": (tmp_path / r["path"]).read_bytes() for r in rows}
-    return good, bad, files
-
-
-def _records(conn) -> list[dict]:
-    """The warehouse back in the contract's JSON shape."""
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT l.case_number, l.date_assigned, l.date_of_injury, l.decision_date, l.ur_denial_date,
-                   l.application_received, l.priority, l.reviewer_specialty, l.reviewer_licensure_states,
-                   l.patient_age, l.patient_sex, l.outcome, l.letter_format, l.source_key,
-                   coalesce(json_agg(json_build_object(
-                       'seq', i.seq, 'request', i.request, 'original_request', i.original_request,
-                       'decision', i.decision,
-                       'claims_administrator_guideline', i.claims_administrator_guideline,
-                       'maximus_guideline', i.maximus_guideline, 'decision_rationale', i.decision_rationale)
-                       ORDER BY i.seq) FILTER (WHERE i.seq IS NOT NULL), '[]')
-            FROM imr.letters l LEFT JOIN imr.items i USING (case_number)
-            GROUP BY l.case_number ORDER BY l.case_number
-            """
-        )
-        cols = [d[0] for d in cur.description]
-        out = []
-        for row in cur.fetchall():
-            d = dict(zip(cols, row, strict=True))
-            d["items"] = d.pop("coalesce")
-            for k, v in d.items():
-                if hasattr(v, "isoformat"):
-                    d[k] = v.isoformat()
-            out.append(d)
-        return out
-
-
-def _assert_matches_truth(conn, expected: list[dict]) -> None:
-    actual = _records(conn)
-    assert sorted(r["case_number"] for r in actual) == sorted(e["case_number"] for e in expected)
-    by_case = {r["case_number"]: r for r in actual}
-    for e in expected:
-        a = by_case[e["case_number"]]
-        for field in LETTER_FIELDS:
-            assert a[field] == e[field], (e["case_number"], field)
-        assert [(i["seq"], i["request"], i["original_request"], i["decision"]) for i in a["items"]] == [
-            (i["seq"], i["request"], i["original_request"], i["decision"]) for i in e["items"]
-        ], e["case_number"]
-        for ai, ei in zip(a["items"], e["items"], strict=True):
-            for field in TEXT_FIELDS:
-                assert " ".join((ai[field] or "").split()) == " ".join((ei[field] or "").split()), (
-                    e["case_number"],
-                    ai["seq"],
-                    field,
-                )
-
-
-def _count(conn, sql: str, params: tuple = ()) -> int:
-    with conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchone()[0]
 
 
 def _snapshot(conn) -> dict:
@@ -105,33 +34,27 @@ def _snapshot(conn) -> dict:
     return {"statuses": statuses, **counts}
 
 
-def _dq(conn, run_id: str) -> dict[str, bool]:
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT check_name, passed FROM imr.dq_results WHERE run_id = %s", (run_id,))
-        return dict(cur.fetchall())
-
-
 def test_nightly_loads_truth_quarantines_bad_and_is_idempotent(
     pg_dsn, wh_conn, s3_client, bucket, tmp_path: Path
 ) -> None:
-    good, bad, files = _sample(tmp_path / "set", count=50, seed=2026)
-    _upload(s3_client, bucket, files)
+    good, bad, files = sample(tmp_path / "set", count=50, seed=2026)
+    upload(s3_client, bucket, files)
 
     # A short per-letter deadline so the sample's slow file hits it (production: 30 s).
     run1 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, conf={"timeout_s": 3})
     assert run1.state == "success", run1.log[-3000:]
-    _assert_matches_truth(wh_conn, good)
+    assert_matches_truth(wh_conn, good)
     quarantined = dict(
-        _query(wh_conn, "SELECT key, error_code FROM imr.s3_objects WHERE status = 'quarantined'")
+        query(wh_conn, "SELECT key, error_code FROM imr.s3_objects WHERE status = 'quarantined'")
     )
     assert quarantined == {f"letters/{Path(b['file']).name}": b["error_code"] for b in bad}
-    dq = _dq(wh_conn, run1.run_id)
+    dq = dq_results(wh_conn, run1.run_id)
     # Every gate passes; the quarantine checks alert (9 bad files of 59, 3 with parser-gap codes)
     # without failing the run.
     assert dq and all(v for k, v in dq.items() if k not in alerts.ALERT_CHECKS), dq
     assert [dq[k] for k in alerts.ALERT_CHECKS] == [False, False]
     assert (
-        _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status IN ('pending', 'processing')") == 0
+        count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status IN ('pending', 'processing')") == 0
     )
     states = task_states(run1)
     assert all(state == "success" for state, _ in states.values()), states
@@ -142,7 +65,7 @@ def test_nightly_loads_truth_quarantines_bad_and_is_idempotent(
     run2 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket)
     assert run2.state == "success"
     assert _snapshot(wh_conn) == before
-    assert _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE last_run_id = %s", (run2.run_id,)) == 0
+    assert count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE last_run_id = %s", (run2.run_id,)) == 0
 
     # New letters, a corrected letter for a loaded case, and a byte-identical copy under another key.
     rng = random.Random("new")
@@ -156,21 +79,21 @@ def test_nightly_loads_truth_quarantines_bad_and_is_idempotent(
     uploads = {f"letters/new/{t.case_number}.pdf": pdf for t, pdf in new}
     uploads[f"letters/corrected/{good[0]['case_number']}.pdf"] = corrected_pdf
     uploads[copy_key] = files[original_key]
-    _upload(s3_client, bucket, uploads)
+    upload(s3_client, bucket, uploads)
 
     run3 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket)
     assert run3.state == "success", run3.log[-3000:]
     touched = dict(
-        _query(wh_conn, "SELECT key, status FROM imr.s3_objects WHERE last_run_id = %s", (run3.run_id,))
+        query(wh_conn, "SELECT key, status FROM imr.s3_objects WHERE last_run_id = %s", (run3.run_id,))
     )
     assert set(touched) == set(uploads)  # only the new objects were processed
     assert touched[copy_key] == "duplicate"
-    corrected = {r["case_number"]: r for r in _records(wh_conn)}[good[0]["case_number"]]
+    corrected = {r["case_number"]: r for r in records(wh_conn)}[good[0]["case_number"]]
     assert corrected["source_key"] == f"letters/corrected/{good[0]['case_number']}.pdf"
     assert [i["request"] for i in corrected["items"]] == [i.request for i in corrected_truth.items]
-    assert _count(wh_conn, "SELECT count(*) FROM imr.letters") == len(good) + len(new)
+    assert count(wh_conn, "SELECT count(*) FROM imr.letters") == len(good) + len(new)
     assert (
-        _count(
+        count(
             wh_conn,
             "SELECT count(*) FROM imr.letters l WHERE NOT EXISTS "
             "(SELECT 1 FROM imr.items i WHERE i.case_number = l.case_number)",
@@ -179,17 +102,11 @@ def test_nightly_loads_truth_quarantines_bad_and_is_idempotent(
     )
 
 
-def _query(conn, sql: str, params: tuple = ()) -> list[tuple]:
-    with conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
-
-
 def test_backfill_of_a_thousand_letters_keeps_fan_out_and_xcom_small(
     pg_dsn, wh_conn, s3_client, bucket, tmp_path: Path
 ) -> None:
-    good, bad, files = _sample(tmp_path / "set", count=1000, seed=77)
-    _upload(s3_client, bucket, files)
+    good, bad, files = sample(tmp_path / "set", count=1000, seed=77)
+    upload(s3_client, bucket, files)
 
     run = run_dag("imr_backfill", warehouse_dsn=pg_dsn, bucket=bucket, conf={"batch_size": 50})
     assert run.state == "success", run.log[-3000:]
@@ -197,11 +114,11 @@ def test_backfill_of_a_thousand_letters_keeps_fan_out_and_xcom_small(
     assert 2 <= len(lanes) <= 32
     sizes = xcom_sizes(run)
     assert sizes and max(sizes.values()) <= 4096, sizes
-    assert _count(wh_conn, "SELECT count(*) FROM imr.letters") == len(good)
+    assert count(wh_conn, "SELECT count(*) FROM imr.letters") == len(good)
     # Every key in exactly one batch of at most 50 (the tail batches are smaller: claim_batches).
     sizes_by_batch = [
         r[0]
-        for r in _query(
+        for r in query(
             wh_conn,
             "SELECT cardinality(keys) FROM imr.batches WHERE run_id = %s ORDER BY batch_id",
             (run.run_id,),
@@ -209,9 +126,9 @@ def test_backfill_of_a_thousand_letters_keeps_fan_out_and_xcom_small(
     ]
     assert sum(sizes_by_batch) == len(files) and max(sizes_by_batch) == 50
     assert sizes_by_batch == sorted(sizes_by_batch, reverse=True)
-    assert _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status = 'quarantined'") == len(bad)
+    assert count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status = 'quarantined'") == len(bad)
     expected_items = sum(len(g["items"]) for g in good)
-    assert _count(wh_conn, "SELECT count(*) FROM imr.items") == expected_items
+    assert count(wh_conn, "SELECT count(*) FROM imr.items") == expected_items
 
 
 FAULT_SQL = """
@@ -237,7 +154,7 @@ def test_fault_mid_batch_leaves_no_partial_letter_and_retry_completes(
     same batch were written in the transaction) rolls the whole batch back; Airflow's retry loads it."""
     rng = random.Random("fault")
     letters = [imr_synth.random_letter(rng, n_items=rng.randint(2, 4)) for _ in range(15)]
-    _upload(s3_client, bucket, {f"letters/{t.case_number}.pdf": pdf for t, pdf in letters})
+    upload(s3_client, bucket, {f"letters/{t.case_number}.pdf": pdf for t, pdf in letters})
     ordered = sorted(t.case_number for t, _ in letters)
     victim = ordered[7]  # second batch of five (batches are dealt in key order), not its first letter
     with wh_conn, wh_conn.cursor() as cur:
@@ -248,17 +165,17 @@ def test_fault_mid_batch_leaves_no_partial_letter_and_retry_completes(
     failed = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, conf=conf)
     assert failed.state == "failed"
     assert task_states(failed)[("process_lane", 0)] == ("failed", 2)  # tried, retried, failed
-    loaded = {r[0] for r in _query(wh_conn, "SELECT case_number FROM imr.letters")}
+    loaded = {r[0] for r in query(wh_conn, "SELECT case_number FROM imr.letters")}
     assert loaded == set(ordered[:5])  # batch 1 committed; nothing of batch 2 (no partial letters)
     assert (
-        _count(
+        count(
             wh_conn,
             "SELECT count(*) FROM imr.letters l WHERE NOT EXISTS "
             "(SELECT 1 FROM imr.items i WHERE i.case_number = l.case_number)",
         )
         == 0
     )
-    assert _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status = 'processing'") == 0  # released
+    assert count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status = 'processing'") == 0  # released
 
     with wh_conn, wh_conn.cursor() as cur:
         cur.execute("UPDATE public.fault_switch SET mode = 'once'")
@@ -266,9 +183,9 @@ def test_fault_mid_batch_leaves_no_partial_letter_and_retry_completes(
     assert retried.state == "success", retried.log[-3000:]
     assert task_states(retried)[("process_lane", 0)] == ("success", 2)  # the first try hit the fault
     truth = {t.case_number: t for t, _ in letters}
-    assert {r[0] for r in _query(wh_conn, "SELECT case_number FROM imr.letters")} == set(truth)
-    assert _count(wh_conn, "SELECT count(*) FROM imr.items") == sum(len(t.items) for t in truth.values())
-    assert _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status = 'loaded'") == len(truth)
+    assert {r[0] for r in query(wh_conn, "SELECT case_number FROM imr.letters")} == set(truth)
+    assert count(wh_conn, "SELECT count(*) FROM imr.items") == sum(len(t.items) for t in truth.values())
+    assert count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status = 'loaded'") == len(truth)
 
 
 def test_reprocess_failures_after_fix(pg_dsn, wh_conn, s3_client, bucket) -> None:
@@ -276,21 +193,21 @@ def test_reprocess_failures_after_fix(pg_dsn, wh_conn, s3_client, bucket) -> Non
     would be re-discovered anyway; re-queueing by key covers a parser fix with unchanged bytes)."""
     _truth, pdf = imr_synth.random_letter(random.Random("requeue"), n_items=1)
     broken = imr_synth.bad_files()["not_pdf"]
-    _upload(s3_client, bucket, {"letters/ok.pdf": pdf, "letters/broken.pdf": broken})
+    upload(s3_client, bucket, {"letters/ok.pdf": pdf, "letters/broken.pdf": broken})
     run = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket)
     assert run.state == "success"
-    assert _query(wh_conn, "SELECT key, error_code FROM imr.s3_objects WHERE status = 'quarantined'") == [
+    assert query(wh_conn, "SELECT key, error_code FROM imr.s3_objects WHERE status = 'quarantined'") == [
         ("letters/broken.pdf", "not_pdf")
     ]
     rerun = run_dag(
         "imr_reprocess_failures", warehouse_dsn=pg_dsn, bucket=bucket, conf={"keys": ["letters/broken.pdf"]}
     )
     assert rerun.state == "success"
-    attempts = _query(
+    attempts = query(
         wh_conn, "SELECT attempts, last_run_id FROM imr.s3_objects WHERE key = 'letters/broken.pdf'"
     )
     assert attempts == [(2, rerun.run_id)]
-    assert _count(wh_conn, "SELECT count(*) FROM imr.parse_failures WHERE key = 'letters/broken.pdf'") == 2
+    assert count(wh_conn, "SELECT count(*) FROM imr.parse_failures WHERE key = 'letters/broken.pdf'") == 2
 
 
 def test_backfill_with_more_lanes_than_the_old_ceiling_loads_everything(
@@ -300,7 +217,7 @@ def test_backfill_with_more_lanes_than_the_old_ceiling_loads_everything(
     ceiling), each pulling batches until none is left; every letter loaded once, XCom small."""
     rng = random.Random("forty")
     letters = [imr_synth.random_letter(rng, n_items=1) for _ in range(40)]
-    _upload(s3_client, bucket, {f"letters/{t.case_number}.pdf": pdf for t, pdf in letters})
+    upload(s3_client, bucket, {f"letters/{t.case_number}.pdf": pdf for t, pdf in letters})
     run = run_dag(
         "imr_backfill", warehouse_dsn=pg_dsn, bucket=bucket, conf={"batch_size": 1, "max_lanes": 40}
     )
@@ -309,7 +226,7 @@ def test_backfill_with_more_lanes_than_the_old_ceiling_loads_everything(
     assert len(lanes) == 40
     sizes = xcom_sizes(run)
     assert sizes and max(sizes.values()) <= 4096, sizes
-    assert _count(wh_conn, "SELECT count(*) FROM imr.letters") == 40
-    assert _count(wh_conn, "SELECT count(*) FROM imr.items") == 40
-    assert _count(wh_conn, "SELECT count(*) FROM imr.batches WHERE finished_at IS NULL") == 0
-    assert _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status <> 'loaded'") == 0
+    assert count(wh_conn, "SELECT count(*) FROM imr.letters") == 40
+    assert count(wh_conn, "SELECT count(*) FROM imr.items") == 40
+    assert count(wh_conn, "SELECT count(*) FROM imr.batches WHERE finished_at IS NULL") == 0
+    assert count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status <> 'loaded'") == 0

@@ -8,8 +8,8 @@ import random
 import pytest
 
 import imr_synth
-from airflow_run import run_dag
 from imr import PARSER_VERSION
+from support.airflow_run import run_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

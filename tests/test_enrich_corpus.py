@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import helpers
 from imr.enrich import LABEL_BASES, folds
 from imr.enrich.taxonomy import is_valid
+from support import helpers
 
 pytestmark = pytest.mark.corpus
 

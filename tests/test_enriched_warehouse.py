@@ -12,7 +12,7 @@ import pytest
 from imr import PARSER_VERSION, quality, warehouse
 from imr.enrich import enrich_letter
 from imr.records import Item, Letter
-from test_warehouse import BUCKET, claim_all, ingest, obj, ok, one, q
+from support.builders import BUCKET, claim_all, ingest, obj, ok, one, q
 
 pytestmark = pytest.mark.integration
 

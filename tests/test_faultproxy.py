@@ -1,4 +1,4 @@
-"""tests/faultproxy.py on its own, against a stdlib HTTP/1.1 server: framing and keep-alive of
+"""imr_devtools/faultproxy.py on its own, against a stdlib HTTP/1.1 server: framing and keep-alive of
 forwarded requests, and the two faults as a client sees them."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from faultproxy import FaultProxy
+from imr_devtools.faultproxy import FaultProxy
 
 
 class _Upstream(BaseHTTPRequestHandler):

@@ -2,7 +2,7 @@
 citations and dates, loaded by the loader: exact counts and rates, with and without a
 decision-date range, and the same figures as the analytics views (0006) when the range is open.
 
-LETTERS and `load_letters` are shared with test_insights_api.py."""
+The letters are tests/support/insights_letters.py's, shared with test_insights_api.py."""
 
 from __future__ import annotations
 
@@ -18,96 +18,16 @@ from imr.read.insights import (
     timeliness,
     totals,
 )
-from test_analytics_views import ACOEM, CPMT, CPMT_NSAID, ODG, OPIOID_TX, PT, item, make, rows
-from test_warehouse import ingest, obj, ok
+from support.builders import rows
+from support.insights_letters import load_letters
 
 pytestmark = pytest.mark.integration
 
 ORTHO, PAIN = "Orthopaedic Surgery", "Pain Management"
 
-# Days from application to decision in the comments; L5 has no application date.
-LETTERS = [
-    make(
-        "CM16-0000501",
-        date(2016, 1, 15),
-        date(2015, 12, 20),  # 26 days
-        None,
-        "Standard",
-        ORTHO,
-        [
-            item(1, "Pharmaceuticals", "Opioids", "Upheld", [CPMT, CPMT_NSAID]),  # one MTUS title twice
-            item(2, "Pharmaceuticals", "Opioids", "Overturned", [CPMT, OPIOID_TX]),  # two MTUS titles
-            item(3, "Diagnostic Testing", "Imaging/Radiology", "Upheld", [ACOEM]),
-        ],
-    ),
-    make(
-        "CM16-0000502",
-        date(2016, 2, 10),
-        date(2016, 1, 1),  # 40 days
-        None,
-        "Standard",
-        PAIN,
-        [
-            item(
-                1, "Pharmaceuticals", "Muscle Relaxant", "Upheld", [CPMT], claims=[ODG]
-            ),  # claims: not counted
-            item(2, "Rehabilitation", PT, "Overturned", [ODG]),
-        ],
-    ),
-    make(
-        "CM16-0000503",
-        date(2016, 3, 31),
-        date(2016, 3, 1),  # 30 days: not over
-        None,
-        "Standard",
-        ORTHO,
-        [
-            item(1, "Surgery", "Spine", "Overturned", [ODG, ACOEM]),
-            item(2, "Pharmaceuticals", "NSAID", "Upheld", []),
-        ],
-    ),
-    make(
-        "CM16-0000504",
-        date(2016, 4, 1),
-        date(2016, 3, 29),  # 3 days
-        None,
-        "Expedited",
-        PAIN,
-        [item(1, "Pharmaceuticals", "Opioids", "Overturned", [OPIOID_TX])],
-    ),
-    make(
-        "CM16-0000505",
-        date(2016, 6, 30),
-        None,
-        None,
-        "Standard",
-        ORTHO,
-        [
-            item(1, "Diagnostic Testing", "Imaging/Radiology", "Overturned", [ODG]),
-            item(2, None, None, "Upheld", []),  # loaded before the enriched fields existed
-        ],
-    ),
-    make(
-        "CM17-0000506",
-        date(2017, 1, 5),
-        date(2016, 9, 1),  # 126 days
-        None,
-        "Standard",
-        PAIN,
-        [item(1, "Rehabilitation", PT, "Upheld", [CPMT])],
-    ),
-]
 # Decided 2016-02-10 .. 2016-04-01, both bounds on a letter's date: CM16-0000502, -503, -504.
 SPRING = DecisionRange(date(2016, 2, 10), date(2016, 4, 1))
 MTUS_CPMT = "Chronic Pain Medical Treatment"
-
-
-def load_letters(conn) -> None:
-    keys = [f"v/{let.case_number}.pdf" for let in LETTERS]
-    counts = ingest(
-        conn, "run1", [obj(k) for k in keys], [ok(k, let) for k, let in zip(keys, LETTERS, strict=True)]
-    )
-    assert counts.loaded == 6 and counts.items_written == 11
 
 
 @pytest.fixture

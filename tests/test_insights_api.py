@@ -1,7 +1,7 @@
 """The "IMR Insights" page and its JSON API (plugins/imr_monitor/insights.py) through Airflow's own
-api-server app, with the monitor's fixtures (test_monitor_api.py: the plugin mounted from
+api-server app, with the monitor's fixtures (tests/support/airflow_app.py: the plugin mounted from
 plugins/, the SimpleAuthManager, real JWTs, a fresh warehouse per test) and the letters of
-test_insights.py, whose figures are known exactly."""
+tests/support/insights_letters.py, whose figures are known exactly."""
 
 from __future__ import annotations
 
@@ -10,17 +10,11 @@ import re
 
 import pytest
 
-import test_monitor_api as monitor_api
-from test_insights import load_letters
-from test_monitor_api import PREFIX, auth
+from support.airflow_app import PREFIX, auth
+from support.builders import ingest, item, make, obj, ok
+from support.insights_letters import load_letters
 
 pytestmark = pytest.mark.integration
-
-# The monitor's fixtures, by name (pytest finds them as attributes of this module).
-airflow_app = monitor_api.airflow_app
-tokens = monitor_api.tokens
-monitor_app = monitor_api.monitor_app
-client = monitor_api.client
 
 API = f"{PREFIX}/api/insights"
 ROUTES = [
@@ -229,9 +223,6 @@ def test_page_date_filter(client, tokens, loaded):
 def test_page_escapes_names_and_runs_no_script(client, tokens, wh_conn):
     """Category, drug class and guideline names come from letters: they show as text."""
     from datetime import date
-
-    from test_analytics_views import item, make
-    from test_warehouse import ingest, obj, ok
 
     evil = '<script>alert("x")</script>&'
     guideline = {"family": "MTUS", "title": evil, "year": 2009, "sections": None}

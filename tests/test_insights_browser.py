@@ -1,7 +1,7 @@
 """The "IMR Insights" page in a real Airflow UI, driven by headless Chromium (Playwright).
 
-An isolated `airflow standalone` (scripts/standalone.sh, as in test_monitor_browser.py, whose
-helpers and `page`/`shots` fixtures this module uses) serves a warehouse that `imr insights` filled:
+An isolated `airflow standalone` (tests/support/standalone.py, as for the monitor's browser test,
+with the same `page`/`shots` fixtures) serves a warehouse that `imr insights` filled:
 the 72 development letters of ../shared/corpus/dwc-2016 when they are there, else letters from
 `imr generate`. Their ground truth (expected.jsonl: decision and application dates, priority, items)
 gives the totals and the timeliness histogram exactly; the category table must show what
@@ -14,34 +14,23 @@ Needs /usr/bin/chromium and the `playwright` package (skips without them), like 
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
-import shlex
 import shutil
 import subprocess
 import sys
-import time
-import uuid
 from datetime import date
 from math import ceil
 from pathlib import Path
 
-import httpx
 import pytest
 
-import test_monitor_browser as mb
+from support.standalone import ARTIFACTS, api, assert_refuses_anonymous, require_browser, standalone_airflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.e2e]
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS_SHOT = REPO / "docs" / "insights.png"
 IMR = [sys.executable, "-m", "imr"]
-
-# The monitor test's fixtures, by name: `page` logs in to this module's `airflow`.
-corpus_dir_optional = mb.corpus_dir_optional
-page = mb.page
-shots = mb.shots
 
 
 def _letters_dir(corpus: Path | None, tmp: Path) -> tuple[Path, list[dict]]:
@@ -59,88 +48,24 @@ def _letters_dir(corpus: Path | None, tmp: Path) -> tuple[Path, list[dict]]:
 def airflow(services, admin_dsn, corpus_dir_optional, tmp_path_factory):
     """A running isolated `airflow standalone` over a warehouse filled by `imr insights`:
     {"url", "password", "token", "expected" (the letters' ground truth), "cli" (its output)}."""
-    mb._require_browser()
-    tag = uuid.uuid4().hex[:10]
-    meta_db, wh_db = f"airflow_test_{tag}", f"imr_test_{tag}"
-    home = tmp_path_factory.mktemp("airflow_home")
-    port = mb._free_port()
-    password = secrets.token_urlsafe(12)
-    (home / "passwords.json").write_text(json.dumps({"admin": password}))
-    server = services["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].rsplit("/", 1)[0]
-    env = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{server}/{meta_db}",
-        "AIRFLOW_CONN_IMR_WAREHOUSE": f"{server.replace('postgresql+psycopg2://', 'postgresql://')}/{wh_db}",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
-        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        # The page reads the warehouse only: no DAG needs to run.
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(mb._free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(mb._free_port()),
-    }
-    env_file = home / "standalone.env"
-    env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
-    mb._admin_sql(admin_dsn, f"CREATE DATABASE {meta_db}")
-    mb._admin_sql(admin_dsn, f"CREATE DATABASE {wh_db}")
+    require_browser()
     letters, expected = _letters_dir(corpus_dir_optional, tmp_path_factory.mktemp("letters"))
-    # The README's command: parse, load into the (empty) warehouse, print the headline figures.
-    cli = subprocess.run(
-        [*IMR, "insights", str(letters), "--dsn", admin_dsn.replace("dbname=postgres", f"dbname={wh_db}")],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    cli = []
 
-    mb.ARTIFACTS.mkdir(exist_ok=True)
-    log_path = mb.ARTIFACTS / "standalone-insights.log"
-    log = open(log_path, "wb")  # noqa: SIM115 (the server writes it until the fixture ends)
-    proc = subprocess.Popen(
-        ["bash", str(REPO / "scripts" / "standalone.sh")],
-        cwd=REPO,
-        env=os.environ | {"IMR_STANDALONE_ENV": str(env_file)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(proc, url, log_path)
-        r = httpx.post(f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
-        assert r.status_code in (200, 201), r.text
-        yield {
-            "url": url,
-            "password": password,
-            "token": r.json()["access_token"],
-            "expected": expected,
-            "cli": cli,
-        }
-    finally:
-        mb._stop(proc)
-        log.close()
-        mb._admin_sql(admin_dsn, f"DROP DATABASE IF EXISTS {meta_db} WITH (FORCE)")
-        mb._admin_sql(admin_dsn, f"DROP DATABASE IF EXISTS {wh_db} WITH (FORCE)")
+    def fill(warehouse_dsn: str) -> None:
+        # The README's command: parse, load into the (empty) warehouse, print the headline figures.
+        run = subprocess.run(
+            [*IMR, "insights", str(letters), "--dsn", warehouse_dsn],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        cli.append(run.stdout)
 
-
-def _wait_until_up(proc: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + mb.STARTUP_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"airflow standalone exited with {proc.returncode}; see {log_path}")
-        try:
-            if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"the api-server did not answer within {mb.STARTUP_TIMEOUT}s; see {log_path}")
-        time.sleep(1)
+    # The page reads the warehouse only: no DAG needs to run (they stay paused).
+    home = tmp_path_factory.mktemp("airflow_home")
+    with standalone_airflow(services, admin_dsn, home, "standalone-insights.log", prepare=fill) as instance:
+        yield instance | {"expected": expected, "cli": cli[0]}
 
 
 # --------------------------------------------------------------------------- the ground truth
@@ -223,7 +148,7 @@ def test_insights_page_charts_tables_and_date_filter(airflow, page, shots):
     _days, shown_letters, shown_expedited = table(frame, "table-timeliness")
     assert (shown_letters[1:], shown_expedited[1:]) == (letters, expedited)
     shots("insights")
-    shutil.copyfile(mb.ARTIFACTS / "insights.png", DOCS_SHOT)
+    shutil.copyfile(ARTIFACTS / "insights.png", DOCS_SHOT)
 
     # The filter: the middle half of the decision dates, both bounds inclusive.
     dates = sorted(r["decision_date"] for r in expected)
@@ -240,8 +165,8 @@ def test_insights_page_charts_tables_and_date_filter(airflow, page, shots):
     _days, shown_letters, shown_expedited = table(frame, "table-timeliness")
     assert (shown_letters[1:], shown_expedited[1:]) == (letters, expedited)
     # Every table shows what the JSON API says for the same range.
-    api = mb._api(airflow, "GET", "/imr-monitor/api/insights/categories", params={"from": first, "to": last})
-    assert api.status_code == 200 and api.json()["letters"] == len(in_range)
+    shown = api(airflow, "GET", "/imr-monitor/api/insights/categories", params={"from": first, "to": last})
+    assert shown.status_code == 200 and shown.json()["letters"] == len(in_range)
     assert categories_shown(frame) == [
         [
             c["category"] or "(not classified)",
@@ -249,11 +174,9 @@ def test_insights_page_charts_tables_and_date_filter(airflow, page, shots):
             str(c["overturned"]),
             f"{c['overturn_rate']:.1%}",
         ]
-        for c in api.json()["categories"]
+        for c in shown.json()["categories"]
     ]
-    mix = mb._api(
-        airflow, "GET", "/imr-monitor/api/insights/pharmaceuticals", params={"from": first, "to": last}
-    )
+    mix = api(airflow, "GET", "/imr-monitor/api/insights/pharmaceuticals", params={"from": first, "to": last})
     assert [row[:2] for row in table(frame, "table-pharmaceuticals")] == [
         [c["drug_class"], str(c["items"])] for c in mix.json()["drug_classes"]
     ]
@@ -261,7 +184,4 @@ def test_insights_page_charts_tables_and_date_filter(airflow, page, shots):
 
 
 def test_insights_refuses_anonymous_requests(airflow):
-    r = httpx.get(f"{airflow['url']}/imr-monitor/api/insights/categories", timeout=10)
-    assert r.status_code == 401
-    r = httpx.get(f"{airflow['url']}/imr-monitor/insights/", headers={"Accept": "text/html"}, timeout=10)
-    assert r.status_code == 303 and "/auth/login" in r.headers["location"]
+    assert_refuses_anonymous(airflow, "/imr-monitor/api/insights/categories", "/imr-monitor/insights/")

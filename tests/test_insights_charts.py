@@ -3,14 +3,7 @@ no Airflow, no services. The numbers are worked out by hand from the module's co
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-if str(PLUGINS) not in sys.path:
-    sys.path.append(str(PLUGINS))
-
-from imr_monitor import insights_charts as ic  # noqa: E402  (plugins/ is not an installed package)
+from imr_monitor import insights_charts as ic  # plugins/ (pytest's pythonpath, pyproject.toml)
 
 
 def test_formats():

@@ -4,14 +4,14 @@ check that the warehouse is at the package's migration version and never migrate
 from __future__ import annotations
 
 import random
-import uuid
 
 import psycopg2
 import pytest
 
 import imr_synth as synth
-from airflow_run import run_dag, task_states
 from imr import warehouse
+from support.airflow_run import run_dag, task_states
+from support.roles import member_login
 
 pytestmark = [pytest.mark.integration]
 
@@ -22,18 +22,8 @@ def loader_dsn(pg_dsn, admin_dsn):
     owner = psycopg2.connect(pg_dsn)
     warehouse.upgrade(owner)  # creates imr_loader (0002) and grants it CONNECT on this database
     owner.close()
-    name = f"imr_app_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(admin_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT")
-        cur.execute(f"GRANT imr_loader TO {name}")
-    yield pg_dsn.replace("user=postgres", f"user={name}")
-    with admin.cursor() as cur:
-        dbname = dict(p.split("=", 1) for p in pg_dsn.split())["dbname"]
-        cur.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")  # its grants name the role
-        cur.execute(f"DROP ROLE IF EXISTS {name}")
-    admin.close()
+    with member_login(admin_dsn, pg_dsn, "imr_loader", "imr_app") as dsn:
+        yield dsn
 
 
 def _delete_migration(owner_dsn: str, version: str) -> None:

@@ -24,14 +24,12 @@ from urllib.parse import quote
 
 import pytest
 
-from progress_seed import EXPECTED_BATCHES, EXPECTED_COUNTS, db_now, seed_active_run
+from support.airflow_app import BASE_URL, PLUGINS, PREFIX, auth
+from support.progress_seed import EXPECTED_BATCHES, EXPECTED_COUNTS, db_now, seed_active_run
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGINS = REPO / "plugins"
-PREFIX = "/imr-monitor"
-BASE_URL = "http://localhost:8080"
 # What a browser's fetch() from the page sends with the POST (Sec-Fetch-Site: same-origin too).
 SAME_ORIGIN = {"Origin": BASE_URL}
 R1 = "scheduled__2026-01-10T02:00:00+00:00"
@@ -57,112 +55,6 @@ def ts(day: int, hour: int = 12) -> datetime:
 
 
 # --------------------------------------------------------------------------- Airflow in-process
-
-
-def _metadata_db_ready(dsn: str) -> bool:
-    import psycopg2
-
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('public.revoked_token'), to_regclass('public.dag_run')")
-            return all(cur.fetchone())
-    finally:
-        conn.close()
-
-
-@pytest.fixture(scope="module")
-def airflow_app(services, tmp_path_factory):
-    """Airflow's api-server app with the plugin mounted; users admin (role admin) and viewer."""
-    saved_env = dict(os.environ)
-    home = REPO / ".run" / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("AIRFLOW_HOME", str(home))
-    os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PLUGINS)
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    os.environ["AIRFLOW__CORE__AUTH_MANAGER"] = (
-        "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-    )
-    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
-    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin,viewer:viewer"
-    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(
-        tmp_path_factory.mktemp("auth") / "passwords.json"
-    )
-    os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = "imr-monitor-test-secret-" + "x" * 48
-
-    # The metadata DB (revoked tokens, dag runs) is the embedded `airflow` database.
-    sa_conn = services["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    pg = sa_conn.replace("postgresql+psycopg2://", "postgresql://")
-    if not _metadata_db_ready(pg):
-        subprocess.run(["bash", str(REPO / "scripts" / "airflow.sh"), "version"], check=True, cwd=REPO)
-
-    from airflow import plugins_manager, settings
-
-    # Airflow may have been imported earlier in this session with other settings.
-    if sa_conn != settings.SQL_ALCHEMY_CONN:
-        settings.SQL_ALCHEMY_CONN = sa_conn
-        settings.reconfigure_orm()
-    settings.PLUGINS_FOLDER = str(PLUGINS)
-    if str(PLUGINS) not in sys.path:
-        sys.path.append(str(PLUGINS))
-    for cached in ("_get_plugins", "_get_ui_plugins", "get_fastapi_plugins"):
-        getattr(plugins_manager, cached).cache_clear()
-
-    from airflow.api_fastapi.app import create_app, purge_cached_app
-
-    purge_cached_app()
-    app = create_app(apps="core")
-    yield app
-    purge_cached_app()
-    # Later subprocesses (the DAG tests' `airflow` commands) inherit os.environ: leave it as found.
-    os.environ.clear()
-    os.environ.update(saved_env)
-
-
-@pytest.fixture(scope="module")
-def tokens(airflow_app) -> dict[str, str]:
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    am = get_auth_manager()
-    out = {
-        role: am.generate_jwt(SimpleAuthManagerUser(username=role, role=role)) for role in ("admin", "viewer")
-    }
-    out["expired"] = am.generate_jwt(
-        SimpleAuthManagerUser(username="admin", role="admin"), expiration_time_in_seconds=-60
-    )
-    return out
-
-
-@pytest.fixture(scope="module")
-def monitor_app(airflow_app):
-    """The plugin's FastAPI sub-application (the very object Airflow mounted)."""
-    from imr_monitor import app as module
-
-    mounted = [r.app for r in airflow_app.routes if getattr(r, "path", None) == PREFIX]
-    assert mounted == [module.app], "the plugin's app is not mounted under /imr-monitor"
-    yield module
-    module.app.dependency_overrides.clear()
-
-
-@pytest.fixture
-def client(airflow_app, monitor_app, wh_conn, monkeypatch):
-    """A TestClient on the api-server app whose `imr_warehouse` connection is this test's database."""
-    from fastapi.testclient import TestClient
-
-    info = wh_conn.info
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_IMR_WAREHOUSE", f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
-    )
-    # Where users open the UI: the origin the reprocess route's cross-origin check compares with.
-    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
-    with TestClient(airflow_app, base_url=BASE_URL) as c:
-        yield c
-    monitor_app.app.dependency_overrides.clear()
-
-
-def auth(tokens, role="admin") -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens[role]}"}
 
 
 # --------------------------------------------------------------------------- a fake Airflow REST API
@@ -669,7 +561,7 @@ def test_security_headers_on_every_response(client, tokens, wh_conn, bucket, s3_
 
 @pytest.fixture
 def active_run(wh_conn, bucket, monitor_app):
-    """A backfill in progress, built by the warehouse's own functions (tests/progress_seed.py):
+    """A backfill in progress, built by the warehouse's own functions (tests/support/progress_seed.py):
     10 keys, 3 loaded, 1 quarantined, 1 duplicate, 1 back to pending, 4 processing (2 in a lane);
     4 of them finished in the last 300 s. Its DAG is imr_backfill."""
     t = db_now(wh_conn)
@@ -845,11 +737,14 @@ def test_the_plugin_does_not_import_the_task_module(tmp_path):
     """The api-server gets its clients from imr_airflow.connections: loading the plugin (and the
     module its dependencies import lazily) brings in neither the @task callables nor the DAG wiring."""
     code = (
-        f"import sys; sys.path.append({str(PLUGINS)!r}); "
-        "import imr_monitor_plugin, imr_monitor.deps, imr_airflow.connections; "
+        "import sys, imr_monitor_plugin, imr_monitor.deps, imr_airflow.connections; "
         "sys.exit(sorted({'imr_airflow.tasks', 'imr_airflow.wiring'} & set(sys.modules)) or 0)"
     )
-    env = os.environ | {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    env = os.environ | {
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": str(PLUGINS),  # as Airflow puts its plugins folder on the path
+    }
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     for path in (PLUGINS / "imr_monitor").glob("*.py"):

@@ -1,27 +1,19 @@
 """The "IMR Ingestion" monitor in a real Airflow UI, driven by headless Chromium (Playwright).
 
-An isolated `airflow standalone` (scripts/standalone.sh with IMR_STANDALONE_ENV: its own
+An isolated `airflow standalone` (tests/support/standalone.py: scripts/standalone.sh with its own
 AIRFLOW_HOME, metadata database, warehouse database, bucket and port) runs on the embedded
 services. Its scheduler runs imr_ingest_nightly by itself (catchup=False: one run for the latest
 interval) over a bucket holding a few bad files next to real letters; then a user logs in, opens
 "IMR Ingestion", filters, follows a log link, and queues a failure for imr_reprocess_failures.
 The screenshots go to artifacts/ (docs/monitor.png is a copy of a good one).
 
-Needs /usr/bin/chromium (apt-get install -y chromium) and the `playwright` package; never
-`playwright install`.
+Needs /usr/bin/chromium (apt-get install -y chromium) and the `playwright` package (skips without
+them); never `playwright install`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import re
-import secrets
-import shlex
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -31,188 +23,56 @@ import httpx
 import psycopg2
 import pytest
 
-from imr import warehouse
+from imr_devtools.scratch import migrate
+from support.standalone import (
+    STARTUP_TIMEOUT,
+    api,
+    assert_refuses_anonymous,
+    require_browser,
+    standalone_airflow,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.e2e]
 
 REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "artifacts"
-CHROMIUM = Path(os.environ.get("IMR_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 EVIL_KEY = "letters/<script>alert(\"x\")</script>'q'.pdf"
 BAD_FILES = {
     "letters/not-a-pdf.pdf": b"This is a text file with a .pdf name.\n",
     "letters/truncated.pdf": b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Ty",
     EVIL_KEY: b"<script>alert('x')</script> \"quotes\" & 'apostrophes'\n",
 }
-# On a loaded two-core machine the components took more than 120 s to start.
-STARTUP_TIMEOUT = 300
 RUN_TIMEOUT = 240
-
-
-def _require_browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium (never `playwright install`)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.skip("the playwright package is not installed (pip install playwright)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _admin_sql(admin_dsn: str, sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(admin_dsn)
-    conn.autocommit = True
-    try:
-        conn.cursor().execute(sql)
-    finally:
-        conn.close()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the whole process group (standalone and its components), then SIGKILL what is left,
-    including any descendant that left the group."""
-    import psutil
-
-    try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error:
-        family = []
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        for p in family:
-            with contextlib.suppress(psutil.Error):
-                p.send_signal(sig)
-        _gone, alive = psutil.wait_procs(family, timeout=wait)
-        try:
-            proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            continue
-        family = alive
-        if not alive:
-            break
 
 
 @pytest.fixture(scope="module")
 def airflow(services, admin_dsn, s3_client, drop_bucket, corpus_dir_optional, tmp_path_factory):
-    """A running isolated `airflow standalone`: {"url", "password", "token", "bucket", "log"}."""
-    _require_browser()
-    tag = uuid.uuid4().hex[:10]
-    meta_db, wh_db, bucket = f"airflow_test_{tag}", f"imr_test_{tag}", f"imr-browser-{tag}"
-    home = tmp_path_factory.mktemp("airflow_home")
-    port = _free_port()
-    password = secrets.token_urlsafe(12)
-    (home / "passwords.json").write_text(json.dumps({"admin": password}))
-    # The embedded server, from the metadata connection of the services' environment.
-    server = services["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].rsplit("/", 1)[0]
-    env = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{server}/{meta_db}",
-        "AIRFLOW_CONN_IMR_WAREHOUSE": f"{server.replace('postgresql+psycopg2://', 'postgresql://')}/{wh_db}",
-        "AIRFLOW_VAR_IMR_BUCKET": bucket,
-        "AIRFLOW_VAR_IMR_PREFIX": "letters/",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
-        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        # Unpaused once the api-server answers (`_unpause`): a task started before its execution API
-        # is up fails at once (no retries), which a loaded machine made happen.
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-        # Ports of this instance only, so that it runs beside a developer's `make standalone`.
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-    }
-    env_file = home / "standalone.env"
-    env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
-
-    admin = admin_dsn
-    _admin_sql(admin, f"CREATE DATABASE {meta_db}")
-    _admin_sql(admin, f"CREATE DATABASE {wh_db}")
-    # Set-up migrates, as make standalone's services-start does for the default database.
-    wh_conn = psycopg2.connect(admin.replace("dbname=postgres", f"dbname={wh_db}"))
-    try:
-        warehouse.upgrade(wh_conn)
-    finally:
-        wh_conn.close()
+    """A running isolated `airflow standalone` whose scheduler runs imr_ingest_nightly over a bucket of
+    bad files and real letters: {"url", "password", "token", "bucket", "log", "warehouse_dsn"}."""
+    require_browser()
+    bucket = f"imr-browser-{uuid.uuid4().hex[:10]}"
     s3_client.create_bucket(Bucket=bucket)
-    for key, body in BAD_FILES.items():
-        s3_client.put_object(Bucket=bucket, Key=key, Body=body)
-    if corpus_dir_optional is not None:
-        for pdf in sorted(corpus_dir_optional.glob("*.pdf"))[:3]:
-            s3_client.put_object(Bucket=bucket, Key=f"letters/{pdf.name}", Body=pdf.read_bytes())
-
-    log_path = ARTIFACTS / "standalone.log"
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(log_path, "wb")  # noqa: SIM115 (the server writes it until the fixture ends)
-    proc = subprocess.Popen(
-        ["bash", str(REPO / "scripts" / "standalone.sh")],
-        cwd=REPO,
-        env=os.environ | {"IMR_STANDALONE_ENV": str(env_file)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"airflow standalone exited with {proc.returncode}; see {log_path}")
-            try:
-                if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the api-server did not answer within {STARTUP_TIMEOUT}s; see {log_path}")
-            time.sleep(1)
-        r = httpx.post(f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
-        assert r.status_code in (200, 201), r.text
-        _unpause(url, r.json()["access_token"], "imr_ingest_nightly", log_path)
-        yield {
-            "url": url,
-            "password": password,
-            "token": r.json()["access_token"],
-            "bucket": bucket,
-            "log": log_path,
-            "warehouse_dsn": admin.replace("dbname=postgres", f"dbname={wh_db}"),
+        for key, body in BAD_FILES.items():
+            s3_client.put_object(Bucket=bucket, Key=key, Body=body)
+        if corpus_dir_optional is not None:
+            for pdf in sorted(corpus_dir_optional.glob("*.pdf"))[:3]:
+                s3_client.put_object(Bucket=bucket, Key=f"letters/{pdf.name}", Body=pdf.read_bytes())
+        extra_env = {
+            "AIRFLOW_VAR_IMR_BUCKET": bucket,
+            "AIRFLOW_VAR_IMR_PREFIX": "letters/",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
         }
+        home = tmp_path_factory.mktemp("airflow_home")
+        # Set-up migrates the warehouse, as make standalone's services-start does for the default one.
+        with standalone_airflow(
+            services, admin_dsn, home, "standalone.log", extra_env=extra_env, prepare=migrate
+        ) as instance:
+            _unpause(instance["url"], instance["token"], "imr_ingest_nightly", instance["log"])
+            yield instance | {"bucket": bucket}
     finally:
-        _stop(proc)
-        log.close()
-        _admin_sql(admin, f"DROP DATABASE IF EXISTS {meta_db} WITH (FORCE)")
-        _admin_sql(admin, f"DROP DATABASE IF EXISTS {wh_db} WITH (FORCE)")
         drop_bucket(s3_client, bucket)
-
-
-@pytest.fixture(scope="module")
-def corpus_dir_optional() -> Path | None:
-    path = Path(os.environ.get("IMR_CORPUS_DIR") or REPO.parent / "shared" / "corpus" / "dwc-2016")
-    return path if path.is_dir() else None
 
 
 def _unpause(url: str, token: str, dag_id: str, log_path: Path) -> None:
@@ -231,16 +91,11 @@ def _unpause(url: str, token: str, dag_id: str, log_path: Path) -> None:
     pytest.fail(f"{dag_id} could not be unpaused within {STARTUP_TIMEOUT}s; see {log_path}")
 
 
-def _api(airflow, method: str, path: str, **kw) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {airflow['token']}"}
-    return httpx.request(method, airflow["url"] + path, headers=headers, timeout=30, **kw)
-
-
 def _wait_for_run(airflow, dag_id: str, run_id: str | None = None) -> dict:
     """The DAG's run (the newest, or `run_id`) once it is finished."""
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
-        r = _api(airflow, "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"order_by": "-run_after"})
+        r = api(airflow, "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"order_by": "-run_after"})
         if r.status_code == 200:
             runs = [x for x in r.json()["dag_runs"] if run_id is None or x["dag_run_id"] == run_id]
             if runs and runs[0]["state"] in ("success", "failed"):
@@ -253,42 +108,6 @@ def _wait_for_run(airflow, dag_id: str, run_id: str | None = None) -> dict:
 def nightly_run(airflow) -> dict:
     """The run the scheduler made of imr_ingest_nightly (its failures are what the page shows)."""
     return _wait_for_run(airflow, "imr_ingest_nightly")
-
-
-@pytest.fixture
-def page(airflow):
-    from playwright.sync_api import expect, sync_playwright
-
-    # The page's first render in a fresh api-server takes seconds on a busy machine (expect's own
-    # default is 5 s).
-    expect.set_options(timeout=20_000)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1500, "height": 1000})
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            page.goto(f"{airflow['url']}/auth/login")
-            page.locator("input[name=username]").fill("admin")
-            page.locator("input[name=password]").fill(airflow["password"])
-            page.locator("button[type=submit]").click()
-            page.wait_for_url(lambda u: "/auth/login" not in u)
-            yield page
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def shots(page, request):
-    """shots(name) saves the page as artifacts/<name>.png; the page as the test left it (passed or
-    not) goes to artifacts/<test>-end.png."""
-    ARTIFACTS.mkdir(exist_ok=True)
-
-    def shot(name: str) -> None:
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    yield shot
-    shot(f"{request.node.name}-end")
 
 
 def test_failures_filter_log_link_and_reprocess(airflow, nightly_run, page, shots):
@@ -326,7 +145,7 @@ def test_failures_filter_log_link_and_reprocess(airflow, nightly_run, page, shot
     expect(row.locator(".badge")).to_have_text("queued")
     shots("monitor-queued")
     # The run Airflow made has the key in its conf.
-    runs = _api(airflow, "GET", "/api/v2/dags/imr_reprocess_failures/dagRuns").json()["dag_runs"]
+    runs = api(airflow, "GET", "/api/v2/dags/imr_reprocess_failures/dagRuns").json()["dag_runs"]
     assert [r["conf"] for r in runs] == [{"bucket": airflow["bucket"], "keys": ["letters/not-a-pdf.pdf"]}]
     assert "admin" in (runs[0].get("note") or "")
 
@@ -355,10 +174,7 @@ def test_dag_run_tab_filters_to_the_run(airflow, nightly_run, page, shots):
 
 
 def test_monitor_refuses_anonymous_requests(airflow):
-    r = httpx.get(f"{airflow['url']}/imr-monitor/api/failures", timeout=10)
-    assert r.status_code == 401
-    r = httpx.get(f"{airflow['url']}/imr-monitor/", headers={"Accept": "text/html"}, timeout=10)
-    assert r.status_code == 303 and "/auth/login" in r.headers["location"]
+    assert_refuses_anonymous(airflow, "/imr-monitor/api/failures", "/imr-monitor/")
 
 
 # --------------------------------------------------------------------------- runs in progress
@@ -403,14 +219,14 @@ def test_runs_in_progress(airflow, nightly_run, page, shots, s3_client, tmp_path
         s3_client.put_object(Bucket=airflow["bucket"], Key=key, Body=body)
     _unpause(airflow["url"], airflow["token"], "imr_backfill", airflow["log"])
     conf = {"prefix": "backfill/", "batch_size": 10, "max_lanes": 1, "timeout_s": 6}
-    r = _api(airflow, "POST", "/api/v2/dags/imr_backfill/dagRuns", json={"logical_date": None, "conf": conf})
+    r = api(airflow, "POST", "/api/v2/dags/imr_backfill/dagRuns", json={"logical_date": None, "conf": conf})
     assert r.status_code in (200, 201), r.text
     run_id = r.json()["dag_run_id"]
 
     # The API reports the run once its plan claimed the keys; wait for some letters and a rate.
     deadline = time.monotonic() + RUN_TIMEOUT
     while True:
-        runs = _api(airflow, "GET", "/imr-monitor/api/progress").json()["runs"]
+        runs = api(airflow, "GET", "/imr-monitor/api/progress").json()["runs"]
         run = next((x for x in runs if x["run_id"] == run_id), None)
         if run and run["done"] >= 20 and run["eta_s"]:
             break

@@ -3,16 +3,8 @@ no services. Each test states numbers worked out by hand from the chart's consta
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-if str(PLUGINS) not in sys.path:
-    sys.path.append(str(PLUGINS))
-
-from imr_monitor import charts  # noqa: E402  (plugins/ is not an installed package)
+from imr_monitor import charts  # plugins/ (pytest's pythonpath, pyproject.toml)
 
 
 def code(error_code: str, count: int, open_: int = 0, queued: int = 0, resolved: int = 0) -> dict:

@@ -22,9 +22,9 @@ from imr.letter import from_pdf
 from imr.parse.notice2013 import PARTIAL_WARNING, _decisions, is_notice
 from imr.parse.pdftext import extract_lines
 from imr.warehouse import ObjectResult, Parsed
+from support.helpers import score_pairs
 
 REPO = Path(__file__).resolve().parents[1]
-SCORER = REPO.parent / "shared" / "tools" / "score_records.py"
 SEED = REPO.parent / "shared" / "seed-letter-2013-era.txt"
 N_NOTICES = 36
 
@@ -36,21 +36,6 @@ def _quiet_pdfminer():
     logger.setLevel(logging.ERROR)
     yield
     logger.setLevel(level)
-
-
-def _score(tmp_path: Path, pairs: list[tuple[dict, dict]]) -> dict:
-    if not SCORER.exists():
-        pytest.skip(f"scorer not found at {SCORER}")
-    exp, act = tmp_path / "expected.jsonl", tmp_path / "actual.jsonl"
-    exp.write_text("".join(json.dumps(e) + "\n" for e, _ in pairs))
-    act.write_text("".join(json.dumps(a) + "\n" for _, a in pairs))
-    out = subprocess.run(
-        [sys.executable, str(SCORER), str(exp), str(act), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
 
 
 def _notice(seed: str, **kw) -> tuple[imr_synth.LetterSpec, bytes]:
@@ -78,7 +63,7 @@ def test_generated_notices_parse_to_their_truth(notices, tmp_path: Path) -> None
         got = from_pdf(pdf)
         parsed.append((spec, got))
         pairs.append((spec.letter.to_dict(), got.to_dict()))
-    score = _score(tmp_path, pairs)
+    score = score_pairs(tmp_path, pairs)
     assert score["field_accuracy"] == 1.0, score["mismatches"][:3]
     assert score["letters_all_correct"] == len(pairs)
     for spec, got in parsed:

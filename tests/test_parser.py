@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -19,31 +16,15 @@ from imr.parse.letter_parser import _request
 from imr.parse.pdftext import Fragment, Line, extract_lines
 from imr.records import Item, Letter
 from imr.validate import rationale_polarity, validate
+from support.helpers import score_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-SCORER = SHARED / "tools" / "score_records.py"
 SEED = SHARED / "seed-letter-2013-era.txt"
 
 
 def _line(y: float, *cells: tuple[float, str], page: int = 0, bold: bool = False) -> Line:
     return Line(page, y, 11.0, tuple(Fragment(x, x + 6 * len(t), t, bold) for x, t in cells))
-
-
-def _score(tmp_path: Path, pairs: list[tuple[dict, dict]]) -> dict:
-    """The project's one metric (shared/tools/score_records.py); a copy of its rules if absent."""
-    exp, act = tmp_path / "expected.jsonl", tmp_path / "actual.jsonl"
-    exp.write_text("".join(json.dumps(e) + "\n" for e, _ in pairs))
-    act.write_text("".join(json.dumps(a) + "\n" for _, a in pairs))
-    if not SCORER.exists():
-        pytest.skip(f"scorer not found at {SCORER}")
-    out = subprocess.run(
-        [sys.executable, str(SCORER), str(exp), str(act), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
 
 
 # --- header table ---------------------------------------------------------------------------
@@ -150,7 +131,7 @@ def test_generated_letters_parse_exactly(style: str, tmp_path: Path) -> None:
     for seed in range(25):
         truth, pdf = imr_synth.random_letter(random.Random(f"{style}-{seed}"), style=style)
         pairs.append((truth.to_dict(), from_pdf(pdf).to_dict()))
-    score = _score(tmp_path, pairs)
+    score = score_pairs(tmp_path, pairs)
     assert score["field_accuracy"] == 1.0, score["mismatches"][:3]
     assert score["letters_all_correct"] == len(pairs)
 
@@ -195,7 +176,7 @@ def test_seed_letter_2013_style(tmp_path: Path) -> None:
         "ACOEM Guidelines discuss application of cold in the acute phase"
     )
     assert item.decision_rationale.endswith("is not medically necessary.")
-    score = _score(tmp_path, [(truth.to_dict(), got.to_dict())])
+    score = score_pairs(tmp_path, [(truth.to_dict(), got.to_dict())])
     assert score["field_accuracy"] == 1.0, score["mismatches"]
 
 

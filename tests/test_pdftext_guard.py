@@ -24,7 +24,7 @@ from pdfminer.utils import apply_matrix_pt
 
 import imr_synth
 from imr.parse import pdftext
-from minipdf import one_page_pdf
+from support.minipdf import one_page_pdf
 
 TOLERANCE_PT = 0.01
 # Glyph tuples as the fast collector records them: (baseline, x0, x1, size, text, bold).

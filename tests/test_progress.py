@@ -1,11 +1,10 @@
 """imr.read.progress on the real PostgreSQL: a run in progress with known states and timestamps
-(tests/progress_seed.py) gives exact counts, rate and ETA; finished and abandoned runs are not
+(tests/support/progress_seed.py) gives exact counts, rate and ETA; finished and abandoned runs are not
 active; the batch columns agree with the manifest; the progress line and its polling loop."""
 
 from __future__ import annotations
 
 import io
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -17,7 +16,7 @@ import pytest
 from imr import warehouse
 from imr.console import format_progress_line, poll_progress
 from imr.read.progress import active_runs_progress, format_duration
-from progress_seed import EXPECTED_BATCHES, EXPECTED_COUNTS, KEYS, db_now, letter, seed_active_run
+from support.progress_seed import EXPECTED_BATCHES, EXPECTED_COUNTS, KEYS, db_now, letter, seed_active_run
 
 pytestmark = pytest.mark.integration
 
@@ -192,8 +191,7 @@ def test_poll_progress_survives_an_unreachable_warehouse():
 
 def test_the_benchmarks_progress_thread(wh_conn, pg_dsn):
     """bench/progress_watch.py, as bench/pipeline_bench.py uses it around its DAG run."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from progress_watch import progress_lines  # bench/ is not a package
+    from progress_watch import progress_lines  # bench/ (pytest's pythonpath, pyproject.toml)
 
     seed_active_run(wh_conn, BUCKET, RUN, db_now(wh_conn))
     out = io.StringIO()

@@ -5,11 +5,10 @@ nothing else. The
 api-server logs in as a member of it (compose's and the native stack's imr_ui).
 
 The warehouse is seeded by its owner with a run in progress, loaded letters, a quarantined object
-and failures (tests/progress_seed.py), so every query returns rows, then read as the reader."""
+and failures (tests/support/progress_seed.py), so every query returns rows, then read as the reader."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
 import psycopg2
@@ -17,7 +16,8 @@ import pytest
 
 from imr import alerts, console, warehouse
 from imr.read import insights, monitor, progress
-from progress_seed import db_now, seed_active_run
+from support.progress_seed import db_now, seed_active_run
+from support.roles import member_login
 
 pytestmark = [pytest.mark.integration]
 RUN = "manual__reader-role"
@@ -37,18 +37,8 @@ def reader_dsn(pg_dsn, admin_dsn):
             (RUN,),
         )
     owner.close()
-    name = f"imr_ui_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(admin_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT")
-        cur.execute(f"GRANT imr_reader TO {name}")
-    yield pg_dsn.replace("user=postgres", f"user={name}")
-    with admin.cursor() as cur:
-        dbname = dict(p.split("=", 1) for p in pg_dsn.split())["dbname"]
-        cur.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")  # its grants name the role
-        cur.execute(f"DROP ROLE IF EXISTS {name}")
-    admin.close()
+    with member_login(admin_dsn, pg_dsn, "imr_reader", "imr_ui") as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""One source of truth: the native stack (scripts/stack.py) and docker-compose.yaml run the same
+"""One source of truth: the native stack (imr_devtools.stack) and docker-compose.yaml run the same
 topology with the same names and settings. Static: nothing is started here (tests/stack/ runs it)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import load_script
 from imr import config
+from imr_devtools import stack as stack_module
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = (
@@ -28,7 +28,7 @@ SETTINGS = (
 
 @pytest.fixture(scope="module")
 def stack():
-    return load_script("stack", "imr_stack")
+    return stack_module
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_same_s3_retry_policy(stack_env, compose) -> None:
 
 
 def test_same_init_scripts_and_pool(stack) -> None:
-    source = (REPO / "scripts" / "stack.py").read_text()
+    source = Path(stack_module.__file__).read_text()
     assert '"docker" / "airflow-init.sh"' in source
     assert '"docker" / "warehouse-initdb" / "10-imr-roles.sh"' in source
     init = (REPO / "docker" / "airflow-init.sh").read_text()
@@ -117,7 +117,7 @@ def test_api_server_reads_as_imr_ui(stack_env, api_server_env, compose) -> None:
     assert {k: v for k, v in api_server_env.items() if k != conn} == {
         k: v for k, v in stack_env.items() if k != conn
     }
-    source = (REPO / "scripts" / "stack.py").read_text()
+    source = Path(stack_module.__file__).read_text()
     assert '_spawn("api-server", ["airflow", "api-server"], api_server_env(pw, env))' in source
 
 
@@ -144,12 +144,12 @@ def test_stack_passwords_may_hold_any_character(stack) -> None:
 
 def test_redis_keeps_queued_messages(stack, compose) -> None:
     assert "--appendonly yes" in " ".join(compose["services"]["redis"]["command"])
-    assert '"--appendonly", "yes"' in (REPO / "scripts" / "stack.py").read_text()
+    assert '"--appendonly", "yes"' in Path(stack_module.__file__).read_text()
 
 
 def test_two_workers_in_sessions_of_their_own(stack) -> None:
     assert stack.WORKERS == ("worker-1", "worker-2")
-    assert "start_new_session=True" in (REPO / "scripts" / "stack.py").read_text()
+    assert "start_new_session=True" in Path(stack_module.__file__).read_text()
 
 
 def test_same_alert_mail_settings(stack_env, compose) -> None:
@@ -186,4 +186,4 @@ def test_stack_secrets_files_are_private(stack, tmp_path, monkeypatch) -> None:
     env_file.chmod(0o644)
     stack.write_private(env_file, "export X=1\n")
     assert env_file.stat().st_mode & 0o777 == 0o600 and env_file.read_text() == "export X=1\n"
-    assert 'write_private(stack_dir() / "stack.env"' in (REPO / "scripts" / "stack.py").read_text()
+    assert 'write_private(stack_dir() / "stack.env"' in Path(stack_module.__file__).read_text()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 
 import psycopg2
 import pytest
@@ -19,11 +18,10 @@ from imr.records import Item, Letter, ParseWarning
 from imr.warehouse import Failed, ObjectResult, Parsed
 from imr.warehouse import merge as warehouse_merge
 from imr.warehouse import rows as warehouse_rows
+from loader_baseline import load_rows_executemany
+from support.builders import BUCKET, claim_all, ingest, obj, ok, one, q
 
 pytestmark = pytest.mark.integration
-
-BUCKET = "imr-letters"
-T0 = datetime(2017, 2, 1, tzinfo=UTC)
 
 
 def letter(case: str, decisions: tuple[str, ...] = ("Upheld",), **kw) -> Letter:
@@ -55,47 +53,8 @@ def letter(case: str, decisions: tuple[str, ...] = ("Upheld",), **kw) -> Letter:
     return enrich_letter(Letter(case_number=case, items=items, **fields))
 
 
-def obj(key: str, etag: str | None = None, minutes: int = 0) -> dict:
-    return {
-        "key": key,
-        "etag": etag or f'"{key}-etag"',
-        "size": 1234,
-        "last_modified": T0 + timedelta(minutes=minutes),
-    }
-
-
-def ok(key: str, let: Letter, sha: str | None = None, etag: str | None = None) -> ObjectResult:
-    return ObjectResult(key, etag or f"{key}-etag", sha or f"sha-{key}", Parsed(let))
-
-
 def fail(key: str, code: str = "no_text_layer", message: str = "scanned") -> ObjectResult:
     return ObjectResult(key, f"{key}-etag", f"sha-{key}", Failed(code, message))
-
-
-def claim_all(conn, run_id: str, batch_size: int = 100) -> list[str]:
-    keys = []
-    for batch_id in warehouse.claim_batches(conn, BUCKET, run_id, batch_size):
-        keys += [o.key for o in warehouse.get_batch(conn, batch_id).objects]
-    return keys
-
-
-def ingest(conn, run_id: str, objects: list[dict], outcomes: list, **kw) -> dict:
-    """register -> claim -> load, as a DAG run does."""
-    warehouse.register_objects(conn, BUCKET, objects, run_id)
-    claim_all(conn, run_id)
-    return warehouse.load_batch(conn, BUCKET, outcomes, run_id, "load", 0, **kw)
-
-
-def q(conn, sql: str, *args):
-    with conn.cursor() as cur:
-        cur.execute(sql, args or None)  # no args: leave % in LIKE patterns alone
-        rows = cur.fetchall()
-    conn.rollback()
-    return rows
-
-
-def one(conn, sql: str, *args):
-    return q(conn, sql, *args)[0][0]
 
 
 def snapshot(conn) -> dict:
@@ -584,7 +543,6 @@ def test_quality_definitions_run_through_the_airflow_operators(wh_conn, pg_dsn, 
     fix its configuration for every later test in the session."""
     import os
     import subprocess
-    import sys
 
     ingest(wh_conn, "run-x", [obj("o/1.pdf")], [ok("o/1.pdf", letter("CM16-0000070"))])
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
@@ -614,9 +572,6 @@ def test_executemany_baseline_loads_the_same_rows(wh_conn, pg_dsn):
         )
     warehouse.register_objects(other, BUCKET, objs, "run1")
     claim_all(other, "run1")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    from loader_baseline import load_rows_executemany  # bench/ is not a package
-
     counts = load_rows_executemany(other, BUCKET, outcomes, "run1", "load", 0)
     assert (counts.loaded, counts.quarantined, counts.items_written) == (4, 1, 12)
     assert snapshot(other) == copy_state

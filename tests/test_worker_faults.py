@@ -22,7 +22,7 @@ import pytest
 import imr_synth
 from imr.parse.limits import Limits
 from imr.parse.workers import ParserPool
-from minipdf import one_page_pdf
+from support.minipdf import one_page_pdf
 
 # Slow for pdfminer (tens of seconds on a shared core): long enough to be killed in the middle of it.
 SLOW = imr_synth.bad_files()["timeout"]

@@ -4,17 +4,14 @@ their items and citations, every batch finished and no deadlock."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import psycopg2
 import pytest
 
+import bench_records as br  # bench/ is on pytest's pythonpath (pyproject.toml)
+import write_ceiling as wc
+
 pytestmark = pytest.mark.integration
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import bench_records as br  # noqa: E402  (bench/ is not a package)
-import write_ceiling as wc  # noqa: E402
 
 LETTERS = 230  # 12 batches of 20, the last one short
 LANES = 5

@@ -10,6 +10,13 @@ from imr import quality
 from imr.config import CONN_WAREHOUSE
 from imr_airflow.tasks import plan, process_lane, publish, record_quality, release_claims
 
+# What every ingestion DAG passes to @dag (tests/dags/test_dag_validity.py asks each DAG for tags, an
+# owner and retries in default_args). No retry unless a task asks for one: the tasks that read S3 or
+# write the warehouse carry imr_airflow.tasks.RETRY; a failed quality gate or schema check is not
+# fixed by running it again.
+DEFAULT_ARGS = {"owner": "imr", "retries": 0}
+COMMON_DAG_ARGS = {"default_args": DEFAULT_ARGS, "tags": ["imr"]}
+
 
 def quality_gates() -> list:
     """The common-sql check operators: a failing check fails its task, and so the run, in the UI."""

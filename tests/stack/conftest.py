@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 from stackcheck import Api, stack_start
 
-from helpers import load_script
+from imr_devtools import stack as stack_module
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -98,5 +98,5 @@ def prefix() -> str:
 
 @pytest.fixture(scope="session")
 def stack_ctl(stack):
-    """scripts/stack.py as a module: the tests stop and start its components to cause faults."""
-    return load_script("stack", "imr_stack")
+    """imr_devtools.stack: the tests stop and start its components to cause faults."""
+    return stack_module

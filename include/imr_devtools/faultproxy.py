@@ -190,7 +190,7 @@ class FaultProxy:
     # ------------------------------------------------------------------ counters
 
     def counts(self) -> dict[str, int]:
-        """requests seen, and how many were forwarded, answered 503 SlowDown, or reset."""
+        """Requests seen, and how many were forwarded, answered 503 SlowDown, or reset."""
         with self._lock:
             return dict(self._counts)
 

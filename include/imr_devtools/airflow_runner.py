@@ -5,12 +5,12 @@ Airflow's metadata database by run id.
 The run is found by its logical date, which the runner picks (unique to the microsecond) and passes to
 `airflow dags test`; the log is kept for diagnosis but nothing is parsed out of it.
 
-    from airflow_runner import run_dag
+    from imr_devtools.airflow_runner import run_dag
     run = run_dag("imr_ingest_nightly", conf={"timeout_s": 5}, env=env)
     run.state, run.run_id, run.task_states()
 
-Lives in scripts/ (not include/imr, which never imports Airflow) and imports no Airflow module itself:
-it drives Airflow's CLI and reads Airflow's tables with psycopg2.
+Lives in imr_devtools (not include/imr, which never imports Airflow) and imports no Airflow module
+itself: it drives Airflow's CLI and reads Airflow's tables with psycopg2.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import psycopg2
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 AIRFLOW_SH = REPO / "scripts" / "airflow.sh"
 TERMINAL_STATES = ("success", "failed")
 
@@ -71,7 +71,7 @@ class DagRunError(RuntimeError):
 
 
 def metadata_uri(env: Mapping[str, str] | None = None) -> str:
-    """libpq URI of Airflow's metadata database, from AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (which names
+    """Libpq URI of Airflow's metadata database, from AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (which names
     a SQLAlchemy driver, e.g. `postgresql+psycopg2://`, that psycopg2 does not accept)."""
     env = os.environ if env is None else env
     scheme, sep, rest = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].partition("://")

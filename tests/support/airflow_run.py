@@ -1,4 +1,4 @@
-"""The tests' use of scripts/airflow_runner.py: a DAG run on the embedded services pointed at a test's
+"""The tests' use of imr_devtools.airflow_runner: a DAG run on the embedded services pointed at a test's
 own warehouse database and bucket, through the same AIRFLOW_CONN_*/AIRFLOW_VAR_* variables production
 uses, with quick task retries. The run, its state and its task instances come from the runner, which
 reads them from Airflow's metadata database."""
@@ -8,25 +8,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import psycopg2
-from airflow_runner import DagRun, dsn_to_uri, metadata_query
-from airflow_runner import run_dag as _run_dag
-
 from imr.config import CONN_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
+from imr_devtools.airflow_runner import DagRun, dsn_to_uri, metadata_query
+from imr_devtools.airflow_runner import run_dag as _run_dag
+from imr_devtools.scratch import migrate as migrate_warehouse
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 __all__ = ["DagRun", "dsn_to_uri", "run_dag", "task_states", "xcom_sizes"]
-
-
-def _migrate(dsn: str) -> None:
-    """What deployment does before any run (the DAGs only check the schema)."""
-    from imr import warehouse
-
-    conn = psycopg2.connect(dsn)
-    try:
-        warehouse.upgrade(conn)
-    finally:
-        conn.close()
 
 
 def run_dag(
@@ -40,7 +28,9 @@ def run_dag(
     migrate: bool = True,
 ) -> DagRun:
     if migrate:
-        _migrate(warehouse_dsn)
+        migrate_warehouse(
+            warehouse_dsn
+        )  # what deployment does before any run (the DAGs only check the schema)
     env = dict(os.environ)
     env.update(
         {

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
-"""The native stack's S3 proxy: tests/faultproxy.FaultProxy as a process of its own, so that Celery
-workers (other process groups) reach S3 through it and a test in yet another process can make it
-misbehave.
+"""The native stack's S3 proxy: imr_devtools.faultproxy.FaultProxy as a process of its own, so that
+Celery workers (other process groups) reach S3 through it and a test in yet another process can make
+it misbehave.
 
-    s3_fault_proxy.py --listen PORT --upstream http://127.0.0.1:S3PORT --control FILE
+    python -m imr_devtools.s3_fault_proxy --listen PORT --upstream http://127.0.0.1:S3PORT --control FILE
 
 It forwards everything until FILE holds a JSON object such as {"fault_rate": 0.2, "seed": 7}; it
 re-reads FILE twice a second and writes its counters to FILE's sibling `<name>.counts.json`.
@@ -19,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from faultproxy import FaultProxy
+from imr_devtools.faultproxy import FaultProxy
 
 
 def _settings(control: Path) -> dict:

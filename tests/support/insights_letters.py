@@ -1,0 +1,93 @@
+"""The letters of the Insights tests (test_insights.py, test_insights_api.py): chosen categories,
+decisions, citations and dates, so that every figure is known exactly."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from support.builders import ACOEM, CPMT, CPMT_NSAID, ODG, OPIOID_TX, PT, ingest, item, make, obj, ok
+
+ORTHO, PAIN = "Orthopaedic Surgery", "Pain Management"
+
+# Days from application to decision in the comments; L5 has no application date.
+
+# Days from application to decision in the comments; L5 has no application date.
+LETTERS = [
+    make(
+        "CM16-0000501",
+        date(2016, 1, 15),
+        date(2015, 12, 20),  # 26 days
+        None,
+        "Standard",
+        ORTHO,
+        [
+            item(1, "Pharmaceuticals", "Opioids", "Upheld", [CPMT, CPMT_NSAID]),  # one MTUS title twice
+            item(2, "Pharmaceuticals", "Opioids", "Overturned", [CPMT, OPIOID_TX]),  # two MTUS titles
+            item(3, "Diagnostic Testing", "Imaging/Radiology", "Upheld", [ACOEM]),
+        ],
+    ),
+    make(
+        "CM16-0000502",
+        date(2016, 2, 10),
+        date(2016, 1, 1),  # 40 days
+        None,
+        "Standard",
+        PAIN,
+        [
+            item(
+                1, "Pharmaceuticals", "Muscle Relaxant", "Upheld", [CPMT], claims=[ODG]
+            ),  # claims: not counted
+            item(2, "Rehabilitation", PT, "Overturned", [ODG]),
+        ],
+    ),
+    make(
+        "CM16-0000503",
+        date(2016, 3, 31),
+        date(2016, 3, 1),  # 30 days: not over
+        None,
+        "Standard",
+        ORTHO,
+        [
+            item(1, "Surgery", "Spine", "Overturned", [ODG, ACOEM]),
+            item(2, "Pharmaceuticals", "NSAID", "Upheld", []),
+        ],
+    ),
+    make(
+        "CM16-0000504",
+        date(2016, 4, 1),
+        date(2016, 3, 29),  # 3 days
+        None,
+        "Expedited",
+        PAIN,
+        [item(1, "Pharmaceuticals", "Opioids", "Overturned", [OPIOID_TX])],
+    ),
+    make(
+        "CM16-0000505",
+        date(2016, 6, 30),
+        None,
+        None,
+        "Standard",
+        ORTHO,
+        [
+            item(1, "Diagnostic Testing", "Imaging/Radiology", "Overturned", [ODG]),
+            item(2, None, None, "Upheld", []),  # loaded before the enriched fields existed
+        ],
+    ),
+    make(
+        "CM17-0000506",
+        date(2017, 1, 5),
+        date(2016, 9, 1),  # 126 days
+        None,
+        "Standard",
+        PAIN,
+        [item(1, "Rehabilitation", PT, "Upheld", [CPMT])],
+    ),
+]
+
+
+def load_letters(conn) -> None:
+    keys = [f"v/{let.case_number}.pdf" for let in LETTERS]
+    counts = ingest(
+        conn, "run1", [obj(k) for k in keys], [ok(k, let) for k, let in zip(keys, LETTERS, strict=True)]
+    )
+    assert counts.loaded == 6 and counts.items_written == 11
