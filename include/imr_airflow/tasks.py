@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowSkipException
 
 from imr import pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
@@ -162,18 +163,48 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
     return totals
 
 
-@task(trigger_rule=TriggerRule.ALL_DONE)
-def record_quality() -> dict[str, Any]:
-    """Runs every data-quality check and stores the results in imr.dq_results (the gates of
-    imr_airflow.wiring fail the run; this task only records, so the results exist even when a gate
-    fails)."""
-    ctx = get_current_context()
+def _record(run_id: str, **params) -> dict[str, Any]:
     with warehouse_connection() as conn:
-        results = quality.run_checks(conn, ctx["run_id"])
-        quality.record_results(conn, ctx["run_id"], results)
+        results = quality.run_checks(conn, run_id, **params)
+        quality.record_results(conn, run_id, results)
     failed = [f"{r.name}={r.observed}" for r in results if not r.passed]
     log.info("data quality: %d checks, %d failed %s", len(results), len(failed), failed)
     return {"checks": len(results), "failed": failed}
+
+
+@task(trigger_rule=TriggerRule.ALL_DONE)
+def record_quality() -> dict[str, Any]:
+    """Runs every data-quality check over the rows this run touched, once, and stores the results in
+    imr.dq_results; the gates of imr_airflow.wiring read them back and fail the run. This task only
+    records (even after a lane failed), so the results exist whatever the gates decide."""
+    return _record(get_current_context()["run_id"], scope=quality.SCOPE_RUN)
+
+
+@task(retries=1, retry_delay=timedelta(minutes=5))
+def record_sweep() -> dict[str, Any]:
+    """imr_quality_sweep: the same checks over the whole archive and manifest, recorded under the
+    sweep's run_id for its gates."""
+    ctx = get_current_context()
+    params = ctx["params"]
+    return _record(
+        ctx["run_id"],
+        scope=quality.SCOPE_ARCHIVE,
+        settle_hours=float(params.get("settle_hours") or quality.SETTLE_HOURS),
+    )
+
+
+# The imr_quality_sweep DAG schedules on this besides its weekly time: a reparse backfill re-writes
+# letters outside any nightly run's scope, so the whole archive is judged again.
+REPARSED_ASSET = Asset(name="imr_letters_reparsed")
+
+
+@task(outlets=[REPARSED_ASSET])
+def announce_reparse() -> bool:
+    """Emits REPARSED_ASSET after a backfill with reparse passed its gates; skipped (no event)
+    otherwise."""
+    if not get_current_context()["params"].get("reparse"):
+        raise AirflowSkipException("not a reparse backfill")
+    return True
 
 
 @task(outlets=[LETTERS_ASSET])
