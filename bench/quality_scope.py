@@ -10,7 +10,7 @@
 * times quality.run_checks scoped to the night's run (SCOPE_RUN) and over the archive
   (SCOPE_ARCHIVE, the sweep), each the best of --repeat runs, warm cache.
 
-    python bench/quality_scope.py [--letters 400000] [--night 500] [--repeat 3] [--keep]
+    python bench/quality_scope.py [--letters 400000] [--night 500] [--repeat 3] [--keep] [--reuse]
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def main() -> int:
     ap.add_argument("--night", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the scratch database imr_qbench")
+    ap.add_argument("--reuse", action="store_true", help="time the warehouse a --keep run left")
     args = ap.parse_args()
 
     import devservices
@@ -140,15 +141,19 @@ def main() -> int:
     admin = psycopg2.connect(host="127.0.0.1", port=devservices.pg_port(), user="postgres", dbname="postgres")
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS imr_qbench")
-        cur.execute("CREATE DATABASE imr_qbench")
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = 'imr_qbench'")
+        reuse = args.reuse and cur.fetchone() is not None
+        if not reuse:
+            cur.execute("DROP DATABASE IF EXISTS imr_qbench")
+            cur.execute("CREATE DATABASE imr_qbench")
     dsn = {"host": "127.0.0.1", "port": devservices.pg_port(), "user": "postgres"}
     conn = psycopg2.connect(**dsn, dbname="imr_qbench")
     try:
         warehouse.upgrade(conn)
-        t0 = time.perf_counter()
-        generate(conn, args.letters, args.night)
-        print(f"generated {args.letters:,} + {args.night:,} letters in {time.perf_counter() - t0:.0f} s")
+        if not reuse:
+            t0 = time.perf_counter()
+            generate(conn, args.letters, args.night)
+            print(f"generated {args.letters:,} + {args.night:,} letters in {time.perf_counter() - t0:.0f} s")
         with conn, conn.cursor() as cur:
             for t in BIG_TABLES:
                 cur.execute(f"SELECT count(*) FROM imr.{t}")
