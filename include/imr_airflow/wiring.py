@@ -48,7 +48,8 @@ def ingest_tail(start):
     results are still recorded.
 
     :param start: the DAG's first task(s).
-    :return: the publish task, for what a DAG adds after a published run.
+    :return: the gate tasks, for what a DAG adds once a run passed them (beside publish, so no step
+        is added to the run's end).
     """
     planned = plan()
     start >> planned
@@ -63,7 +64,7 @@ def ingest_tail(start):
     # lanes, not publish: once the lanes have ended there is nothing left to claim, and beside the
     # gates it costs the run no extra step.
     lanes >> release_claims().as_teardown(setups=planned)
-    return done
+    return gates
 
 
 def sweep_tail(start) -> None:
