@@ -1,8 +1,11 @@
 """Data-quality checks on the warehouse, defined once as data and usable three ways:
 
-* run_checks(conn, ...) runs them here and record_results() stores them in imr.dq_results;
-* table_checks() gives the `checks` dicts for Airflow's SQLTableCheckOperator (one per table);
-* column_mapping() gives the `column_mapping` dicts for SQLColumnCheckOperator.
+* run_checks(conn, ...) runs them here and record_results() stores them in imr.dq_results; the
+  DAGs' gates read those back (gate_sql), so each statement runs once per run;
+* table_checks() gives the whole-table `checks` dicts for Airflow's SQLTableCheckOperator (one per
+  table), for running them ad hoc through the provider;
+* column_mapping() gives the `column_mapping` dicts for SQLColumnCheckOperator (likewise ad hoc;
+  the DAGs judge the same columns through the checks above, letters_patient_age_range included).
 
 A check judges one of three scopes (`scope=`): the rows a run touched (SCOPE_RUN: the case numbers
 of the objects whose manifest row names the run as last_run_id, so a nightly run's cost grows with
