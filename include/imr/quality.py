@@ -88,6 +88,9 @@ _DERIVED_OUTCOME = (
 )
 
 
+_BY_CASE = ("imr.letters", "imr.items", "imr.item_citations")
+
+
 def _run_cases(run_id: str) -> str:
     """The rows of a table keyed by case_number that the run touched: the cases of the objects it
     registered, claimed or loaded (s3_objects_last_run_idx, then the table's primary key)."""
@@ -213,8 +216,9 @@ def checks(
     ]
     out += enrichment_checks()
     if scope == SCOPE_RUN:
-        # Every table judged here is keyed by case_number; the reconciliation is scoped already.
-        out = [replace(c, where=_run_cases(run_id)) for c in out]
+        # The tables keyed by case_number are narrowed to the run's cases; a check on any other
+        # table keeps its own terms (the reconciliation below is scoped already).
+        out = [replace(c, where=_run_cases(run_id)) if c.table in _BY_CASE else c for c in out]
     reconciliation = _reconciliation(run_id, scope, settle_hours)
     if reconciliation is not None:
         out.append(reconciliation)
