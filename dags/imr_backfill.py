@@ -6,6 +6,8 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag
 
+from imr.config import DAG_BACKFILL
+from imr_airflow.alerting import backfill_deadline, dag_alerting
 from imr_airflow.params import common_params
 from imr_airflow.tasks import announce_reparse, check_schema, discover
 from imr_airflow.wiring import ingest_tail
@@ -27,6 +29,7 @@ PARAMS = common_params("key prefix to backfill") | {
     params=PARAMS,
     tags=["imr"],
     doc_md=__doc__,
+    **dag_alerting(backfill_deadline(DAG_BACKFILL)),
 )
 def imr_backfill():
     ingest_tail(check_schema() >> discover()) >> announce_reparse()

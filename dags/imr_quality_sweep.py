@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
 
 from imr.quality import SETTLE_HOURS
+from imr_airflow.alerting import dag_alerting
 from imr_airflow.tasks import REPARSED_ASSET, check_schema
 from imr_airflow.wiring import sweep_tail
 
@@ -34,6 +35,7 @@ PARAMS = {
     default_args={"owner": "imr", "retries": 1, "retry_delay": timedelta(minutes=5)},
     tags=["imr", "quality"],
     doc_md=__doc__,
+    **dag_alerting(),  # a failing sweep mails like a failed run; it has no deadline
 )
 def imr_quality_sweep():
     sweep_tail(check_schema())

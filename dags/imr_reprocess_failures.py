@@ -5,6 +5,7 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag
 
+from imr_airflow.alerting import dag_alerting
 from imr_airflow.params import common_params
 from imr_airflow.tasks import check_schema, requeue
 from imr_airflow.wiring import ingest_tail
@@ -23,6 +24,7 @@ PARAMS = common_params("only keys under this prefix") | {
     params=PARAMS,
     tags=["imr"],
     doc_md=__doc__,
+    **dag_alerting(),
 )
 def imr_reprocess_failures():
     ingest_tail(check_schema() >> requeue())

@@ -7,14 +7,18 @@
 #   1. The UI/API users of the FAB auth manager (admin and viewer from .env): docker/airflow-users.sh.
 #   2. Pool `imr_warehouse` (warehouse writers; parse tasks use default_pool).
 #   3. Warehouse schema: `imr db upgrade` as the warehouse owner (migration/admin role).
-#   4. Role wiring the migrations cannot know: imr_app (the DAGs' login) joins imr_loader.
-#   5. A least-privilege check of connection `imr_warehouse` (imr_app).
+#   4. Role wiring the migrations cannot know: imr_app (the DAGs' login) joins imr_loader, imr_ui
+#      (the api-server's login) joins imr_reader; both passwords come from the environment.
+#   5. A least-privilege check of connection `imr_warehouse` (imr_app) and of the api-server's
+#      (IMR_UI_CONN, imr_ui: may read the manifest, may not write it).
+# Compose runs docker/check_secrets.py before this (placeholder secrets); the native stack generates
+# its own.
 set -euo pipefail
 
 : "${_AIRFLOW_WWW_USER_USERNAME:?}" "${_AIRFLOW_WWW_USER_PASSWORD:?}"
 : "${IMR_VIEWER_USERNAME:?}" "${IMR_VIEWER_PASSWORD:?}"
 : "${IMR_WAREHOUSE_POOL_SLOTS:?}" "${IMR_WAREHOUSE_DSN:?}" "${IMR_APP_PASSWORD:?}"
-: "${AIRFLOW_CONN_IMR_WAREHOUSE:?}"
+: "${AIRFLOW_CONN_IMR_WAREHOUSE:?}" "${IMR_UI_PASSWORD:?}" "${IMR_UI_CONN:?}"
 
 echo "== Airflow users (FAB auth manager): ${_AIRFLOW_WWW_USER_USERNAME} (Admin), ${IMR_VIEWER_USERNAME} (Viewer)"
 bash "$(dirname "${BASH_SOURCE[0]}")/airflow-users.sh"
@@ -26,7 +30,7 @@ airflow pools set imr_warehouse "${IMR_WAREHOUSE_POOL_SLOTS}" \
 echo "== Warehouse migrations: imr db upgrade (as the warehouse owner)"
 imr db upgrade
 
-echo "== Warehouse roles: GRANT imr_loader TO imr_app"
+echo "== Warehouse roles: GRANT imr_loader TO imr_app, GRANT imr_reader TO imr_ui"
 python - <<'PY'
 import os
 
@@ -35,17 +39,20 @@ import psycopg2
 conn = psycopg2.connect(os.environ["IMR_WAREHOUSE_DSN"])
 conn.autocommit = True
 with conn.cursor() as cur:
-    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'imr_loader'")
-    if cur.fetchone() is None:
-        raise SystemExit("role imr_loader does not exist after `imr db upgrade`: the migrations must create it")
-    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'imr_app'")
-    if cur.fetchone() is None:
-        # A warehouse volume initialised before docker/warehouse-initdb existed.
-        cur.execute("CREATE ROLE imr_app LOGIN PASSWORD %s", (os.environ["IMR_APP_PASSWORD"],))
-    else:
-        # .env stays the source of truth when the password is rotated.
-        cur.execute("ALTER ROLE imr_app WITH LOGIN INHERIT PASSWORD %s", (os.environ["IMR_APP_PASSWORD"],))
-    cur.execute("GRANT imr_loader TO imr_app")
+    for login, group, env in (("imr_app", "imr_loader", "IMR_APP_PASSWORD"), ("imr_ui", "imr_reader", "IMR_UI_PASSWORD")):
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,))
+        if cur.fetchone() is None:
+            raise SystemExit(f"role {group} does not exist after `imr db upgrade`: the migrations must create it")
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,))
+        # Created when missing (imr_ui, or a warehouse volume initialised before
+        # docker/warehouse-initdb existed); otherwise .env stays the source of truth when the
+        # password is rotated.
+        verb = "ALTER" if cur.fetchone() else "CREATE"
+        cur.execute(
+            f"{verb} ROLE {login} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD %s",
+            (os.environ[env],),
+        )
+        cur.execute(f"GRANT {group} TO {login}")
     cur.execute("GRANT CONNECT, TEMPORARY ON DATABASE imr TO imr_app")
 conn.close()
 PY
@@ -67,6 +74,28 @@ conn.close()
 print(f"user={user} usage(imr)={usage} create(imr)={create_in_schema} create(db)={create_schema}")
 if not usage or create_in_schema or create_schema:
     raise SystemExit("imr_app must have USAGE on schema imr and no CREATE: check the imr_loader grants")
+PY
+
+echo "== Check: the api-server's login (imr_ui) reads the manifest and can write nothing"
+python - <<'PY'
+import os
+
+import psycopg2
+
+conn = psycopg2.connect(os.environ["IMR_UI_CONN"])
+with conn.cursor() as cur:
+    cur.execute(
+        "SELECT current_user, has_table_privilege('imr.s3_objects', 'SELECT'),"
+        " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "   WHERE n.nspname = 'imr' AND c.relkind IN ('r', 'p', 'v', 'm')"
+        "   AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')),"
+        " has_schema_privilege('imr', 'CREATE')"
+    )
+    user, select, writable, create = cur.fetchone()
+conn.close()
+print(f"user={user} select(s3_objects)={select} writable tables={writable} create(imr)={create}")
+if user != "imr_ui" or not select or writable or create:
+    raise SystemExit("the api-server's login must be imr_ui, read imr.s3_objects and write nothing: check imr_reader")
 PY
 
 if [ -n "${AIRFLOW_UID:-}" ]; then  # in the image only: the native stack runs as the caller

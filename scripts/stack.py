@@ -19,9 +19,12 @@ under <run dir>/stack (default .run/stack):
 
 Set-up is compose's: the warehouse's first-start script (docker/warehouse-initdb) and airflow-init's
 script (docker/airflow-init.sh: pool, `imr db upgrade` as the owner, imr_app in imr_loader, the
-least-privilege check, the FAB users) run unchanged. The DAGs log in to the warehouse as imr_app.
+least-privilege check, the FAB users) run unchanged. The DAGs log in to the warehouse as imr_app;
+the api-server, which only reads, as imr_ui (a member of imr_reader: SELECT only), as in compose. The
+S3 endpoint here has one key pair, so the api-server's S3 keys are the workers' (compose gives it a
+read-only MinIO user; docs/security.md).
 Generated passwords and keys stay in <stack dir>/secrets.json (mode 0600); <stack dir>/stack.env has
-`export` lines for clients (API URL, users, S3, DSNs).
+`export` lines for clients (API URL, users, S3, DSNs), also 0600: it holds every password.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import devservices  # scripts/, beside this file
 
@@ -56,12 +60,13 @@ PORT_OFFSETS = {
     "s3": 12,
     "redis": 13,
     "s3_proxy": 14,
+    "smtp": 15,
     "api": 80,
     "triggerer_logs": 93,
     "worker-1_logs": 91,
     "worker-2_logs": 92,
 }
-META_USER, WAREHOUSE_OWNER, APP_USER = "airflow", "imr_owner", "imr_app"
+META_USER, WAREHOUSE_OWNER, APP_USER, UI_USER = "airflow", "imr_owner", "imr_app", "imr_ui"
 ADMIN_USER, VIEWER_USER = "admin", "viewer"
 START_TIMEOUT_S = 300
 
@@ -74,26 +79,50 @@ def port(name: str) -> int:
     return int(os.environ.get("IMR_STACK_PORT_BASE") or 54400) + PORT_OFFSETS[name]
 
 
-def _secrets() -> dict[str, str]:
-    """Generated once per stack dir; never in the repository."""
-    path = stack_dir() / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
+PASSWORDS = ("metadata", "warehouse_owner", "imr_app", "imr_ui", "admin", "viewer", "s3")
+
+
+def _generate() -> dict[str, str]:
     from cryptography.fernet import Fernet
 
-    values = {
-        name: secrets.token_urlsafe(18)
-        for name in ("metadata", "warehouse_owner", "imr_app", "admin", "viewer", "s3")
-    }
-    values |= {
+    return {name: secrets.token_urlsafe(18) for name in PASSWORDS} | {
         "jwt_secret": secrets.token_urlsafe(48),
         "api_secret_key": secrets.token_urlsafe(32),
         "fernet_key": Fernet.generate_key().decode(),
     }
+
+
+def write_private(path: Path, text: str) -> None:
+    """`text` in `path`, readable by its owner only (0600) from its first byte on."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(values, indent=1))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that existed keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _secrets() -> dict[str, str]:
+    """Generated once per stack dir; never in the repository. A secret added since the file was
+    written (imr_ui) is generated and saved beside the others."""
+    path = stack_dir() / "secrets.json"
+    values = json.loads(path.read_text()) if path.exists() else {}
+    missing = {k: v for k, v in _generate().items() if k not in values}
+    if missing:
+        values |= missing
+        write_private(path, json.dumps(values, indent=1))
     return values
+
+
+def _pg_uri(user: str, password: str, port_name: str, db: str, scheme: str = "postgresql") -> str:
+    """A PostgreSQL URI whose password may hold any character (percent-encoded)."""
+    return f"{scheme}://{user}:{quote(password, safe='')}@127.0.0.1:{port(port_name)}/{db}"
+
+
+def _dsn(user: str, password: str, port_name: str, db: str) -> str:
+    """A libpq key=value DSN whose password may hold any character (quoted, backslash and quote
+    escaped)."""
+    quoted = "'" + password.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return f"host=127.0.0.1 port={port(port_name)} dbname={db} user={user} password={quoted}"
 
 
 def metadata_cluster(pw: dict[str, str]) -> devservices.PgCluster:
@@ -111,7 +140,6 @@ def warehouse_cluster(pw: dict[str, str]) -> devservices.PgCluster:
 
 def client_env(pw: dict[str, str]) -> dict[str, str]:
     """stack.env: what a client (tests, a shell) needs to use the stack."""
-    wh = port("warehouse_pg")
     return {
         "AIRFLOW_API_URL": f"http://127.0.0.1:{port('api')}",
         "IMR_ADMIN_USER": ADMIN_USER,
@@ -125,14 +153,10 @@ def client_env(pw: dict[str, str]) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "IMR_BUCKET": devservices.BUCKET,
         "IMR_PREFIX": devservices.PREFIX,
-        "IMR_WAREHOUSE_DSN": (
-            f"host=127.0.0.1 port={wh} dbname=imr user={WAREHOUSE_OWNER} password={pw['warehouse_owner']}"
-        ),
-        "IMR_APP_DSN": f"host=127.0.0.1 port={wh} dbname=imr user={APP_USER} password={pw['imr_app']}",
-        "IMR_METADATA_DSN": (
-            f"host=127.0.0.1 port={port('metadata_pg')} dbname=airflow user={META_USER} "
-            f"password={pw['metadata']}"
-        ),
+        "IMR_WAREHOUSE_DSN": _dsn(WAREHOUSE_OWNER, pw["warehouse_owner"], "warehouse_pg", "imr"),
+        "IMR_APP_DSN": _dsn(APP_USER, pw["imr_app"], "warehouse_pg", "imr"),
+        "IMR_UI_DSN": _dsn(UI_USER, pw["imr_ui"], "warehouse_pg", "imr"),
+        "IMR_METADATA_DSN": _dsn(META_USER, pw["metadata"], "metadata_pg", "airflow"),
         "IMR_REDIS_PORT": str(port("redis")),
         "IMR_S3_PROXY_CONTROL": str(proxy_control()),
         "IMR_STACK_DIR": str(stack_dir()),
@@ -141,7 +165,7 @@ def client_env(pw: dict[str, str]) -> dict[str, str]:
 
 def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
     """Every Airflow component's environment: compose's x-airflow-common, on this machine's ports."""
-    meta = f"{META_USER}:{pw['metadata']}@127.0.0.1:{port('metadata_pg')}/airflow"
+    meta = f"{META_USER}:{quote(pw['metadata'], safe='')}@127.0.0.1:{port('metadata_pg')}/airflow"
     aws = {
         "conn_type": "aws",
         "login": "imr-stack",
@@ -151,6 +175,12 @@ def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
             "region_name": "us-east-1",
             **config.S3_RETRY_EXTRA,
         },
+    }
+    smtp = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": port("smtp"),
+        "extra": {"from_email": "imr-alerts@localhost", "disable_ssl": True, "disable_tls": True},
     }
     venv_bin = str(Path(sys.executable).parent)
     return {
@@ -183,11 +213,12 @@ def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(config.WORKER_MIN_HEARTBEAT_INTERVAL_S),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port("triggerer_logs")),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws, separators=(",", ":")),
-        "AIRFLOW_CONN_IMR_WAREHOUSE": (
-            f"postgresql://{APP_USER}:{pw['imr_app']}@127.0.0.1:{port('warehouse_pg')}/imr"
-        ),
+        "AIRFLOW_CONN_IMR_WAREHOUSE": _pg_uri(APP_USER, pw["imr_app"], "warehouse_pg", "imr"),
         f"AIRFLOW_VAR_{config.VAR_BUCKET.upper()}": devservices.BUCKET,
         f"AIRFLOW_VAR_{config.VAR_PREFIX.upper()}": devservices.PREFIX,
+        # Alert mail to the stack's SMTP sink (start_smtp_sink), as compose sends it to mailpit.
+        f"AIRFLOW_CONN_{config.CONN_SMTP.upper()}": json.dumps(smtp, separators=(",", ":")),
+        f"AIRFLOW_VAR_{config.VAR_ALERT_EMAILS.upper()}": "oncall@localhost",
         "IMR_MONITOR_AIRFLOW_URL": f"http://127.0.0.1:{port('api')}",
         # The pool's size: airflow-init creates the pool with it, plan starts that many lanes.
         "IMR_WAREHOUSE_POOL_SLOTS": os.environ.get("IMR_WAREHOUSE_POOL_SLOTS", "4"),
@@ -198,12 +229,20 @@ def airflow_env(pw: dict[str, str], concurrency: int) -> dict[str, str]:
     }
 
 
+def api_server_env(pw: dict[str, str], base: dict[str, str]) -> dict[str, str]:
+    """The api-server's environment: the others', but with the read-only warehouse login imr_ui
+    (compose's airflow-apiserver). Tasks read `imr_warehouse` from their own environment first, so
+    they keep imr_app."""
+    return base | {"AIRFLOW_CONN_IMR_WAREHOUSE": _pg_uri(UI_USER, pw["imr_ui"], "warehouse_pg", "imr")}
+
+
 def init_env(pw: dict[str, str], base: dict[str, str]) -> dict[str, str]:
     """airflow-init's own variables (compose: the airflow-init service's environment)."""
-    wh = port("warehouse_pg")
     return base | {
-        "IMR_WAREHOUSE_DSN": f"postgresql://{WAREHOUSE_OWNER}:{pw['warehouse_owner']}@127.0.0.1:{wh}/imr",
+        "IMR_WAREHOUSE_DSN": _pg_uri(WAREHOUSE_OWNER, pw["warehouse_owner"], "warehouse_pg", "imr"),
         "IMR_APP_PASSWORD": pw["imr_app"],
+        "IMR_UI_PASSWORD": pw["imr_ui"],
+        "IMR_UI_CONN": _pg_uri(UI_USER, pw["imr_ui"], "warehouse_pg", "imr"),
         "IMR_WAREHOUSE_POOL_SLOTS": os.environ.get("IMR_WAREHOUSE_POOL_SLOTS", "4"),
         "_AIRFLOW_WWW_USER_USERNAME": ADMIN_USER,
         "_AIRFLOW_WWW_USER_PASSWORD": pw["admin"],
@@ -326,6 +365,21 @@ def start_redis() -> None:
     devservices._wait(redis_ping, "Redis")
 
 
+def start_smtp_sink() -> None:
+    """The stack's SMTP sink (compose: mailpit): aiosmtpd keeps every alert mail in a maildir,
+    .run/stack/mail, for a person or a test to read."""
+    if pid_of("smtp"):
+        return
+    maildir = stack_dir() / "mail"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port('smtp')}",
+        "-c", "aiosmtpd.handlers.Mailbox", str(maildir),
+    ]  # fmt: skip
+    _spawn("smtp", argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **_mark()})
+
+
 def proxy_control() -> Path:
     """JSON settings the S3 proxy follows ({"fault_rate": 0.2}); its counters are beside it."""
     return stack_dir() / "s3-proxy.json"
@@ -399,8 +453,9 @@ def airflow_init(pw: dict[str, str], env: dict[str, str]) -> None:
                 )
 
 
-def start_airflow(env: dict[str, str], concurrency: int) -> None:
-    for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
+def start_airflow(pw: dict[str, str], env: dict[str, str], concurrency: int) -> None:
+    _spawn("api-server", ["airflow", "api-server"], api_server_env(pw, env))
+    for name in ("scheduler", "dag-processor", "triggerer"):
         _spawn(name, ["airflow", name], env)
     for name in WORKERS:
         worker_env = env | {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port(f"{name}_logs"))}
@@ -479,19 +534,20 @@ def start(concurrency: int = 1) -> dict[str, str]:
     # Set-up is skipped only when a completed set-up's databases are still running (a respawn).
     initialized = marker.exists() and metadata_cluster(pw).running() and warehouse_cluster(pw).running()
     start_redis()
+    start_smtp_sink()
     start_databases(pw, env)
     start_s3(pw)
     if not initialized:
         marker.unlink(missing_ok=True)
         airflow_init(pw, env)
         marker.touch()
-    start_airflow(env, concurrency)
+    start_airflow(pw, env, concurrency)
     deadline = t0 + START_TIMEOUT_S
     _wait_until(api_ready, "the API", deadline)
     _wait_until(lambda: set(WORKERS) <= registered_workers(env), "both Celery workers", deadline)
     _wait_until(lambda: set(config.DAG_IDS) <= parsed_dags(pw), "the DAGs", deadline)
     out = client_env(pw)
-    (stack_dir() / "stack.env").write_text(devservices.export_lines(out))
+    write_private(stack_dir() / "stack.env", devservices.export_lines(out))
     print(f"stack up in {time.monotonic() - t0:.0f} s; environment in {stack_dir() / 'stack.env'}")
     return out
 
@@ -506,6 +562,7 @@ def stop() -> list[int]:
     _kill_group("s3-proxy")
     devservices.stop_s3(stack_dir() / "s3")
     _kill_group("redis")
+    _kill_group("smtp")
     warehouse_cluster(pw).stop()
     metadata_cluster(pw).stop()
     stray = leftover_processes()
@@ -524,6 +581,7 @@ def status() -> dict[str, tuple[int | None, bool]]:
         out[name] = (cluster.pid(), devservices.pg_ready(cluster.port))
     out["s3"] = (devservices.s3_pid(stack_dir() / "s3"), devservices.s3_ready(port("s3")))
     out["s3-proxy"] = (pid_of("s3-proxy"), devservices.s3_ready(port("s3_proxy")))
+    out["smtp"] = (pid_of("smtp"), pid_of("smtp") is not None)
     for name in AIRFLOW_COMPONENTS:
         pid = pid_of(name)
         out[name] = (pid, pid is not None and (name != "api-server" or api_ready()))

@@ -81,3 +81,42 @@ def test_quality_sweep_runs_weekly_and_after_a_reparse(dagbag) -> None:
     # After the gates passed, beside publish: no extra step at the run's end.
     assert announce.upstream_task_ids == backfill.get_task("publish").upstream_task_ids
     assert announce.upstream_task_ids == {t.task_id for t in backfill.tasks if t.task_id.startswith("gate_")}
+
+
+def test_every_dag_alerts_on_failure_and_the_scheduled_ones_have_deadlines(dagbag) -> None:
+    from airflow.sdk.definitions.deadline import AverageRuntimeDeadline, DagRunLogicalDateDeadline
+
+    from imr_airflow.alerting import RunFailureNotifier
+
+    for dag in dagbag.dags.values():
+        assert isinstance(dag.on_failure_callback, RunFailureNotifier), dag.dag_id
+    (nightly,) = dagbag.dags["imr_ingest_nightly"].deadline
+    assert isinstance(nightly.reference, DagRunLogicalDateDeadline)
+    assert nightly.interval.total_seconds() == 240 * 60
+    assert nightly.callback.path == "imr_airflow.alerting.deadline_missed"
+    (backfill,) = dagbag.dags["imr_backfill"].deadline
+    assert isinstance(backfill.reference, AverageRuntimeDeadline) and backfill.reference.min_runs == 3
+    assert not dagbag.dags["imr_reprocess_failures"].deadline
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_a_trigger_past_the_params_maxima_is_refused(dagbag, dag_id: str) -> None:
+    """Finding 5 of issue 15: Airflow validates a trigger's conf against the params' JSON schema when
+    it creates the run (SerializedDAG.create_dagrun: params.deep_merge(conf).validate(), what the REST
+    API and the UI's trigger call); a timeout_s, batch_size or lease_s past its maximum is refused."""
+    from airflow.exceptions import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from imr_airflow.params import MAX_BATCH_SIZE, MAX_LEASE_S, MAX_TIMEOUT_S
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
+    dag.params.deep_merge({"timeout_s": MAX_TIMEOUT_S, "batch_size": MAX_BATCH_SIZE}).validate()
+    for name, value in {
+        "timeout_s": MAX_TIMEOUT_S + 1,
+        "batch_size": MAX_BATCH_SIZE + 1,
+        "lease_s": MAX_LEASE_S + 1,
+    }.items():
+        with pytest.raises(ParamValidationError, match=name):
+            dag.params.deep_merge({name: value}).validate()
+    with pytest.raises(ParamValidationError, match="timeout_s"):
+        dag.params.deep_merge({"timeout_s": 10**9}).validate()

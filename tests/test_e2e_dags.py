@@ -11,6 +11,7 @@ import pytest
 
 import imr_synth
 from airflow_run import run_dag, task_states, xcom_sizes
+from imr import alerts
 from imr.records import LETTER_FIELDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -125,7 +126,10 @@ def test_nightly_loads_truth_quarantines_bad_and_is_idempotent(
     )
     assert quarantined == {f"letters/{Path(b['file']).name}": b["error_code"] for b in bad}
     dq = _dq(wh_conn, run1.run_id)
-    assert dq and all(dq.values()), dq
+    # Every gate passes; the quarantine checks alert (9 bad files of 59, 3 with parser-gap codes)
+    # without failing the run.
+    assert dq and all(v for k, v in dq.items() if k not in alerts.ALERT_CHECKS), dq
+    assert [dq[k] for k in alerts.ALERT_CHECKS] == [False, False]
     assert (
         _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status IN ('pending', 'processing')") == 0
     )

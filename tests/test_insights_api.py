@@ -326,3 +326,30 @@ def test_plugin_registers_the_insights_nav_entry(client, tokens):
     ]
     # Top level: the UI does not fold the two entries into a "Plugins" menu.
     assert nav[1]["nav_top_level"] is True
+
+
+def test_slow_read_answers_503(client, tokens, loaded, pg_dsn, monkeypatch):
+    """Issue 15, finding 5: the Insights reads run under the UI's statement timeout too; a read stuck
+    behind a lock another session holds on imr.letters is cancelled and the route answers 503."""
+    import threading
+
+    import psycopg2
+
+    monkeypatch.setenv("IMR_UI_STATEMENT_TIMEOUT_MS", "300")
+    holder = psycopg2.connect(pg_dsn)
+    # Released after 20 s whatever happens: without a timeout the read fails the test, not hangs.
+    release = threading.Timer(20, holder.rollback)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("LOCK TABLE imr.letters IN ACCESS EXCLUSIVE MODE")
+        release.start()
+        for path in ("/api/insights/categories", "/insights/"):
+            r = client.get(PREFIX + path, headers=auth(tokens, "viewer"))
+            assert r.status_code == 503, (path, r.status_code, r.text[:200])
+            assert "did not answer in time" in r.json()["detail"]
+    finally:
+        release.cancel()
+        holder.rollback()
+        holder.close()
+    # Lock released: the same read answers.
+    assert get(client, tokens, "categories")["letters"] == 6

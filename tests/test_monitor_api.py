@@ -11,6 +11,7 @@ The warehouse is a fresh database per test reached through the Airflow connectio
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -30,6 +31,9 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = REPO / "plugins"
 PREFIX = "/imr-monitor"
+BASE_URL = "http://localhost:8080"
+# What a browser's fetch() from the page sends with the POST (Sec-Fetch-Site: same-origin too).
+SAME_ORIGIN = {"Origin": BASE_URL}
 R1 = "scheduled__2026-01-10T02:00:00+00:00"
 R2 = "manual__2026-01-12T09:30:00+00:00"
 R_BACKFILL = "manual__2026-01-13T08:00:00+00:00"
@@ -150,7 +154,9 @@ def client(airflow_app, monitor_app, wh_conn, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_IMR_WAREHOUSE", f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
     )
-    with TestClient(airflow_app, base_url="http://localhost:8080") as c:
+    # Where users open the UI: the origin the reprocess route's cross-origin check compares with.
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
+    with TestClient(airflow_app, base_url=BASE_URL) as c:
         yield c
     monitor_app.app.dependency_overrides.clear()
 
@@ -165,7 +171,9 @@ def auth(tokens, role="admin") -> dict[str, str]:
 class FakeAirflow:
     """Records POSTs and answers like POST /api/v2/dags/{dag_id}/dagRuns."""
 
-    def __init__(self, status: int = 200):
+    def __init__(
+        self, status: int = 200, host: str = "127.0.0.1", error_body: str = '{"detail": "Forbidden"}'
+    ):
         self.requests: list[dict] = []
         self.status = status
         outer = self
@@ -177,12 +185,12 @@ class FakeAirflow:
                     {"path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"null")}
                 )
                 n = len(outer.requests)
-                payload = (
-                    {"dag_run_id": f"manual__fake_{n}", "dag_id": "imr_reprocess_failures", "state": "queued"}
-                    if outer.status < 300
-                    else {"detail": "Forbidden"}
-                )
-                data = json.dumps(payload).encode()
+                payload = {
+                    "dag_run_id": f"manual__fake_{n}",
+                    "dag_id": "imr_reprocess_failures",
+                    "state": "queued",
+                }
+                data = json.dumps(payload).encode() if outer.status < 300 else error_body.encode()
                 self.send_response(outer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -192,8 +200,8 @@ class FakeAirflow:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -216,15 +224,23 @@ def fake_airflow(monkeypatch):
 # --------------------------------------------------------------------------- seed data
 
 
-def add_object(cur, bucket, key, status, *, error_code=None, message=None, attempts=1, run=R1, at=None):
+def add_object(
+    cur, bucket, key, status, *, error_code=None, message=None, attempts=1, run=R1, at=None, etag=None
+):
+    """A manifest row; `etag` (S3's, unquoted, as discovery stores it) defaults to a made-up one."""
     cur.execute(
         """
         INSERT INTO imr.s3_objects (bucket, key, etag, size, status, attempts, first_run_id, last_run_id,
                                     error_code, error_message, updated_at)
-        VALUES (%s, %s, 'etag-' || md5(%s), 100, %s, %s, %s, %s, %s, %s, %s)
+        VALUES (%s, %s, coalesce(%s, 'etag-' || md5(%s)), 100, %s, %s, %s, %s, %s, %s, %s)
         """,
-        (bucket, key, key, status, attempts, run, run, error_code, message, at or ts(10)),
+        (bucket, key, etag, key, status, attempts, run, run, error_code, message, at or ts(10)),
     )
+
+
+def put_pdf(s3_client, bucket: str, key: str, body: bytes) -> str:
+    """Puts an object in S3; its ETag as the manifest stores it (unquoted)."""
+    return s3_client.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
 
 
 def add_failure(cur, bucket, key, run, code, message, at, *, task="process_lane", map_index=0, resolved=None):
@@ -474,7 +490,7 @@ def test_reprocess_triggers_the_dag_with_the_callers_token(client, tokens, seede
 
 def test_reprocess_forwards_the_ui_session_cookie(client, tokens, seeded, fake_airflow):
     client.cookies.set("_token", tokens["admin"])
-    r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/b.pdf"]})
+    r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/b.pdf"]}, headers=SAME_ORIGIN)
     assert r.status_code == 200, r.text
     [sent] = fake_airflow.requests
     assert sent["headers"]["Authorization"] == f"Bearer {tokens['admin']}"
@@ -524,10 +540,10 @@ def test_reprocess_cross_origin_refused(client, tokens, seeded, fake_airflow):
 
 def test_download_streams_manifest_objects_only(client, tokens, wh_conn, bucket, s3_client):
     pdf = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
-    s3_client.put_object(Bucket=bucket, Key="letters/CM16-0000001.pdf", Body=pdf)
+    etag = put_pdf(s3_client, bucket, "letters/CM16-0000001.pdf", pdf)
     s3_client.put_object(Bucket=bucket, Key="letters/unlisted.pdf", Body=b"%PDF-1.4 secret")
     with wh_conn, wh_conn.cursor() as cur:
-        add_object(cur, bucket, "letters/CM16-0000001.pdf", "quarantined", error_code="pdf_error")
+        add_object(cur, bucket, "letters/CM16-0000001.pdf", "quarantined", error_code="pdf_error", etag=etag)
         add_object(cur, bucket, "letters/gone.pdf", "quarantined", error_code="pdf_error")
     url = f"{PREFIX}/download"
     r = client.get(
@@ -539,7 +555,7 @@ def test_download_streams_manifest_objects_only(client, tokens, wh_conn, bucket,
     assert r.headers["x-content-type-options"] == "nosniff"
     # Without the bucket: the key is unambiguous.
     assert client.get(url, params={"key": "letters/CM16-0000001.pdf"}, headers=auth(tokens)).content == pdf
-    # In S3 but not in the manifest; in the manifest but not in S3; in another bucket.
+    # In S3 but not in the manifest: 404; in the manifest but gone from S3: 410; in another bucket: 404.
     assert (
         client.get(
             url, params={"bucket": bucket, "key": "letters/unlisted.pdf"}, headers=auth(tokens)
@@ -550,7 +566,7 @@ def test_download_streams_manifest_objects_only(client, tokens, wh_conn, bucket,
         client.get(
             url, params={"bucket": bucket, "key": "letters/gone.pdf"}, headers=auth(tokens)
         ).status_code
-        == 404
+        == 410
     )
     assert (
         client.get(
@@ -639,9 +655,9 @@ def test_security_headers_on_every_response(client, tokens, wh_conn, bucket, s3_
         assert r.headers.get("referrer-policy") == "same-origin", name
         expected_cache = "private, max-age=300" if name == "static" else "no-store"
         assert r.headers.get("cache-control") == expected_cache, name
-    s3_client.put_object(Bucket=bucket, Key="letters/h.pdf", Body=b"%PDF-1.4 h")
+    etag = put_pdf(s3_client, bucket, "letters/h.pdf", b"%PDF-1.4 h")
     with wh_conn, wh_conn.cursor() as cur:
-        add_object(cur, bucket, "letters/h.pdf", "quarantined", error_code="pdf_error")
+        add_object(cur, bucket, "letters/h.pdf", "quarantined", error_code="pdf_error", etag=etag)
     r = client.get(f"{PREFIX}/download", params={"key": "letters/h.pdf"}, headers=auth(tokens))
     assert r.status_code == 200 and r.content == b"%PDF-1.4 h"
     assert r.headers["content-security-policy"] == "sandbox; default-src 'none'"
@@ -839,3 +855,283 @@ def test_the_plugin_does_not_import_the_task_module(tmp_path):
     for path in (PLUGINS / "imr_monitor").glob("*.py"):
         assert "imr_airflow.tasks" not in path.read_text(), path
         assert "imr_airflow.wiring" not in path.read_text(), path
+
+
+def test_page_shows_the_last_alert_sent_per_dag(client, tokens, seeded, wh_conn):
+    """imr.alerts_sent (what the notifiers sent) on the page: the newest per DAG, with its run."""
+    from imr import alerts
+
+    for kind, run in ((alerts.KIND_QUARANTINE, R1), (alerts.KIND_GATE_FAILED, R2)):
+        alerts.record_sent(
+            wh_conn, alerts.Alert(kind=kind, dag_id="imr_ingest_nightly", run_id=run), ["mail"]
+        )
+    alerts.record_sent(
+        wh_conn, alerts.Alert(kind=alerts.KIND_DEADLINE, dag_id="imr_backfill", run_id=R1), ["slack"]
+    )
+    html = client.get(f"{PREFIX}/", headers=auth(tokens, "viewer")).text
+    section = html.split('id="last-alerts"', 1)[1].split("</section>", 1)[0]
+    rows = section.split("<tr>")[2:]
+    assert len(rows) == 2
+    assert "imr_backfill" in rows[0] and "deadline_missed" in rows[0] and "slack" in rows[0]
+    assert "imr_ingest_nightly" in rows[1] and "gate_failed" in rows[1] and R2 in rows[1]
+    assert alerts.KIND_QUARANTINE not in section
+
+
+# --------------------------------------------------------------------------- issue 15: hardening
+
+VIEWER_GET_ROUTES = [path for method, path in ALL_ROUTES if method == "GET"]
+
+
+@pytest.fixture
+def letters_in_s3(wh_conn, bucket, s3_client):
+    """Objects in S3 with their real ETags in the manifest: quarantined with and without failure rows,
+    loaded after a failure (resolved), loaded that never failed. {key: bytes}."""
+    bodies = {key: b"%PDF-1.4 " + key.encode() + os.urandom(64) for key in ("a", "old", "fixed", "clean")}
+    keys = {name: f"letters/{name}.pdf" for name in bodies}
+    with wh_conn, wh_conn.cursor() as cur:
+        for name, body in bodies.items():
+            etag = put_pdf(s3_client, bucket, keys[name], body)
+            status = "quarantined" if name in ("a", "old") else "loaded"
+            add_object(cur, bucket, keys[name], status, error_code="pdf_error", etag=etag)
+        add_failure(cur, bucket, keys["a"], R1, "pdf_error", "bad xref", ts(10))
+        add_failure(cur, bucket, keys["fixed"], R1, "timeout", "slow", ts(10), resolved=ts(11))
+    return {keys[name]: body for name, body in bodies.items()}
+
+
+def test_viewer_downloads_failed_letters_only(client, tokens, letters_in_s3):
+    """Finding 3: a viewer gets what is or was quarantined, not a letter that simply loaded; the
+    permission to download any letter (SimpleAuthManager: role admin) gets that one too."""
+    url = f"{PREFIX}/download"
+    for key in ("letters/a.pdf", "letters/old.pdf", "letters/fixed.pdf"):
+        r = client.get(url, params={"key": key}, headers=auth(tokens, "viewer"))
+        assert r.status_code == 200 and r.content == letters_in_s3[key], key
+    r = client.get(url, params={"key": "letters/clean.pdf"}, headers=auth(tokens, "viewer"))
+    # Answered like an unknown key: the route tells a viewer nothing about letters that loaded.
+    assert r.status_code == 404 and letters_in_s3["letters/clean.pdf"] not in r.content
+    assert r.json()["detail"] == "no such quarantined object in the manifest"
+    r = client.get(url, params={"key": "letters/clean.pdf"}, headers=auth(tokens, "admin"))
+    assert r.status_code == 200 and r.content == letters_in_s3["letters/clean.pdf"]
+
+
+def test_download_permission_under_fab(airflow_app, monkeypatch):
+    """Finding 3, the FAB side (docker-compose.yaml, the native stack): the permission is FAB's
+    (can_read, "IMR Letter Downloads") in one of the user's roles, evaluated by the real
+    FabAuthManager on FAB's own user/role/permission models (in memory: no FAB database here)."""
+    from airflow.api_fastapi import app as api_app
+    from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
+    from airflow.providers.fab.auth_manager.models import Action, Permission, Resource, Role, User
+    from imr_monitor import security
+
+    def role(name: str, *perms: tuple[str, str]) -> Role:
+        r = Role(name=name)
+        r.permissions = [Permission(action=Action(name=a), resource=Resource(name=res)) for a, res in perms]
+        return r
+
+    viewer_role = role("Viewer", ("can_read", "DAGs"), ("can_read", "Task Instances"))
+    viewer, reader, other = User(username="viewer"), User(username="reader"), User(username="other")
+    viewer.roles = [viewer_role]
+    reader.roles = [viewer_role, role("IMR letter readers", ("can_read", security.DOWNLOAD_ANY_RESOURCE))]
+    other.roles = [role("Other", ("can_edit", security.DOWNLOAD_ANY_RESOURCE))]
+    monkeypatch.setattr(api_app, "get_auth_manager", FabAuthManager)
+    assert [security.may_download_any(u) for u in (viewer, reader, other)] == [False, True, False]
+
+
+def test_download_is_audited(client, tokens, letters_in_s3, caplog):
+    """Finding 3: every download request is one audit line (user, bucket, key, ETag, time) at INFO
+    when served, WARNING when refused; never the letter's bytes."""
+    url = f"{PREFIX}/download"
+    with caplog.at_level(logging.INFO, logger="imr_monitor.audit"):
+        assert (
+            client.get(url, params={"key": "letters/a.pdf"}, headers=auth(tokens, "viewer")).status_code
+            == 200
+        )
+        assert (
+            client.get(url, params={"key": "letters/clean.pdf"}, headers=auth(tokens, "viewer")).status_code
+            == 404
+        )
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "imr_monitor.audit"]
+    assert len(lines) == 2, lines
+    (served_level, served), (refused_level, refused) = lines
+    assert served_level == logging.INFO and served.startswith("download served user='viewer'")
+    assert "key='letters/a.pdf'" in served and "etag='" in served and "etag=None" not in served
+    assert re.search(r"at=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", served)
+    assert refused_level == logging.WARNING and refused.startswith("download refused user='viewer'")
+    assert "key='letters/clean.pdf'" in refused
+    assert not any(b"%PDF" in m.encode() for _, m in lines)
+
+
+def test_download_serves_the_version_that_failed(client, tokens, wh_conn, bucket, s3_client):
+    """Finding 3: the GET is conditional on the manifest's ETag: an object replaced in S3 since is a
+    409 without its bytes, one deleted since is a 410."""
+    etag = put_pdf(s3_client, bucket, "letters/x.pdf", b"%PDF-1.4 the version that failed")
+    with wh_conn, wh_conn.cursor() as cur:
+        add_object(cur, bucket, "letters/x.pdf", "quarantined", error_code="pdf_error", etag=etag)
+    url = f"{PREFIX}/download"
+    r = client.get(url, params={"key": "letters/x.pdf"}, headers=auth(tokens, "viewer"))
+    assert r.status_code == 200 and r.headers["etag"] == f'"{etag}"'
+    s3_client.put_object(Bucket=bucket, Key="letters/x.pdf", Body=b"%PDF-1.4 other bytes, another letter")
+    r = client.get(url, params={"key": "letters/x.pdf"}, headers=auth(tokens, "viewer"))
+    assert r.status_code == 409 and b"other bytes" not in r.content
+    assert "changed" in r.json()["detail"]
+    s3_client.delete_object(Bucket=bucket, Key="letters/x.pdf")
+    assert client.get(url, params={"key": "letters/x.pdf"}, headers=auth(tokens)).status_code == 410
+
+
+@pytest.mark.parametrize("path", VIEWER_GET_ROUTES)
+def test_viewer_reads_every_route(client, tokens, letters_in_s3, path):
+    """Every read route of the monitor (and its progress) answers a viewer."""
+    r = client.get(PREFIX + path, headers=auth(tokens, "viewer"))
+    assert r.status_code == 200, r.text
+
+
+LOCK_HELD_S = 20
+
+
+@pytest.fixture
+def locked_table(pg_dsn, wh_conn):
+    """Takes an ACCESS EXCLUSIVE lock on a warehouse table from another session for LOCK_HELD_S at
+    most: every read of it waits until its statement timeout cancels it (without a timeout it would
+    wait until the lock goes, and the test fails instead of hanging)."""
+    import psycopg2
+
+    holder = psycopg2.connect(pg_dsn)
+    release = threading.Timer(LOCK_HELD_S, holder.rollback)
+
+    def lock(table: str) -> None:
+        with holder.cursor() as cur:
+            cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # held until the rollback
+        release.start()
+
+    yield lock
+    release.cancel()
+    holder.rollback()
+    holder.close()
+
+
+def test_slow_warehouse_read_answers_503(client, tokens, seeded, locked_table, monkeypatch):
+    """Finding 5: the UI's reads run under a statement timeout (imr.config.ui_statement_timeout_ms);
+    a read stuck behind a lock is cancelled and the route answers 503, quickly."""
+    import time
+
+    monkeypatch.setenv("IMR_UI_STATEMENT_TIMEOUT_MS", "300")
+    locked_table("imr.s3_objects")
+    for path in ("/api/failures", "/api/counts", "/"):
+        started = time.monotonic()
+        r = client.get(PREFIX + path, headers=auth(tokens, "viewer"))
+        assert r.status_code == 503, (path, r.status_code, r.text[:200])
+        assert time.monotonic() - started < 10
+        assert r.headers["retry-after"] == "30" and "did not answer in time" in r.json()["detail"]
+
+
+def test_statement_timeout_setting(monkeypatch):
+    from imr.config import UI_STATEMENT_TIMEOUT_MS, ui_statement_timeout_ms
+
+    monkeypatch.delenv("IMR_UI_STATEMENT_TIMEOUT_MS", raising=False)
+    assert ui_statement_timeout_ms() == UI_STATEMENT_TIMEOUT_MS and 1000 <= UI_STATEMENT_TIMEOUT_MS <= 10_000
+    monkeypatch.setenv("IMR_UI_STATEMENT_TIMEOUT_MS", "1500")
+    assert ui_statement_timeout_ms() == 1500
+    # 0 is PostgreSQL's "no timeout": refused rather than silently unbounded.
+    monkeypatch.setenv("IMR_UI_STATEMENT_TIMEOUT_MS", "0")
+    with pytest.raises(ValueError, match="at least 1"):
+        ui_statement_timeout_ms()
+
+
+@pytest.mark.parametrize("path", ["/api/failures", "/api/counts", "/"])
+def test_offset_and_limit_are_capped(client, tokens, seeded, path):
+    """Finding 5: every route that takes `offset` (and `limit`) refuses values past the caps."""
+    from imr.monitor import MAX_LIMIT, MAX_OFFSET
+
+    url = PREFIX + path
+    assert client.get(url, params={"offset": MAX_OFFSET}, headers=auth(tokens)).status_code == 200
+    assert client.get(url, params={"offset": MAX_OFFSET + 1}, headers=auth(tokens)).status_code == 422
+    assert client.get(url, params={"offset": 10**12}, headers=auth(tokens)).status_code == 422
+    assert client.get(url, params={"limit": MAX_LIMIT + 1}, headers=auth(tokens)).status_code == 422
+
+
+def test_reprocess_errors_leak_nothing_of_airflow(client, tokens, seeded, monkeypatch, caplog):
+    """Finding 6: a failed trigger answers a generic message with a request id; Airflow's URL, the
+    exception and Airflow's body go to the api-server log under that id only."""
+    secret = "internal-detail-7f3a: stack trace of the api server"
+    with FakeAirflow(status=500, error_body=secret) as fake:
+        monkeypatch.setenv("IMR_MONITOR_AIRFLOW_URL", fake.url)
+        with caplog.at_level(logging.WARNING, logger="imr_monitor.airflow_api"):
+            r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers=auth(tokens))
+    assert r.status_code == 502 and len(fake.requests) == 1
+    request_id = r.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", request_id)
+    assert r.json()["detail"].endswith(f"(request id {request_id})")
+    for leak in (secret, "internal-detail", fake.url, "127.0.0.1", "500"):
+        assert leak not in r.text, leak
+    [logged] = [rec.getMessage() for rec in caplog.records if request_id in rec.getMessage()]
+    assert secret in logged and fake.url in logged
+
+    monkeypatch.setenv("IMR_MONITOR_AIRFLOW_URL", "http://127.0.0.1:9")
+    r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers=auth(tokens))
+    assert r.status_code == 502 and "127.0.0.1" not in r.text and "onnect" not in r.text
+
+
+def test_token_never_sent_in_clear_beyond_loopback(client, tokens, seeded, monkeypatch, caplog):
+    """Finding 6: the user's JWT goes to IMR_MONITOR_AIRFLOW_URL only over https or to loopback. The
+    target is a name that never resolves (.invalid, RFC 6761), so nothing leaves this machine even if
+    the check were broken; the log shows the trigger was refused before any connection was tried."""
+    monkeypatch.setenv("IMR_MONITOR_AIRFLOW_URL", "http://airflow-api.invalid:8080")
+    with caplog.at_level("WARNING", logger="imr_monitor"):
+        r = client.post(f"{PREFIX}/api/reprocess", json={"keys": ["letters/a.pdf"]}, headers=auth(tokens))
+    assert r.status_code == 502
+    assert "invalid" not in r.text and "request id" in r.json()["detail"]
+    assert "neither https:// nor http:// on loopback" in caplog.text
+    assert "could not reach Airflow" not in caplog.text
+    from imr_monitor.airflow_api import token_may_go_to
+
+    assert token_may_go_to("https://airflow.internal:8443")
+    assert token_may_go_to("http://localhost:8080") and token_may_go_to("http://127.0.0.2:8080")
+    assert token_may_go_to("http://[::1]:8080")
+    for url in ("http://airflow-apiserver:8080", "http://10.0.0.5:8080", "ftp://localhost", "localhost:8080"):
+        assert not token_may_go_to(url), url
+
+
+def test_cross_site_request_forgery_checks(client, tokens, seeded, fake_airflow, monkeypatch):
+    """Finding 8: with the session cookie, the POST passes only from this deployment's origin
+    ([api] base_url, scheme included) or with Sec-Fetch-Site: same-origin; a missing Origin and a
+    client-sent X-Forwarded-Host no longer pass."""
+    client.cookies.set("_token", tokens["admin"])
+    url, body = f"{PREFIX}/api/reprocess", {"keys": ["letters/a.pdf"]}
+    refused = {
+        "no Origin": {},
+        "forwarded host": {"Origin": "http://evil.example", "X-Forwarded-Host": "evil.example"},
+        "other scheme": {"Origin": "https://localhost:8080"},
+        "other port": {"Origin": "http://localhost:8081"},
+        "null": {"Origin": "null"},
+        "cross-site": {"Sec-Fetch-Site": "cross-site", "Origin": BASE_URL},
+        "same-site": {"Sec-Fetch-Site": "same-site"},
+    }
+    for name, headers in refused.items():
+        r = client.post(url, json=body, headers=headers)
+        assert r.status_code == 403 and "cross-origin" in r.text, name
+    assert fake_airflow.requests == []
+    accepted = {
+        "base_url origin": {"Origin": BASE_URL},
+        "same origin, default port": {"Origin": "http://LOCALHOST:8080"},
+        "browser": {"Sec-Fetch-Site": "same-origin", "Origin": BASE_URL},
+        "browser behind a proxy": {"Sec-Fetch-Site": "same-origin", "Origin": "https://airflow.example"},
+    }
+    for name, headers in accepted.items():
+        assert client.post(url, json=body, headers=headers).status_code == 200, name
+    # Without a configured base_url only the browser's own Sec-Fetch-Site is believed.
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL")
+    assert client.post(url, json=body, headers={"Origin": BASE_URL}).status_code == 403
+    assert client.post(url, json=body, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    # A JSON body is still the only one accepted.
+    r = client.post(
+        url, content=b"keys=a", headers={"Sec-Fetch-Site": "same-origin", "Content-Type": "text/plain"}
+    )
+    assert r.status_code == 422
+
+
+def test_bearer_requests_carry_no_ambient_credential(client, tokens, seeded, fake_airflow):
+    """Finding 8: a bearer token (which no other site's page can make a browser send) needs no
+    Origin; the cookie of the same user does."""
+    url, body = f"{PREFIX}/api/reprocess", {"keys": ["letters/a.pdf"]}
+    assert client.post(url, json=body, headers=auth(tokens)).status_code == 200
+    client.cookies.set("_token", tokens["admin"])
+    assert client.post(url, json=body).status_code == 403

@@ -14,6 +14,7 @@ import pytest
 
 from airflow_run import run_dag, task_states
 from faultproxy import FaultProxy
+from imr import alerts
 from test_e2e_dags import _assert_matches_truth, _count, _dq, _query, _sample, _upload
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -59,4 +60,5 @@ def test_nightly_through_a_faulty_s3_needs_no_task_retry(
         _count(wh_conn, "SELECT count(*) FROM imr.s3_objects WHERE status IN ('pending', 'processing')") == 0
     )
     dq = _dq(wh_conn, run.run_id)
-    assert dq and all(dq.values()), dq
+    # The gates pass (the quarantine-rate checks alert on the sample's bad files; they never gate).
+    assert dq and all(v for k, v in dq.items() if k not in alerts.ALERT_CHECKS), dq

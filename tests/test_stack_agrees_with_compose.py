@@ -44,6 +44,7 @@ def stack_env(stack) -> dict[str, str]:
             "metadata",
             "warehouse_owner",
             "imr_app",
+            "imr_ui",
             "admin",
             "viewer",
             "s3",
@@ -52,6 +53,11 @@ def stack_env(stack) -> dict[str, str]:
         )
     }
     return stack.airflow_env(fake | {"fernet_key": "k"}, concurrency=1)
+
+
+@pytest.fixture(scope="module")
+def api_server_env(stack, stack_env) -> dict[str, str]:
+    return stack.api_server_env({"imr_ui": "x"}, stack_env)
 
 
 def _compose_env(compose: dict) -> dict[str, str]:
@@ -101,11 +107,83 @@ def test_same_init_scripts_and_pool(stack) -> None:
     assert "imr db upgrade" in init
 
 
+def test_api_server_reads_as_imr_ui(stack_env, api_server_env, compose) -> None:
+    """Finding 2: both run the api-server with the read-only warehouse login, the rest with imr_app."""
+    conn = "AIRFLOW_CONN_IMR_WAREHOUSE"
+    assert api_server_env[conn].startswith("postgresql://imr_ui:")
+    assert stack_env[conn].startswith("postgresql://imr_app:")
+    api = compose["services"]["airflow-apiserver"]["environment"]
+    assert api[conn].startswith("postgresql://imr_ui:")
+    assert {k: v for k, v in api_server_env.items() if k != conn} == {
+        k: v for k, v in stack_env.items() if k != conn
+    }
+    source = (REPO / "scripts" / "stack.py").read_text()
+    assert '_spawn("api-server", ["airflow", "api-server"], api_server_env(pw, env))' in source
+
+
+def test_stack_passwords_may_hold_any_character(stack) -> None:
+    """Finding 9: a password that begins with `-` or holds URI/shell characters survives the URIs
+    and DSNs the stack builds (percent-encoded or quoted), decoded as it was."""
+    from urllib.parse import unquote, urlsplit
+
+    import psycopg2.extensions
+
+    hostile = "-p@ss:/w?o#r%d 'q' \\ $(x) `y`"
+    pw = {k: hostile for k in (*stack.PASSWORDS, "jwt_secret", "api_secret_key")} | {"fernet_key": "k"}
+    for uri in (
+        stack.api_server_env(pw, stack.airflow_env(pw, 1))["AIRFLOW_CONN_IMR_WAREHOUSE"],
+        stack.airflow_env(pw, 1)["AIRFLOW_CONN_IMR_WAREHOUSE"],
+        stack.init_env(pw, {})["IMR_WAREHOUSE_DSN"],
+        stack.init_env(pw, {})["IMR_UI_CONN"],
+    ):
+        parts = urlsplit(uri)
+        assert unquote(parts.password) == hostile and parts.hostname == "127.0.0.1", uri
+    for key in ("IMR_WAREHOUSE_DSN", "IMR_APP_DSN", "IMR_UI_DSN", "IMR_METADATA_DSN"):
+        assert psycopg2.extensions.parse_dsn(stack.client_env(pw)[key])["password"] == hostile, key
+
+
 def test_redis_keeps_queued_messages(stack, compose) -> None:
-    assert "--appendonly" in compose["services"]["redis"]["command"]
+    assert "--appendonly yes" in " ".join(compose["services"]["redis"]["command"])
     assert '"--appendonly", "yes"' in (REPO / "scripts" / "stack.py").read_text()
 
 
 def test_two_workers_in_sessions_of_their_own(stack) -> None:
     assert stack.WORKERS == ("worker-1", "worker-2")
     assert "start_new_session=True" in (REPO / "scripts" / "stack.py").read_text()
+
+
+def test_same_alert_mail_settings(stack_env, compose) -> None:
+    """Both send alert mail through smtp_default to a local sink (compose: mailpit; the stack:
+    aiosmtpd), from the same sender, to recipients from the same Variable."""
+    import json
+
+    env = _compose_env(compose)
+    key = f"AIRFLOW_CONN_{config.CONN_SMTP.upper()}"
+    conns = [json.loads(e[key]) for e in (stack_env, env)]
+    for conn in conns:
+        assert conn["conn_type"] == "smtp"
+        assert conn["extra"]["from_email"] == "imr-alerts@localhost"
+        assert conn["extra"]["disable_ssl"] is True
+    assert conns[1]["host"] == "mailpit" and "mailpit" in compose["services"]
+    assert conns[0]["host"] == "127.0.0.1"
+    var = f"AIRFLOW_VAR_{config.VAR_ALERT_EMAILS.upper()}"
+    assert stack_env[var] and stack_env[var] == env[var]
+
+
+def test_stack_secrets_files_are_private(stack, tmp_path, monkeypatch) -> None:
+    """Finding 6: secrets.json and stack.env (every password) are 0600, even when they existed
+    before with a wider mode; an old secrets.json gains the secrets added since (imr_ui)."""
+    monkeypatch.setenv("IMR_RUN_DIR", str(tmp_path))
+    old = tmp_path / "stack" / "secrets.json"
+    old.parent.mkdir()
+    old.write_text('{"admin": "kept"}')
+    old.chmod(0o644)
+    values = stack._secrets()
+    assert values["admin"] == "kept" and len(values["imr_ui"]) >= 16
+    assert old.stat().st_mode & 0o777 == 0o600
+    env_file = tmp_path / "stack" / "stack.env"
+    env_file.write_text("")
+    env_file.chmod(0o644)
+    stack.write_private(env_file, "export X=1\n")
+    assert env_file.stat().st_mode & 0o777 == 0o600 and env_file.read_text() == "export X=1\n"
+    assert 'write_private(stack_dir() / "stack.env"' in (REPO / "scripts" / "stack.py").read_text()

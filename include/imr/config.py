@@ -6,6 +6,8 @@ pool created by airflow-init, the auth manager and the users script (tests/test_
 this).
 """
 
+import os
+
 CONN_AWS = "aws_default"
 CONN_WAREHOUSE = "imr_warehouse"
 VAR_BUCKET = "imr_bucket"
@@ -50,3 +52,46 @@ ENV_VIEWER_USERNAME = "IMR_VIEWER_USERNAME"
 ENV_VIEWER_PASSWORD = "IMR_VIEWER_PASSWORD"
 # The api-server's token endpoint under FAB: POST {"username", "password"} -> 201 {"access_token"}.
 TOKEN_PATH = "/auth/token"
+
+# --------------------------------------------------------------------------- alerts (imr_airflow.alerting)
+# Mail goes through this Airflow connection (the smtp provider's default) to the comma-separated
+# addresses of the Variable; no Variable (or no connection): mail is off. The sender is the
+# connection's `from_email` extra.
+CONN_SMTP = "smtp_default"
+VAR_ALERT_EMAILS = "imr_alert_emails"
+# Slack: an incoming-webhook connection (apache-airflow-providers-slack, conn type slackwebhook) of
+# this id; absent: Slack is off.
+CONN_SLACK = "imr_slack_alerts"
+# The nightly run's deadline: it must have finished this long after its logical date (02:00 UTC),
+# or a "deadline missed" alert goes out. A setting (environment) because it is read when the DAG
+# file is parsed.
+ENV_NIGHTLY_DEADLINE_MINUTES = "IMR_NIGHTLY_DEADLINE_MINUTES"
+NIGHTLY_DEADLINE_MINUTES = 240
+# "off" leaves the deadlines out of the DAGs. scripts/airflow_runner.py sets it for `airflow dags test`:
+# in Airflow 3.3.2 a run of a DAG with a deadline that *succeeds* under `dags test` crashes the
+# command (DagRun.update_state looks the alerts up by id, but dags test's DAG carries the alert
+# definitions: "can't adapt type 'dict'"). The scheduler is not affected.
+ENV_DEADLINE_ALERTS = "IMR_DEADLINE_ALERTS"
+# The backfill's deadline: its last runs' average runtime plus this margin.
+ENV_BACKFILL_DEADLINE_MARGIN_MINUTES = "IMR_BACKFILL_DEADLINE_MARGIN_MINUTES"
+BACKFILL_DEADLINE_MARGIN_MINUTES = 60
+
+# --------------------------------------------------------------------------- the UI's warehouse reads
+# Every request of the monitor and Insights pages reads the warehouse on its own connection with this
+# statement timeout (milliseconds), so a slow query or a lock held by a load cannot pin an api-server
+# worker: the read is cancelled and the route answers 503. IMR_UI_STATEMENT_TIMEOUT_MS overrides it.
+UI_STATEMENT_TIMEOUT_MS = 5000
+ENV_UI_STATEMENT_TIMEOUT_MS = "IMR_UI_STATEMENT_TIMEOUT_MS"
+
+
+def ui_statement_timeout_ms() -> int:
+    """The UI's statement timeout in milliseconds: $IMR_UI_STATEMENT_TIMEOUT_MS, else
+    UI_STATEMENT_TIMEOUT_MS; a value below 1 (which PostgreSQL reads as "no timeout") is refused.
+
+    :return: the timeout, at least 1 ms
+    """
+    raw = os.environ.get(ENV_UI_STATEMENT_TIMEOUT_MS, "").strip()
+    value = int(raw) if raw else UI_STATEMENT_TIMEOUT_MS
+    if value < 1:
+        raise ValueError(f"{ENV_UI_STATEMENT_TIMEOUT_MS} must be at least 1 (ms), not {value}")
+    return value

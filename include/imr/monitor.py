@@ -28,6 +28,8 @@ STATES = ("open", "queued", "resolved")
 # Filter values for `state`: one state, "active" (open or queued, the default) or "all".
 STATE_FILTERS = {"active": ("open", "queued"), "all": None, **{s: (s,) for s in STATES}}
 MAX_LIMIT = 5000
+# Deeper pages cost a scan of every row before them; past this, narrow the filters instead.
+MAX_OFFSET = 100_000
 TREND_DAYS = 14
 MAX_TREND_DAYS = 366
 
@@ -66,8 +68,8 @@ class Filters:
             raise ValueError(f"state must be one of {', '.join(STATE_FILTERS)}")
         if not 1 <= self.limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
-        if self.offset < 0:
-            raise ValueError("offset must not be negative")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise ValueError(f"offset must be between 0 and {MAX_OFFSET}")
         if self.since and self.until and self.since >= self.until:
             raise ValueError("since must be before until")
 
@@ -300,16 +302,30 @@ def quarantined(conn, keys: Iterable[str], bucket: str | None = None) -> dict[st
 
 
 def manifest_object(conn, bucket: str | None, key: str) -> dict[str, Any] | None:
-    """The manifest row of an object (any status), or None: the download endpoint serves only
-    objects the manifest knows. Without a bucket the key must be unambiguous."""
+    """The manifest row of an object (any status) and whether it ever failed to parse (`failed`: it
+    has an imr.parse_failures row), or None: the download endpoint serves only objects the manifest
+    knows. Without a bucket the key must be unambiguous."""
     with transaction(conn) as cur:
         cur.execute(
-            "SELECT bucket, key, etag, size, status FROM imr.s3_objects"
-            " WHERE key = %(key)s AND (%(bucket)s::text IS NULL OR bucket = %(bucket)s::text)"
-            " ORDER BY bucket LIMIT 2",
+            "SELECT o.bucket, o.key, o.etag, o.size, o.status,"
+            " EXISTS (SELECT 1 FROM imr.parse_failures p WHERE p.key = o.key AND p.bucket = o.bucket)"
+            " FROM imr.s3_objects o"
+            " WHERE o.key = %(key)s AND (%(bucket)s::text IS NULL OR o.bucket = %(bucket)s::text)"
+            " ORDER BY o.bucket LIMIT 2",
             {"bucket": bucket, "key": key},
         )
         rows = cur.fetchall()
     if len(rows) != 1:
         return None
-    return dict(zip(("bucket", "key", "etag", "size", "status"), rows[0], strict=True))
+    return dict(zip(("bucket", "key", "etag", "size", "status", "failed"), rows[0], strict=True))
+
+
+def is_failed_letter(obj: dict[str, Any]) -> bool:
+    """Whether a manifest_object is what the monitor is for: quarantined now, or quarantined once
+    (a parse_failures row, e.g. resolved since). Any other object (a letter that simply loaded) is a
+    medical record the monitor has no reason to hand out.
+
+    :param obj: a row of manifest_object
+    :return: True for an object that is or was quarantined
+    """
+    return obj["status"] == "quarantined" or bool(obj["failed"])

@@ -13,11 +13,13 @@ from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
-from imr import pipeline, quality, warehouse
+from imr import alerts, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 from imr.limits import Limits
+from imr_airflow import lineage
+from imr_airflow import metrics as run_metrics
 from imr_airflow.connections import s3_client, warehouse_connection
-from imr_airflow.params import DEFAULT_LEASE_S, pool_slots
+from imr_airflow.params import DEFAULT_LEASE_S, pool_slots, quarantine_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +158,7 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
             task_id=ti.task_id,
             map_index=ti.map_index,
         )
+        lineage.report_lane(conn, s3, *target(params))
     totals = report.totals()
     # The name shown for this mapped task in the UI (rendered when the task ends).
     ctx["lane_label"] = lane_label(spec["lane"], spec["lanes"], totals)
@@ -163,10 +166,9 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
     return totals
 
 
-def _record(run_id: str, **params) -> dict[str, Any]:
-    with warehouse_connection() as conn:
-        results = quality.run_checks(conn, run_id, **params)
-        quality.record_results(conn, run_id, results)
+def _record(conn, run_id: str, extra: list | None = None, **params) -> dict[str, Any]:
+    results = quality.run_checks(conn, run_id, **params)
+    quality.record_results(conn, run_id, results + (extra or []))
     failed = [f"{r.name}={r.observed}" for r in results if not r.passed]
     log.info("data quality: %d checks, %d failed %s", len(results), len(failed), failed)
     return {"checks": len(results), "failed": failed}
@@ -175,9 +177,39 @@ def _record(run_id: str, **params) -> dict[str, Any]:
 @task(trigger_rule=TriggerRule.ALL_DONE)
 def record_quality() -> dict[str, Any]:
     """Runs every data-quality check over the rows this run touched, once, and stores the results in
-    imr.dq_results; the gates of imr_airflow.wiring read them back and fail the run. This task only
-    records (even after a lane failed), so the results exist whatever the gates decide."""
-    return _record(get_current_context()["run_id"], scope=quality.SCOPE_RUN)
+    imr.dq_results (the gates of imr_airflow.wiring read them back and fail the run; this task only
+    records, even after a lane failed, so the results exist whatever the gates decide), with the
+    quarantine-rate checks, which alert but never fail; sends the run's metrics."""
+    ctx = get_current_context()
+    run_id = ctx["run_id"]
+    with warehouse_connection() as conn:
+        stats = alerts.quarantine_stats(conn, run_id)
+        rate = alerts.quarantine_checks(stats, quarantine_thresholds(ctx["params"]))
+        out = _record(conn, run_id, rate, scope=quality.SCOPE_RUN)
+        run_metrics.emit_run(conn, ctx)
+    tripped = [r.name for r in rate if not r.passed]
+    if tripped:
+        _quarantine_alert(ctx, stats, tripped)
+    return out | {"quarantine_alerts": tripped}
+
+
+def _quarantine_alert(ctx, stats: alerts.QuarantineStats, tripped: list[str]) -> None:
+    """The quarantine-rate alert: counts by code and the monitor filtered to the run. It does not
+    fail the run: the letters that parsed are loaded."""
+    from imr_airflow import alerting
+
+    base = alerting.base_url()
+    alert = alerts.Alert(
+        alerts.KIND_QUARANTINE,
+        ctx["dag"].dag_id,
+        ctx["run_id"],
+        counts=stats.by_code,
+        processed=stats.processed,
+        link=alerts.monitor_url(base, ctx["run_id"]),
+        detail=f"Thresholds exceeded: {', '.join(tripped)}",
+    )
+    log.warning("quarantine alert: %d of %d quarantined %s", stats.quarantined, stats.processed, tripped)
+    alerting.send(alert, ctx)
 
 
 @task(retries=1, retry_delay=timedelta(minutes=5))
@@ -185,12 +217,9 @@ def record_sweep() -> dict[str, Any]:
     """imr_quality_sweep: the same checks over the whole archive and manifest, recorded under the
     sweep's run_id for its gates."""
     ctx = get_current_context()
-    params = ctx["params"]
-    return _record(
-        ctx["run_id"],
-        scope=quality.SCOPE_ARCHIVE,
-        settle_hours=float(params.get("settle_hours") or quality.SETTLE_HOURS),
-    )
+    settle_hours = float(ctx["params"].get("settle_hours") or quality.SETTLE_HOURS)
+    with warehouse_connection() as conn:
+        return _record(conn, ctx["run_id"], scope=quality.SCOPE_ARCHIVE, settle_hours=settle_hours)
 
 
 # The imr_quality_sweep DAG schedules on this besides its weekly time: a reparse backfill re-writes

@@ -11,13 +11,28 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query
 
 from imr import monitor
+from imr.config import ui_statement_timeout_ms
+
+
+def set_statement_timeout(conn, timeout_ms: int) -> None:
+    """Bound every later statement of the session on `conn` (committed, so it outlives the
+    transaction that set it; a read that trips it raises psycopg2's QueryCanceled).
+
+    :param conn: an open psycopg2 connection
+    :param timeout_ms: the timeout in milliseconds
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT set_config('statement_timeout', %s, false)", (f"{int(timeout_ms)}ms",))
+    conn.commit()
 
 
 def get_warehouse() -> Iterator[Any]:
-    """A psycopg2 connection from the Airflow connection `imr_warehouse`, closed after the request."""
+    """A psycopg2 connection from the Airflow connection `imr_warehouse` with the UI's statement
+    timeout (imr.config.ui_statement_timeout_ms), closed after the request."""
     from imr_airflow.connections import warehouse_connection
 
     with warehouse_connection() as conn:
+        set_statement_timeout(conn, ui_statement_timeout_ms())
         yield conn
 
 
@@ -49,7 +64,7 @@ class FilterQuery:
     bucket: Annotated[str | None, Query(max_length=63)] = None
     state: Annotated[str, Query(max_length=10)] = "active"
     limit: Annotated[int, Query(ge=1, le=monitor.MAX_LIMIT)] = 500
-    offset: Annotated[int, Query(ge=0)] = 0
+    offset: Annotated[int, Query(ge=0, le=monitor.MAX_OFFSET)] = 0
 
     def filters(self) -> monitor.Filters:
         """The query's filters; raises ValueError for a bad date, state or range."""

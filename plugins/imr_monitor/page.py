@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from imr import monitor
+from imr import alerts, monitor
 from imr.config import DAG_IDS, DAG_REPROCESS
 
 from .charts import counts_chart, trend_chart
@@ -124,4 +124,20 @@ def render_page(conn, run_dags: RunDags, query: FilterQuery, dag_id: str | None,
         progress=progress,
         reprocess_dag=DAG_REPROCESS,
         reprocess_dag_url=dag_url(DAG_REPROCESS),
+        last_alerts=_last_alerts(conn, prefix),
     )
+
+
+def _last_alerts(conn, prefix: str) -> list[dict]:
+    """The last alert sent per DAG (imr.alerts_sent), with a link to the run's failures here."""
+    return [
+        {
+            "dag_id": a.dag_id,
+            "kind": a.kind,
+            "run_id": a.run_id,
+            "sent_at": a.sent_at.isoformat(timespec="seconds"),
+            "channels": ", ".join(a.channels),
+            "run_link": f"{prefix}/?{urlencode({'run_id': a.run_id, 'state': 'all'})}",
+        }
+        for a in alerts.last_alerts(conn)
+    ]

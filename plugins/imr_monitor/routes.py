@@ -19,7 +19,7 @@ from .download import download_response
 from .links import RunDags, annotate, get_run_dags
 from .page import STATIC, render_page
 from .progress_view import WINDOW_S, progress_view
-from .security import CallerToken, can_read, can_reprocess, same_origin
+from .security import CallerToken, MayDownloadAny, can_read, can_reprocess, same_origin
 
 MAX_REPROCESS_KEYS = 1000
 # The static files may be cached briefly (the middleware's no-store is for everything else).
@@ -102,10 +102,13 @@ def api_reprocess(
 def download(
     conn: Warehouse,
     s3: S3,
+    user: GetUserDep,
+    any_object: MayDownloadAny,
     key: Annotated[str, Query(min_length=1, max_length=1024)],
     bucket: Annotated[str | None, Query(max_length=63)] = None,
 ) -> Response:
-    return download_response(conn, s3, bucket, key)
+    """A quarantined (or once quarantined) letter's PDF; any manifest object with the permission."""
+    return download_response(conn, s3, bucket, key, user=user.get_name(), may_download_any=any_object)
 
 
 def static_file(files: dict[str, tuple[str, bytes]], name: str) -> Response:

@@ -1,6 +1,7 @@
 """Who may do what, and what every response carries: the authorization dependencies (Airflow's own
-`requires_access_dag`), the cross-origin check on the reprocess POST, the caller's Airflow token
-for the trigger, and the one middleware that sets the security headers (CSP included)."""
+`requires_access_dag`, and the permission to download any letter), the cross-origin check on the
+reprocess POST, the caller's Airflow token for the trigger, and the one middleware that sets the
+security headers (CSP included)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from airflow.configuration import conf
 from fastapi import Depends, HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,17 +30,82 @@ can_reprocess = Depends(
     requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN, param_dag_id=DAG_REPROCESS)
 )
 
+# Downloading a letter that never failed (a loaded letter: a medical record) is a permission of its
+# own, which no built-in role but Admin holds: under the FAB auth manager the custom-view permission
+# (can_read, DOWNLOAD_ANY_RESOURCE) an admin adds to a role (docs/monitor.md); the SimpleAuthManager
+# has no such permissions (its custom-view check lets every viewer in), so there it is role admin.
+DOWNLOAD_ANY_RESOURCE = "IMR Letter Downloads"
+
+
+def may_download_any(user: GetUserDep) -> bool:
+    """Dependency: whether the caller may download any manifest object, not only failed ones.
+
+    :param user: the authenticated caller
+    :return: True when the caller holds the download permission (see DOWNLOAD_ANY_RESOURCE)
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    manager = get_auth_manager()
+    if isinstance(manager, SimpleAuthManager):
+        all_admins = conf.getboolean("core", "simple_auth_manager_all_admins", fallback=False)
+        return all_admins or str(getattr(user, "role", None) or "").upper() == "ADMIN"
+    return manager.is_authorized_custom_view(method="GET", resource_name=DOWNLOAD_ANY_RESOURCE, user=user)
+
+
+MayDownloadAny = Annotated[bool, Depends(may_download_any)]
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host[:port] of `url`, lower case, the scheme's default port left out; None when
+    `url` has no scheme and host (or a port that is not a number)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{scheme}://{host}" + (f":{port}" if port and port != _DEFAULT_PORTS[scheme] else "")
+
+
+def configured_origin() -> str | None:
+    """The origin of Airflow's `[api] base_url` (where users open the UI).
+
+    :return: ``scheme://host[:port]``, or None when base_url is not set
+    """
+    return _origin(conf.get("api", "base_url", fallback="") or "")
+
+
+def _has_bearer(request: Request) -> bool:
+    auth = request.headers.get("authorization", "")
+    return auth[:7].lower() == "bearer " and bool(auth[7:].strip())
+
 
 def _same_origin(request: Request) -> bool:
-    """A browser's cross-site POST carries an Origin header naming the other site: refuse it."""
+    """Whether a state-changing request may act on the caller's session.
+
+    Only the session cookie is an ambient credential: a request with a bearer token is
+    authenticated by that header (Airflow's get_user prefers it to the cookie), which no other
+    site's page can make a browser send (it is not CORS-safelisted), so it passes. A cookie
+    request must come from a page of this deployment: a browser names the relation in
+    Sec-Fetch-Site (set by the browser, a page cannot change it) and only `same-origin` passes;
+    without it (an older browser) the Origin header must be the origin of the configured
+    `[api] base_url`, scheme included. Host and X-Forwarded-Host are never trusted: a client
+    chooses them."""
+    if _has_bearer(request):
+        return True
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site.strip().lower() == "same-origin"
     origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return origin is None
-    # Behind a proxy that rewrites Host, the browser's host is in X-Forwarded-Host.
-    hosts = {request.headers.get("host", "")} | {
-        h.strip() for h in request.headers.get("x-forwarded-host", "").split(",") if h.strip()
-    }
-    return urlsplit(origin).netloc in hosts
+    expected = configured_origin()
+    return bool(origin and expected) and _origin(origin) == expected
 
 
 def require_same_origin(request: Request) -> None:

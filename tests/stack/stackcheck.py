@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 import imr_synth as synth
+from imr.alerts import ALERT_CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(REPO / "scripts" / "stack.py")]
@@ -101,7 +102,8 @@ def assert_exact(conn, sample: Sample, run_ids: list[str]) -> None:
     assert {c: tuple(rest) for c, *rest in fields} == truth
     for run_id in run_ids:
         dq = _rows(conn, "SELECT check_name, passed FROM imr.dq_results WHERE run_id = %s", (run_id,))
-        assert dq and all(passed for _, passed in dq), (run_id, dq)
+        # Gates only: the quarantine-rate checks (imr.alerts.ALERT_CHECKS) alert, they never gate.
+        assert dq and all(passed for name, passed in dq if name not in ALERT_CHECKS), (run_id, dq)
 
 
 # --------------------------------------------------------------------------- the stack and its API

@@ -11,6 +11,12 @@ real api-server, with tokens from its `POST /auth/token`:
   `GET /api/v2/dags/imr_reprocess_failures/dagRuns`, with the keys in its conf and the admin as its
   triggering user (the monitor triggers with the caller's own token).
 
+Least privilege (issue 15): the api-server process holds the warehouse login imr_ui (imr_reader:
+SELECT only), which cannot INSERT into imr.letters, while every page and JSON route of the monitor,
+its progress section and the insights page still answers the viewer; stack.env is 0600; the stack's
+set-up (airflow-init.sh, airflow-users.sh) takes passwords that begin with `-` and hold shell
+characters, and the api-server then logs those users in.
+
 The reprocessed object is a row this module puts in the warehouse's manifest (as the owner,
 IMR_WAREHOUSE_DSN): a quarantined key under a prefix of its own, outside IMR_PREFIX, so the
 triggered run re-queues at most that key and never claims it (its plan reads IMR_PREFIX only). The
@@ -28,8 +34,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+import psycopg2
 import pytest
 
 from imr.config import ROLE_ADMIN, ROLE_VIEWER, TOKEN_PATH
@@ -46,6 +54,23 @@ READ_ROUTES = {
     "/api/trend": {"first", "last", "days"},
     "/api/error-codes": {"error_codes"},
 }
+# Every route a viewer reads (finding 2: all of them answer with the api-server's read-only login).
+VIEWER_ROUTES = (
+    "/",
+    "/api/failures",
+    "/api/counts",
+    "/api/trend",
+    "/api/error-codes",
+    "/api/progress",
+    "/static/monitor.js",
+    "/insights/",
+    "/insights/static/insights.css",
+    "/api/insights/categories",
+    "/api/insights/pharmaceuticals",
+    "/api/insights/guidelines",
+    "/api/insights/timeliness",
+)
+HOSTILE = "-p $(touch /tmp/imr-stack-pwned) `id` 'q' \"d\" ; & | < > * ? ! # ~ \\ %s ${HOME}"
 TERMINAL = {"success", "failed"}
 RUN_WAIT_S = 300
 LOGIN_WINDOW_S = 41
@@ -254,6 +279,63 @@ def test_viewer_cannot_reprocess(client, tokens, quarantined):
     assert run_ids(client, tokens["admin"]) == before
 
 
+@pytest.mark.parametrize("path", VIEWER_ROUTES)
+def test_viewer_reads_every_route(client, tokens, path):
+    r = client.get(MONITOR + path, headers=bearer(tokens["viewer"]) | {"Accept": "text/html"})
+    assert r.status_code == 200, r.text[:2000]
+
+
+# --------------------------------------------------------------------------- least privilege
+
+
+def test_api_server_runs_as_imr_reader(client, stack, tokens, owner, quarantined):
+    """The api-server reads the warehouse as imr_ui and nothing else: with imr_reader taken from
+    imr_ui, a viewer's read fails; given back, it answers again. imr_ui itself cannot write."""
+    r = client.get(MONITOR + "/api/failures", headers=bearer(tokens["viewer"]))
+    assert r.status_code == 200, r.text
+    with owner.cursor() as cur:
+        cur.execute("REVOKE imr_reader FROM imr_ui")
+    try:
+        try:
+            status = client.get(MONITOR + "/api/failures", headers=bearer(tokens["viewer"])).status_code
+        except httpx.TransportError:
+            status = None  # the api-server dropped the connection on its error
+        assert status is None or status >= 500, f"the api-server read without imr_reader: {status}"
+    finally:
+        with owner.cursor() as cur:
+            cur.execute("GRANT imr_reader TO imr_ui")
+    r = client.get(MONITOR + "/api/failures", headers=bearer(tokens["viewer"]))
+    assert r.status_code == 200, r.text
+
+    bucket, key = quarantined
+    conn = psycopg2.connect(stack["IMR_UI_DSN"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT current_user, pg_has_role('imr_reader', 'MEMBER'),"
+                " pg_has_role('imr_loader', 'MEMBER')"
+            )
+            assert cur.fetchone() == ("imr_ui", True, False)
+            cur.execute("SELECT status FROM imr.s3_objects WHERE bucket = %s AND key = %s", (bucket, key))
+            assert cur.fetchone() == ("quarantined",)
+        for statement in (
+            "INSERT INTO imr.letters (case_number) VALUES ('CM16-9999998')",
+            "UPDATE imr.s3_objects SET status = 'pending'",
+            "DELETE FROM imr.parse_failures",
+        ):
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege), conn.cursor() as cur:
+                cur.execute(statement)
+            conn.rollback()
+    finally:
+        conn.close()
+
+
+def test_stack_env_is_private(stack):
+    for name in ("stack.env", "secrets.json"):
+        mode = (Path(stack["IMR_STACK_DIR"]) / name).stat().st_mode & 0o777
+        assert mode == 0o600, f"{name} is {mode:o}"
+
+
 # --------------------------------------------------------------------------- admin
 
 
@@ -284,3 +366,35 @@ def test_admin_reprocess_triggers_a_run(client, stack, tokens, quarantined):
     finally:
         if run_id:
             settle(client, tokens["admin"], run_id)
+
+
+# --------------------------------------------------------------------------- hostile passwords
+
+
+def _token_status(client, username: str, password: str) -> int:
+    for _ in range(3):  # FAB's login rate limit: wait out its window
+        r = client.post(TOKEN_PATH, json={"username": username, "password": password})
+        if r.status_code != 429:
+            return r.status_code
+        time.sleep(float(r.headers.get("retry-after") or LOGIN_WINDOW_S))
+    return r.status_code
+
+
+def test_setup_takes_passwords_that_look_like_options(client, stack, stack_ctl):
+    """Finding 9: the stack's set-up (stack.py's airflow_init: `airflow db migrate`, then
+    docker/airflow-init.sh and airflow-users.sh) with an admin and a viewer password that begin with
+    `-` and hold every shell-special character; the api-server then issues tokens for them. The
+    stack's own passwords are set back afterwards."""
+    pw = stack_ctl._secrets()
+    hostile = pw | {"admin": "-" + HOSTILE + " admin", "viewer": "--viewer=" + HOSTILE}
+    users = {"admin": stack["IMR_ADMIN_USER"], "viewer": stack["IMR_VIEWER_USER"]}
+    try:
+        stack_ctl.airflow_init(hostile, stack_ctl.airflow_env(hostile, 1) | stack_ctl._mark())
+        for role, username in users.items():
+            assert _token_status(client, username, hostile[role]) == 201, role
+            assert _token_status(client, username, pw[role]) == 401, role
+        assert not Path("/tmp/imr-stack-pwned").exists(), "a password was run by a shell"
+    finally:
+        stack_ctl.airflow_init(pw, stack_ctl.airflow_env(pw, 1) | stack_ctl._mark())
+    for role, username in users.items():
+        assert _token_status(client, username, pw[role]) == 201, role

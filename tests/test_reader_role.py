@@ -1,0 +1,99 @@
+"""The read-only UI's warehouse role (issue 15, finding 2): imr_reader, created by migration
+0008_reader_role, may run every query the monitor, its progress section and the insights page run
+(imr.monitor, imr.progress, imr.insights: what the api-server's routes call), and nothing else. The
+api-server logs in as a member of it (compose's and the native stack's imr_ui).
+
+The warehouse is seeded by its owner with a run in progress, loaded letters, a quarantined object
+and failures (tests/progress_seed.py), so every query returns rows, then read as the reader."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import psycopg2
+import pytest
+
+from imr import insights, monitor, progress, warehouse
+from progress_seed import db_now, seed_active_run
+
+pytestmark = [pytest.mark.integration]
+RUN = "manual__reader-role"
+
+
+@pytest.fixture
+def reader_dsn(pg_dsn, admin_dsn):
+    """A LOGIN role whose only privileges come from imr_reader, on a seeded, migrated warehouse."""
+    owner = psycopg2.connect(pg_dsn)
+    warehouse.upgrade(owner)
+    seed_active_run(owner, "imr-letters", RUN, db_now(owner))
+    with owner, owner.cursor() as cur:
+        cur.execute(
+            "INSERT INTO imr.parse_failures (bucket, key, etag, dag_run_id, task_id, map_index, error_code,"
+            " message, occurred_at) VALUES ('imr-letters', 'backfill/03.pdf', 'e', %s, 'process_lane', 0,"
+            " 'no_text_layer', 'no text', now())",
+            (RUN,),
+        )
+    owner.close()
+    name = f"imr_ui_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(admin_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT")
+        cur.execute(f"GRANT imr_reader TO {name}")
+    yield pg_dsn.replace("user=postgres", f"user={name}")
+    with admin.cursor() as cur:
+        dbname = dict(p.split("=", 1) for p in pg_dsn.split())["dbname"]
+        cur.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")  # its grants name the role
+        cur.execute(f"DROP ROLE IF EXISTS {name}")
+    admin.close()
+
+
+@pytest.fixture
+def reader(reader_dsn):
+    conn = psycopg2.connect(reader_dsn)
+    yield conn
+    conn.close()
+
+
+def test_reader_runs_every_monitor_progress_and_insights_query(reader) -> None:
+    filters = monitor.Filters()
+    listed = monitor.list_failures(reader, filters)
+    assert listed["total"] >= 1 and listed["failures"]
+    assert monitor.count_failures(reader, filters) == listed["total"]
+    assert monitor.counts_by_error_code(reader, filters)
+    first, last = monitor.trend_window(None, None)
+    assert monitor.daily_trend(reader, first, last)
+    assert "no_text_layer" in monitor.error_codes(reader)
+    assert monitor.recent_runs(reader) == [RUN]
+    assert monitor.quarantined(reader, ["backfill/03.pdf"]) == {"imr-letters": ["backfill/03.pdf"]}
+    assert monitor.manifest_object(reader, None, "backfill/00.pdf")["status"] == "loaded"
+
+    (run,) = progress.active_runs_progress(reader)
+    assert run.run_id == RUN
+    assert progress.progress_lines(reader)
+
+    for rng in (insights.DecisionRange(), insights.DecisionRange(date(2000, 1, 1), date(2100, 1, 1))):
+        assert set(insights.totals(reader, rng)) == {"letters", "items"}
+        assert isinstance(insights.overturn_by_category(reader, rng), list)
+        assert isinstance(insights.pharmaceutical_mix(reader, rng), dict)
+        assert isinstance(insights.guideline_use(reader, rng), dict)
+        assert "by_priority" in insights.timeliness(reader, rng)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO imr.letters (case_number) VALUES ('CM16-9999999')",
+        "UPDATE imr.s3_objects SET status = 'pending'",
+        "DELETE FROM imr.parse_failures",
+        "DELETE FROM imr.batches",
+        "TRUNCATE imr.items",
+        "CREATE TABLE imr.x (a int)",
+        "SELECT * FROM imr.schema_migrations",
+    ],
+)
+def test_reader_cannot_write(reader, statement) -> None:
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege), reader.cursor() as cur:
+        cur.execute(statement)
+    reader.rollback()
