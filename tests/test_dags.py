@@ -99,7 +99,7 @@ def test_every_dag_alerts_on_failure_and_the_scheduled_ones_have_deadlines(dagba
     assert not dagbag.dags["imr_reprocess_failures"].deadline
 
 
-@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+@pytest.mark.parametrize("dag_id", sorted(INGEST_DAG_IDS))
 def test_a_trigger_past_the_params_maxima_is_refused(dagbag, dag_id: str) -> None:
     """Finding 5 of issue 15: Airflow validates a trigger's conf against the params' JSON schema when
     it creates the run (SerializedDAG.create_dagrun: params.deep_merge(conf).validate(), what the REST
@@ -120,3 +120,13 @@ def test_a_trigger_past_the_params_maxima_is_refused(dagbag, dag_id: str) -> Non
             dag.params.deep_merge({name: value}).validate()
     with pytest.raises(ParamValidationError, match="timeout_s"):
         dag.params.deep_merge({"timeout_s": 10**9}).validate()
+
+
+def test_the_sweeps_param_is_bounded(dagbag) -> None:
+    from airflow.exceptions import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    assert set(dagbag.dags["imr_quality_sweep"].params) == {"settle_hours"}
+    sweep = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["imr_quality_sweep"]))
+    with pytest.raises(ParamValidationError, match="settle_hours"):
+        sweep.params.deep_merge({"settle_hours": -1}).validate()
