@@ -1,5 +1,6 @@
 """Backfill an archive (or re-parse letters loaded by an older parser) with the nightly run's code.
-Safe alongside the nightly run: keys are claimed per run, never processed by two runs at once."""
+Safe alongside the nightly run: keys are claimed per run, never processed by two runs at once.
+A reparse that passes its gates triggers `imr_quality_sweep` (the `imr_letters_reparsed` asset)."""
 
 from datetime import datetime
 
@@ -8,7 +9,7 @@ from airflow.sdk import Param, dag
 from imr.config import DAG_BACKFILL
 from imr_airflow.alerting import backfill_deadline, dag_alerting
 from imr_airflow.params import common_params
-from imr_airflow.tasks import check_schema, discover
+from imr_airflow.tasks import announce_reparse, check_schema, discover
 from imr_airflow.wiring import COMMON_DAG_ARGS, ingest_tail
 
 PARAMS = common_params("key prefix to backfill") | {
@@ -31,7 +32,7 @@ PARAMS = common_params("key prefix to backfill") | {
     **dag_alerting(backfill_deadline(DAG_BACKFILL)),
 )
 def imr_backfill():
-    ingest_tail(check_schema() >> discover())
+    ingest_tail(check_schema() >> discover()) >> announce_reparse()
 
 
 imr_backfill()

@@ -133,22 +133,25 @@ def _assert_lineage(events_file, bucket: str, pg_dsn: str) -> None:
     assert sorted((d["namespace"], d["name"]) for d in done["outputs"]) == [
         (warehouse, f"{kv['dbname']}.imr.{t}") for t in ("item_citations", "items", "letters")
     ]
+    # The gates read the run's recorded results (imr.quality.gate_sql), so their input is dq_results.
     gate_events = task_events("gate_table_items")
     assert {"START", "COMPLETE"} <= set(gate_events)
     gate = gate_events["COMPLETE"]
-    (items,) = [d for d in gate["inputs"] if d["name"].endswith("imr.items")]
-    assertions = items["facets"]["dataQualityAssertions"]["assertions"]
-    named = {a.get("name") for a in assertions} | {a["assertion"] for a in assertions}
-    assert "items_decision_domain" in named, named
-    assert all(a["success"] for a in assertions)
+    assert any(d["name"].endswith("imr.dq_results") for d in gate["inputs"]), gate["inputs"]
 
 
+# The gates judge the rows the run loaded: the bad decision is given, as it is loaded, to the item
+# of the letter the run brings.
 BAD_ITEM_SQL = """
 ALTER TABLE imr.items DROP CONSTRAINT items_decision_check;
-CREATE TEMP TABLE bad_item AS SELECT * FROM imr.items ORDER BY case_number, seq LIMIT 1;
-UPDATE bad_item SET seq = 99, decision = 'Denied', claims_administrator_evidence = 'none',
-    expert_reviewer_evidence = 'none';
-INSERT INTO imr.items SELECT * FROM bad_item;
+CREATE FUNCTION public.bad_item() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.case_number = %(case)s THEN
+        NEW.decision := 'Denied';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER bad_item BEFORE INSERT ON imr.items FOR EACH ROW EXECUTE FUNCTION public.bad_item();
 """
 
 
@@ -231,10 +234,10 @@ def test_nightly_alerts_clean_quarantine_and_gate_failure(
     assert dq[alerts.CHECK_PARSER_GAP] == (False, "6")
     assert all(p for n, (p, _) in dq.items() if n not in alerts.ALERT_CHECKS), dq
 
-    with wh_conn, wh_conn.cursor() as cur:
-        cur.execute(BAD_ITEM_SQL)
     # A run with nothing to process maps no lane and so runs no gate: give it one new letter.
     extra, pdf = imr_synth.random_letter(rng, n_items=1)
+    with wh_conn, wh_conn.cursor() as cur:
+        cur.execute(BAD_ITEM_SQL, {"case": extra.case_number})
     s3_client.put_object(Bucket=bucket, Key=f"letters/more/{extra.case_number}.pdf", Body=pdf)
     run3 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=env)
     assert run3.state == "failed"

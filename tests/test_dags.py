@@ -10,7 +10,8 @@ import pytest
 from support.dagbag import dag_bag
 
 REPO = Path(__file__).resolve().parents[1]
-DAG_IDS = {"imr_ingest_nightly", "imr_backfill", "imr_reprocess_failures"}
+INGEST_DAG_IDS = {"imr_ingest_nightly", "imr_backfill", "imr_reprocess_failures"}
+DAG_IDS = INGEST_DAG_IDS | {"imr_quality_sweep"}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def test_schedules_and_params(dagbag) -> None:
     assert {"error_codes", "keys"} <= set(dagbag.dags["imr_reprocess_failures"].params)
 
 
-@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+@pytest.mark.parametrize("dag_id", sorted(INGEST_DAG_IDS))
 def test_parse_work_is_mapped_over_lanes_in_the_writer_pool(dagbag, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
     lane = dag.get_task("process_lane")
@@ -50,7 +51,10 @@ def test_parse_work_is_mapped_over_lanes_in_the_writer_pool(dagbag, dag_id: str)
     assert lane.map_index_template == "{{ lane_label }}"
     assert lane.retries >= 1 and lane.retry_exponential_backoff
     gates = [t for t in dag.tasks if t.task_id.startswith("gate_")]
-    assert {type(g).__name__ for g in gates} == {"SQLColumnCheckOperator", "SQLTableCheckOperator"}
+    # The gates read what record_quality recorded: the checks run once per run.
+    assert {type(g).__name__ for g in gates} == {"SQLCheckOperator"}
+    assert all("imr.dq_results" in g.sql and "{{ run_id" in g.sql for g in gates)
+    assert all("record_quality" in g.upstream_task_ids for g in gates)
     publish = dag.get_task("publish")
     assert {g.task_id for g in gates} <= publish.upstream_task_ids
     assert [a.name for a in publish.outlets] == ["imr_letters"]
@@ -66,6 +70,23 @@ def test_dag_files_stay_thin() -> None:
         text = path.read_text()
         assert "psycopg2" not in text and "boto3" not in text and "pdfminer" not in text, path
         assert len(text.splitlines()) < 60, path
+
+
+def test_quality_sweep_runs_weekly_and_after_a_reparse(dagbag) -> None:
+    sweep = dagbag.dags["imr_quality_sweep"]
+    assert sweep.timetable.timetable.expression == "0 4 * * 0"  # Sundays 04:00 UTC
+    assert sweep.timetable.asset_condition.name == "imr_letters_reparsed"
+    assert sweep.max_active_runs == 1 and sweep.owner == "imr" and sweep.doc_md
+    record = sweep.get_task("record_sweep")
+    gates = [t for t in sweep.tasks if t.task_id.startswith("gate_")]
+    assert gates and all(g.upstream_task_ids == {"record_sweep"} for g in gates)
+    assert record.upstream_task_ids == {"check_schema"}
+    backfill = dagbag.dags["imr_backfill"]
+    announce = backfill.get_task("announce_reparse")
+    assert [a.name for a in announce.outlets] == ["imr_letters_reparsed"]
+    # After the gates passed, beside publish: no extra step at the run's end.
+    assert announce.upstream_task_ids == backfill.get_task("publish").upstream_task_ids
+    assert announce.upstream_task_ids == {t.task_id for t in backfill.tasks if t.task_id.startswith("gate_")}
 
 
 def test_every_dag_alerts_on_failure_and_the_scheduled_ones_have_deadlines(dagbag) -> None:
@@ -84,7 +105,7 @@ def test_every_dag_alerts_on_failure_and_the_scheduled_ones_have_deadlines(dagba
     assert not dagbag.dags["imr_reprocess_failures"].deadline
 
 
-@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+@pytest.mark.parametrize("dag_id", sorted(INGEST_DAG_IDS))
 def test_a_trigger_past_the_params_maxima_is_refused(dagbag, dag_id: str) -> None:
     """Finding 5 of issue 15: Airflow validates a trigger's conf against the params' JSON schema when
     it creates the run (SerializedDAG.create_dagrun: params.deep_merge(conf).validate(), what the REST
@@ -105,3 +126,13 @@ def test_a_trigger_past_the_params_maxima_is_refused(dagbag, dag_id: str) -> Non
             dag.params.deep_merge({name: value}).validate()
     with pytest.raises(ParamValidationError, match="timeout_s"):
         dag.params.deep_merge({"timeout_s": 10**9}).validate()
+
+
+def test_the_sweeps_param_is_bounded(dagbag) -> None:
+    from airflow.exceptions import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    assert set(dagbag.dags["imr_quality_sweep"].params) == {"settle_hours"}
+    sweep = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["imr_quality_sweep"]))
+    with pytest.raises(ParamValidationError, match="settle_hours"):
+        sweep.params.deep_merge({"settle_hours": -1}).validate()

@@ -9,7 +9,8 @@ import pytest
 
 import imr_synth
 from imr import PARSER_VERSION
-from support.airflow_run import run_dag
+from imr_devtools.airflow_runner import metadata_query
+from support.airflow_run import run_dag, task_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -67,6 +68,13 @@ def test_backfill_reparse_fills_enriched_fields(pg_dsn, wh_conn, s3_client, buck
 
     backfill = run_dag("imr_backfill", warehouse_dsn=pg_dsn, bucket=bucket, conf={"reparse": True})
     assert backfill.state == "success", backfill.log[-3000:]
+    # The reparse passed its gates, so the whole-archive sweep is due: the backfill updated its asset.
+    assert task_states(backfill)[("announce_reparse", -1)][0] == "success"
+    assert metadata_query(
+        "SELECT count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id"
+        " WHERE a.name = 'imr_letters_reparsed' AND e.source_run_id = %s",
+        (backfill.run_id,),
+    ) == [(1,)]
     after = _state(wh_conn)
     assert after["letters"] == old["letters"] and after["items"] == old["items"]
     assert after["enriched"] == current["enriched"] and after["citations"] == current["citations"]

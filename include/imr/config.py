@@ -17,7 +17,8 @@ DAG_NIGHTLY = "imr_ingest_nightly"
 DAG_BACKFILL = "imr_backfill"
 DAG_REPROCESS = "imr_reprocess_failures"
 DAG_RELABEL = "imr_relabel"
-DAG_IDS = (DAG_NIGHTLY, DAG_BACKFILL, DAG_REPROCESS, DAG_RELABEL)
+DAG_SWEEP = "imr_quality_sweep"
+DAG_IDS = (DAG_NIGHTLY, DAG_BACKFILL, DAG_REPROCESS, DAG_RELABEL, DAG_SWEEP)
 # Seconds without a task heartbeat before the scheduler fails (and retries) a task whose worker died.
 TASK_HEARTBEAT_TIMEOUT_S = 60
 # Seconds a task may sit `queued` before the scheduler re-queues it: a broker that lost its messages

@@ -1,8 +1,17 @@
 """Data-quality checks on the warehouse, defined once as data and usable three ways:
 
-* run_checks(conn, ...) runs them here and record_results() stores them in imr.dq_results;
-* table_checks() gives the `checks` dicts for Airflow's SQLTableCheckOperator (one per table);
-* column_mapping() gives the `column_mapping` dicts for SQLColumnCheckOperator.
+* run_checks(conn, ...) runs them here and record_results() stores them in imr.dq_results; the
+  DAGs' gates read those back (gate_sql), so each statement runs once per run;
+* table_checks() gives the whole-table `checks` dicts for Airflow's SQLTableCheckOperator (one per
+  table), for running them ad hoc through the provider;
+* column_mapping() gives the `column_mapping` dicts for SQLColumnCheckOperator (likewise ad hoc;
+  the DAGs judge the same columns through the checks above, letters_patient_age_range included).
+
+A check judges one of three scopes (`scope=`): the rows a run touched (SCOPE_RUN: the case numbers
+of the objects whose manifest row names the run as last_run_id, so a nightly run's cost grows with
+its own work, not the archive), the whole archive (SCOPE_ARCHIVE: the weekly sweep, reconciling the
+whole manifest), or, by default, whole tables with the run's reconciliation. gate_sql() turns
+recorded results back into the statement a gate runs, so each check's SQL runs once per run.
 
 Each check is an aggregate over one table: `observed` (a number) and `passes` (a boolean over the
 same aggregates). Aggregates always return exactly one row, so an empty table is judged too rather
@@ -13,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -27,6 +36,13 @@ REQUIRED_LETTER_FIELDS = ("case_number", "decision_date", "outcome", "source_key
 # Parser warning codes that mean "the header dates are out of order" (e.g. decided before assigned).
 DATE_ORDER_CODES = ("date_order",)
 DATE_ORDER_THRESHOLD = 0.05
+# The sweep's reconciliation ignores objects changed more recently than this: a run in progress
+# legitimately holds pending and processing keys, and the next nightly run claims any left over.
+SETTLE_HOURS = 24.0
+PATIENT_AGE_RANGE = (0, 130)
+
+SCOPE_RUN = "run"
+SCOPE_ARCHIVE = "archive"
 
 
 @dataclass(frozen=True)
@@ -38,11 +54,13 @@ class Check:
     observed: str  # SQL aggregate expression: the value we report
     passes: str  # SQL boolean expression over aggregates: the verdict
     description: str
+    where: str = ""  # the rows judged (e.g. the run's); empty: the whole table
 
     @property
     def sql(self) -> str:
         """The query that observes and judges the check."""
-        return f"SELECT {self.observed} AS observed, {self.passes} AS passed FROM {self.table}"
+        where = f" WHERE {self.where}" if self.where else ""
+        return f"SELECT {self.observed} AS observed, {self.passes} AS passed FROM {self.table}{where}"
 
 
 class CheckResult(NamedTuple):
@@ -76,13 +94,69 @@ _DERIVED_OUTCOME = (
 )
 
 
+_BY_CASE = ("imr.letters", "imr.items", "imr.item_citations")
+
+
+def _run_cases(run_id: str) -> str:
+    """The rows of a table keyed by case_number that the run touched: the cases of the objects it
+    registered, claimed or loaded (s3_objects_last_run_idx, then the table's primary key)."""
+    return (
+        "case_number IN (SELECT o.case_number FROM imr.s3_objects o"
+        f" WHERE o.last_run_id = {_literal(run_id)} AND o.case_number IS NOT NULL)"
+    )
+
+
+def _reconciliation(run_id: str | None, scope: str | None, settle_hours: float) -> Check | None:
+    if scope == SCOPE_ARCHIVE:
+        return _none_where(
+            "run_reconciliation",
+            "imr.s3_objects",
+            "status IN ('pending', 'processing')"
+            f" AND updated_at < now() - make_interval(secs => {float(settle_hours) * 3600!r})",
+            f"every object in the manifest ended loaded, quarantined or duplicate (unchanged for "
+            f"{settle_hours:g} h: a run in progress holds the newer ones)",
+        )
+    if run_id is None:
+        return None
+    run = _literal(run_id)
+    touched = f"(first_run_id = {run} OR last_run_id = {run})"
+    # A key this run registered may be claimed, and still be processed, by a run overlapping it
+    # (the backfill beside the nightly run): that run answers for it, not this one.
+    open_here = f"(status = 'pending' OR (status = 'processing' AND claimed_by = {run}))"
+    check = _none_where(
+        "run_reconciliation",
+        "imr.s3_objects",
+        f"{touched} AND {open_here}",
+        "every object the run registered or claimed ended loaded, quarantined or duplicate, "
+        "unless a concurrent run holds its claim",
+    )
+    # Only the run's rows are read (s3_objects_first_run_idx | s3_objects_last_run_idx), not the
+    # whole manifest with a filter.
+    return replace(check, where=touched)
+
+
 def checks(
     run_id: str | None = None,
     date_order_threshold: float = DATE_ORDER_THRESHOLD,
     date_order_codes: Sequence[str] = DATE_ORDER_CODES,
+    *,
+    scope: str | None = None,
+    settle_hours: float = SETTLE_HOURS,
 ) -> list[Check]:
-    """All checks. The run reconciliation check is included only when run_id is given; pass an
-    Airflow template such as "{{ run_id }}" to have the operator render it."""
+    """All checks, by name the same in every scope.
+
+    :param run_id: the run whose reconciliation (and, with SCOPE_RUN, whose rows) is judged; an
+        Airflow template such as "{{ run_id }}" has the operator render it. Without it and without
+        SCOPE_ARCHIVE there is no reconciliation check.
+    :param date_order_threshold: the largest share of letters with a date-order warning that passes.
+    :param date_order_codes: the parser warning codes that count as date-order warnings.
+    :param scope: SCOPE_RUN (the rows the run touched; run_id required), SCOPE_ARCHIVE (whole tables
+        and the whole manifest), or None (whole tables, the run's reconciliation).
+    :param settle_hours: SCOPE_ARCHIVE: objects changed more recently are not reconciled yet.
+    :return: the checks, one aggregate statement each.
+    """
+    if scope == SCOPE_RUN and run_id is None:
+        raise ValueError("scope=run needs the run_id")
     has_date_warning = (
         "EXISTS (SELECT 1 FROM jsonb_array_elements(letters.warnings) w"
         f" WHERE w->>'code' IN ({_in_list(date_order_codes)}))"
@@ -139,23 +213,21 @@ def checks(
             f"{share} <= {float(date_order_threshold)!r}",
             f"at most {date_order_threshold:.0%} of letters carry a date-order warning",
         ),
+        _none_where(
+            "letters_patient_age_range",
+            "imr.letters",
+            f"patient_age NOT BETWEEN {PATIENT_AGE_RANGE[0]} AND {PATIENT_AGE_RANGE[1]}",
+            "a patient's age, when given, is between {} and {}".format(*PATIENT_AGE_RANGE),
+        ),
     ]
     out += enrichment_checks()
-    if run_id is not None:
-        run = _literal(run_id)
-        touched = f"(first_run_id = {run} OR last_run_id = {run})"
-        # A key this run registered may be claimed, and still be processed, by a run overlapping it
-        # (the backfill beside the nightly run): that run answers for it, not this one.
-        open_here = f"(status = 'pending' OR (status = 'processing' AND claimed_by = {run}))"
-        out.append(
-            _none_where(
-                "run_reconciliation",
-                "imr.s3_objects",
-                f"{touched} AND {open_here}",
-                "every object the run registered or claimed ended loaded, quarantined or duplicate, "
-                "unless a concurrent run holds its claim",
-            )
-        )
+    if scope == SCOPE_RUN:
+        # The tables keyed by case_number are narrowed to the run's cases; a check on any other
+        # table keeps its own terms (the reconciliation below is scoped already).
+        out = [replace(c, where=_run_cases(run_id)) if c.table in _BY_CASE else c for c in out]
+    reconciliation = _reconciliation(run_id, scope, settle_hours)
+    if reconciliation is not None:
+        out.append(reconciliation)
     return out
 
 
@@ -214,7 +286,12 @@ def enrichment_checks() -> list[Check]:
 
 
 def run_checks(conn, run_id: str | None = None, **params) -> list[CheckResult]:
-    """Run every check (params as for checks()); read-only."""
+    """Run every check (params as for checks(), e.g. scope=SCOPE_RUN); read-only.
+
+    :param conn: a warehouse connection.
+    :param run_id: as for checks().
+    :return: one result per check, in checks() order.
+    """
     results = []
     with transaction(conn) as cur:  # ends the transaction: no connection left idle in one
         for check in checks(run_id, **params):
@@ -299,14 +376,7 @@ def warning_checks(
     :param default_label_share_threshold: the largest share of default labels that passes (0..1).
     :return: the warning checks.
     """
-    run = _literal(run_id)
-    of_run = (
-        "case_number IN (SELECT case_number FROM imr.s3_objects"
-        f" WHERE last_run_id = {run} AND status = 'loaded' AND case_number IS NOT NULL)"
-    )
-    share = (
-        f"coalesce(avg(CASE WHEN label_basis = 'default' THEN 1.0 ELSE 0.0 END) FILTER (WHERE {of_run}), 0)"
-    )
+    share = "coalesce(avg(CASE WHEN label_basis = 'default' THEN 1.0 ELSE 0.0 END), 0)"
     return [
         Check(
             "items_default_label_share",
@@ -314,6 +384,8 @@ def warning_checks(
             share,
             f"{share} <= {float(default_label_share_threshold)!r}",
             f"at most {default_label_share_threshold:.0%} of the run's items labelled by default (warning)",
+            # Only the run's items are read (s3_objects_last_run_idx, then the items' key).
+            where=_run_cases(run_id),
         )
     ]
 
@@ -332,3 +404,36 @@ def run_warnings(conn, run_id: str, **params) -> list[CheckResult]:
             observed, passed = cur.fetchone()
             results.append(CheckResult(check.name, bool(passed), observed))
     return results
+
+
+def names_by_table(**params) -> dict[str, list[str]]:
+    """{table: the names of its checks} for checks(**params), e.g. one gate per table.
+
+    :return: check names grouped by the table they judge, in checks() order.
+    """
+    out: dict[str, list[str]] = {}
+    for check in checks(**params):
+        out.setdefault(check.table, []).append(check.name)
+    return out
+
+
+def gate_sql(names: Sequence[str], run_id_sql: str) -> str:
+    """A statement over imr.dq_results for SQLCheckOperator: one row that is all truthy only when the
+    run recorded every named check and the latest result of each passed. Its second column names what
+    failed with the observed value (e.g. "letters_have_items=3", or "=not recorded"), so a failing
+    gate shows them in its task log.
+
+    :param names: the checks the gate covers.
+    :param run_id_sql: a SQL expression for the run id, e.g. a literal holding an Airflow template.
+    :return: the statement (index dq_results_run_check_idx, migration 0012).
+    """
+    expected = ", ".join(f"({_literal(n)})" for n in names)
+    return (
+        "SELECT coalesce(bool_and(r.passed IS TRUE), false) AS all_passed,"
+        " coalesce(string_agg(e.name || '=' || CASE WHEN r.passed IS NULL THEN 'not recorded'"
+        " ELSE coalesce(r.observed, 'NULL') END, ', ' ORDER BY e.name)"
+        " FILTER (WHERE r.passed IS NOT TRUE), 'none failed') AS failed_checks"
+        f" FROM (VALUES {expected}) AS e(name)"
+        " LEFT JOIN LATERAL (SELECT d.passed, d.observed FROM imr.dq_results d"
+        f" WHERE d.run_id = {run_id_sql} AND d.check_name = e.name ORDER BY d.id DESC LIMIT 1) r ON true"
+    )

@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowSkipException
 
 from imr import alerts, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
@@ -166,29 +167,35 @@ def process_lane(spec: dict[str, int]) -> dict[str, int]:
     return totals
 
 
+def _record(conn, run_id: str, extra: list | None = None, **params) -> dict[str, Any]:
+    results = quality.run_checks(conn, run_id, **params)
+    quality.record_results(conn, run_id, results + (extra or []))
+    failed = [f"{r.name}={r.observed}" for r in results if not r.passed]
+    log.info("data quality: %d checks, %d failed %s", len(results), len(failed), failed)
+    return {"checks": len(results), "failed": failed}
+
+
 @task(trigger_rule=TriggerRule.ALL_DONE)
 def record_quality() -> dict[str, Any]:
-    """Runs every data-quality check and stores the results in imr.dq_results (the gates of
-    imr_airflow.wiring fail the run; this task only records, so the results exist even when a gate
-    fails), with the quarantine-rate checks, which alert but never fail; sends the run's metrics."""
+    """Runs every data-quality check over the rows this run touched, once, and stores the results in
+    imr.dq_results (the gates of imr_airflow.wiring read them back and fail the run; this task only
+    records, even after a lane failed, so the results exist whatever the gates decide), with the
+    quarantine-rate checks, which alert but never fail; sends the run's metrics."""
     ctx = get_current_context()
     run_id = ctx["run_id"]
     with warehouse_connection() as conn:
-        results = quality.run_checks(conn, run_id)
-        warnings = quality.run_warnings(conn, run_id)  # recorded, never a gate
         stats = alerts.quarantine_stats(conn, run_id)
         rate = alerts.quarantine_checks(stats, quarantine_thresholds(ctx["params"]))
-        quality.record_results(conn, run_id, [*results, *warnings, *rate])
+        warnings = quality.run_warnings(conn, run_id)  # recorded, never a gate
+        out = _record(conn, run_id, [*warnings, *rate], scope=quality.SCOPE_RUN)
         run_metrics.emit_run(conn, ctx)
-    failed = [f"{r.name}={r.observed}" for r in results if not r.passed]
     warned = [f"{r.name}={r.observed}" for r in warnings if not r.passed]
-    log.info("data quality: %d checks, %d failed %s", len(results), len(failed), failed)
     if warned:
         log.warning("data quality warnings: %s", warned)
     tripped = [r.name for r in rate if not r.passed]
     if tripped:
         _quarantine_alert(ctx, stats, tripped)
-    return {"checks": len(results), "failed": failed, "warnings": warned, "quarantine_alerts": tripped}
+    return out | {"warnings": warned, "quarantine_alerts": tripped}
 
 
 def _quarantine_alert(ctx, stats: alerts.QuarantineStats, tripped: list[str]) -> None:
@@ -208,6 +215,30 @@ def _quarantine_alert(ctx, stats: alerts.QuarantineStats, tripped: list[str]) ->
     )
     log.warning("quarantine alert: %d of %d quarantined %s", stats.quarantined, stats.processed, tripped)
     alerting.send(alert, ctx)
+
+
+@task(retries=1, retry_delay=timedelta(minutes=5))
+def record_sweep() -> dict[str, Any]:
+    """imr_quality_sweep: the same checks over the whole archive and manifest, recorded under the
+    sweep's run_id for its gates."""
+    ctx = get_current_context()
+    settle_hours = float(ctx["params"].get("settle_hours") or quality.SETTLE_HOURS)
+    with warehouse_connection() as conn:
+        return _record(conn, ctx["run_id"], scope=quality.SCOPE_ARCHIVE, settle_hours=settle_hours)
+
+
+# The imr_quality_sweep DAG schedules on this besides its weekly time: a reparse backfill re-writes
+# letters outside any nightly run's scope, so the whole archive is judged again.
+REPARSED_ASSET = Asset(name="imr_letters_reparsed")
+
+
+@task(outlets=[REPARSED_ASSET])
+def announce_reparse() -> bool:
+    """Emits REPARSED_ASSET after a backfill with reparse passed its gates; skipped (no event)
+    otherwise."""
+    if not get_current_context()["params"].get("reparse"):
+        raise AirflowSkipException("not a reparse backfill")
+    return True
 
 
 @task(outlets=[LETTERS_ASSET])
