@@ -12,11 +12,11 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
-from airflow_run import run_dag
 
 import imr_synth
 from imr import alerts
 from imr_synth.badfiles import not_an_imr_letter
+from support.airflow_run import run_dag
 
 BASE_URL = "http://airflow.example.test:8080"
 RECIPIENTS = ["oncall@example.test", "data@example.test"]
@@ -300,9 +300,9 @@ def test_deadline_callback_through_the_triggerers_trigger_mails(smtp_server, wh_
     import asyncio
 
     from airflow.triggers.callback import CallbackTrigger
-    from airflow_run import dsn_to_uri
 
     from imr_airflow.alerting import nightly_deadline
+    from support.airflow_run import dsn_to_uri
 
     port, inbox = smtp_server
     for k, v in _alert_env(port).items():

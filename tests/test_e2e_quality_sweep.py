@@ -8,10 +8,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from airflow_run import run_dag, task_states
 
 import imr_synth
 from imr import alerts, quality
+from support.airflow_run import run_dag, task_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -216,7 +216,7 @@ def test_measure_relabel_10000_letters(wh_conn):
 def test_imr_relabel_dag_relabels_the_warehouse(wh_conn, pg_dsn):
     """The thin DAG on real Airflow: check_schema, then the relabel in batches, recorded under the
     DAG run's id; XCom carries the counts only."""
-    from airflow_run import run_dag
+    from support.airflow_run import run_dag
 
     load(wh_conn, [_letter(n) for n in range(30)])
     age_the_labels(wh_conn)
