@@ -18,7 +18,7 @@ import psycopg2
 from botocore.exceptions import ClientError
 
 import imr_synth
-from imr import warehouse
+from imr import alerts, quality, warehouse
 from imr.config import DAG_NIGHTLY
 from imr.read import report
 from imr_devtools import devservices
@@ -78,6 +78,14 @@ def run_figures(conn, run_id: str) -> dict:
     return {"touched": touched, "found": found, "dq": dq}
 
 
+def _verdict(name: str, passed: bool) -> str:
+    if passed:
+        return "PASS"
+    if name in alerts.ALERT_CHECKS:
+        return "ALERT"  # the sample's bad files trip the quarantine-rate alert on purpose
+    return "WARN " if name in quality.WARNING_CHECKS else "FAIL"
+
+
 def print_summary(run: DagRun, figures: dict, s: dict) -> None:
     print(f"\n{run.dag_id} run {run.run_id}: {run.state} in {run.seconds:.0f} s")
     tasks = Counter(t.state for t in run.task_instances)
@@ -94,9 +102,9 @@ def print_summary(run: DagRun, figures: dict, s: dict) -> None:
     )
     for code, n in s["quarantined_by_error_code"].items():
         print(f"  quarantined {code:<22} {n}")
-    print("data-quality gates (this run):")
+    print("data-quality checks (this run; ALERT and WARN never fail a run):")
     for name, passed, observed in figures["dq"]:
-        print(f"  {'PASS' if passed else 'FAIL'}  {name:<36} observed {observed}")
+        print(f"  {_verdict(name, passed)}  {name:<36} observed {observed}")
     print("rows: " + ", ".join(f"imr.{t} {n}" for t, n in s["rows"].items()))
 
 

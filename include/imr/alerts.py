@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
-from imr.quality import CheckResult
+from imr.quality import WARNING_CHECKS, CheckResult
 from imr.warehouse.db import transaction
 
 # The kinds of alert (imr.alerts_sent.kind).
@@ -196,9 +196,12 @@ class Alert:
         return f"<p>{html.escape(self.subject)}</p><ul>{items}</ul>"
 
 
-def failed_checks(conn, run_id: str, exclude: Iterable[str] = ALERT_CHECKS) -> list[tuple[str, object]]:
+def failed_checks(
+    conn, run_id: str, exclude: Iterable[str] = (*ALERT_CHECKS, *WARNING_CHECKS)
+) -> list[tuple[str, object]]:
     """The data-quality checks recorded as failed for `run_id` (the gates' verdicts), as
-    (name, observed); the quarantine checks, which alert on their own, are left out."""
+    (name, observed); the quarantine checks, which alert on their own, and the warnings, which
+    never gate, are left out."""
     skip = set(exclude)
     with transaction(conn) as cur:
         cur.execute(

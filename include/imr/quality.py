@@ -362,6 +362,9 @@ def column_mapping() -> dict[str, dict[str, dict[str, dict]]]:
 
 # Warnings: recorded in imr.dq_results with each run, never gates (a run is not failed for them).
 DEFAULT_LABEL_SHARE_THRESHOLD = 0.02
+CHECK_DEFAULT_LABEL_SHARE = "items_default_label_share"
+# The checks that warn and never gate (what a failure alert and the demo do not call failures).
+WARNING_CHECKS = (CHECK_DEFAULT_LABEL_SHARE,)
 
 
 def warning_checks(
@@ -379,7 +382,7 @@ def warning_checks(
     share = "coalesce(avg(CASE WHEN label_basis = 'default' THEN 1.0 ELSE 0.0 END), 0)"
     return [
         Check(
-            "items_default_label_share",
+            CHECK_DEFAULT_LABEL_SHARE,
             "imr.items",
             share,
             f"{share} <= {float(default_label_share_threshold)!r}",
