@@ -123,22 +123,29 @@ def _insert_letters_sql() -> str:
     """
 
 
-def _insert_items_sql() -> str:
-    cols = ITEM_COLUMNS[2:]
-    return f"""
-    INSERT INTO imr.items (case_number, {", ".join(cols)})
-    SELECT r.case_number, {", ".join(f"i.{c}" for c in cols)}
-    FROM ({_REPLICA}) r JOIN imr_bench.item i ON i.idx = r.idx
+def _insert_children_sql(table: str, template: str, columns: tuple[str, ...]) -> str:
+    """Every replica's copy of a template letter's child rows (items or citations), under its case number.
+
+    :param table: the warehouse table written (imr.items, imr.item_citations)
+    :param template: the imr_bench table of the template rows, keyed by the template letter's idx
+    :param columns: the table's columns (imr.warehouse.rows); all after (key, case_number) are copied as
+        they are
+    :return: the INSERT ... SELECT statement
     """
+    cols = columns[2:]
+    return f"""
+    INSERT INTO {table} (case_number, {", ".join(cols)})
+    SELECT r.case_number, {", ".join(f"t.{c}" for c in cols)}
+    FROM ({_REPLICA}) r JOIN {template} t ON t.idx = r.idx
+    """
+
+
+def _insert_items_sql() -> str:
+    return _insert_children_sql("imr.items", "imr_bench.item", ITEM_COLUMNS)
 
 
 def _insert_citations_sql() -> str:
-    cols = CITATION_COLUMNS[2:]
-    return f"""
-    INSERT INTO imr.item_citations (case_number, {", ".join(cols)})
-    SELECT r.case_number, {", ".join(f"c.{col}" for col in cols)}
-    FROM ({_REPLICA}) r JOIN imr_bench.citation c ON c.idx = r.idx
-    """
+    return _insert_children_sql("imr.item_citations", "imr_bench.citation", CITATION_COLUMNS)
 
 
 _INSERT_MANIFEST = f"""
@@ -324,20 +331,8 @@ def _forget_nightly(dsn: str, keys: list[str]) -> None:
         conn.close()
 
 
-def _s3(env: dict[str, str]):
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=env["IMR_S3_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 def _drop_bucket_if_any(env: dict[str, str], bucket: str) -> None:
-    s3 = _s3(env)
+    s3 = pb.devservices.s3_client(env)
     try:
         s3.head_bucket(Bucket=bucket)
     except Exception:
@@ -433,7 +428,8 @@ def sweep(env: dict[str, str], dsn: str, port: int = 28080) -> dict | None:
         print(f"\nSweep: no {SWEEP_DAG} DAG in dags/ yet: skipped")
         return None
     _drop_bucket_if_any(env, BUCKET)
-    _s3(env).create_bucket(Bucket=BUCKET)  # the sweep may list its bucket: an empty one here
+    # The sweep may list its bucket: an empty one here.
+    pb.devservices.s3_client(env).create_bucket(Bucket=BUCKET)
     run_env = pb.dag_env(env, dsn, BUCKET, port)
     log = pb.RUN_DIR / "logs" / f"bench-{SWEEP_DAG}.log"
     log.unlink(missing_ok=True)

@@ -20,7 +20,6 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
 import psycopg2
 
 import imr_synth
@@ -200,13 +199,7 @@ def _end_to_end(
     warehouse.upgrade(conn)
     conn.close()
     bucket = bucket or f"imr-bench-{uuid.uuid4().hex[:8]}"
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["IMR_S3_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    s3 = devservices.s3_client(env)
     s3.create_bucket(Bucket=bucket)
     for f in files:
         s3.put_object(Bucket=bucket, Key=f"letters/{f.name}", Body=f.read_bytes())

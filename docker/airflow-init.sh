@@ -57,45 +57,46 @@ with conn.cursor() as cur:
 conn.close()
 PY
 
-echo "== Check: connection imr_warehouse (imr_app) can use schema imr but not change it"
 python - <<'PY'
 import os
 
 import psycopg2
 
-conn = psycopg2.connect(os.environ["AIRFLOW_CONN_IMR_WAREHOUSE"])
-with conn.cursor() as cur:
-    cur.execute(
+# One check a login: (what, the variable with its DSN, a query of one row, the row's labels, whether
+# the row is right, what to fix when it is not).
+CHECKS = (
+    (
+        "connection imr_warehouse (imr_app) can use schema imr but not change it",
+        "AIRFLOW_CONN_IMR_WAREHOUSE",
         "SELECT current_user, has_schema_privilege('imr', 'USAGE'), has_schema_privilege('imr', 'CREATE'),"
-        " has_database_privilege(current_database(), 'CREATE')"
-    )
-    user, usage, create_in_schema, create_schema = cur.fetchone()
-conn.close()
-print(f"user={user} usage(imr)={usage} create(imr)={create_in_schema} create(db)={create_schema}")
-if not usage or create_in_schema or create_schema:
-    raise SystemExit("imr_app must have USAGE on schema imr and no CREATE: check the imr_loader grants")
-PY
-
-echo "== Check: the api-server's login (imr_ui) reads the manifest and can write nothing"
-python - <<'PY'
-import os
-
-import psycopg2
-
-conn = psycopg2.connect(os.environ["IMR_UI_CONN"])
-with conn.cursor() as cur:
-    cur.execute(
+        " has_database_privilege(current_database(), 'CREATE')",
+        ("user", "usage(imr)", "create(imr)", "create(db)"),
+        lambda user, usage, create_in_schema, create_schema: usage and not create_in_schema and not create_schema,
+        "imr_app must have USAGE on schema imr and no CREATE: check the imr_loader grants",
+    ),
+    (
+        "the api-server's login (imr_ui) reads the manifest and can write nothing",
+        "IMR_UI_CONN",
         "SELECT current_user, has_table_privilege('imr.s3_objects', 'SELECT'),"
         " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         "   WHERE n.nspname = 'imr' AND c.relkind IN ('r', 'p', 'v', 'm')"
         "   AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')),"
-        " has_schema_privilege('imr', 'CREATE')"
-    )
-    user, select, writable, create = cur.fetchone()
-conn.close()
-print(f"user={user} select(s3_objects)={select} writable tables={writable} create(imr)={create}")
-if user != "imr_ui" or not select or writable or create:
-    raise SystemExit("the api-server's login must be imr_ui, read imr.s3_objects and write nothing: check imr_reader")
+        " has_schema_privilege('imr', 'CREATE')",
+        ("user", "select(s3_objects)", "writable tables", "create(imr)"),
+        lambda user, select, writable, create: user == "imr_ui" and select and not writable and not create,
+        "the api-server's login must be imr_ui, read imr.s3_objects and write nothing: check imr_reader",
+    ),
+)
+for what, dsn_var, query, labels, right, fix in CHECKS:
+    print(f"== Check: {what}", flush=True)
+    conn = psycopg2.connect(os.environ[dsn_var])
+    with conn.cursor() as cur:
+        cur.execute(query)
+        row = cur.fetchone()
+    conn.close()
+    print(" ".join(f"{label}={value}" for label, value in zip(labels, row)), flush=True)
+    if not right(*row):
+        raise SystemExit(fix)
 PY
 
 if [ -n "${AIRFLOW_UID:-}" ]; then  # in the image only: the native stack runs as the caller

@@ -4,6 +4,8 @@ tests/support (registered below); plain helpers are imported from there."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -40,12 +42,22 @@ def pg_dsn(admin_dsn) -> str:
 
 
 @pytest.fixture
+def quiet_pdfminer():
+    """pdfminer at ERROR for the test: it warns about every real-looking letter ("should not allow text
+    extraction" and the like)."""
+    logger = logging.getLogger("pdfminer")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
+
+
+@pytest.fixture
 def pg_conn(pg_dsn):
     import psycopg2
 
-    conn = psycopg2.connect(pg_dsn)
-    yield conn
-    conn.close()
+    with contextlib.closing(psycopg2.connect(pg_dsn)) as conn:
+        yield conn
 
 
 @pytest.fixture
@@ -59,15 +71,7 @@ def wh_conn(pg_conn):
 
 @pytest.fixture(scope="session")
 def s3_client(services):
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=services["IMR_S3_ENDPOINT_URL"],
-        region_name=services["AWS_DEFAULT_REGION"],
-        aws_access_key_id=services["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=services["AWS_SECRET_ACCESS_KEY"],
-    )
+    return devservices.s3_client(services)
 
 
 @pytest.fixture

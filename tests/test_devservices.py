@@ -89,15 +89,7 @@ def test_fresh_start_is_idempotent_and_stops(monkeypatch):
             conn = psycopg2.connect(again["IMR_WAREHOUSE_DSN"].replace("dbname=imr", f"dbname={db}"))
             conn.close()
 
-        import boto3
-
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=again["IMR_S3_ENDPOINT_URL"],
-            region_name=again["AWS_DEFAULT_REGION"],
-            aws_access_key_id=again["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=again["AWS_SECRET_ACCESS_KEY"],
-        )
+        s3 = devservices.s3_client(again)
         s3.create_bucket(Bucket="imr-letters")
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["imr-letters"]
     finally:

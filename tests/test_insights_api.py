@@ -13,18 +13,11 @@ import pytest
 from support.airflow_app import PREFIX, auth
 from support.builders import ingest, item, make, obj, ok
 from support.insights_letters import load_letters
+from support.routes import INSIGHTS_ROUTES
 
 pytestmark = pytest.mark.integration
 
 API = f"{PREFIX}/api/insights"
-ROUTES = [
-    "/insights/",
-    "/insights/static/insights.css",
-    "/api/insights/categories",
-    "/api/insights/pharmaceuticals",
-    "/api/insights/guidelines",
-    "/api/insights/timeliness",
-]
 SPRING = {"from": "2016-02-10", "to": "2016-04-01"}
 
 
@@ -247,7 +240,7 @@ def test_static_style_sheet(client, tokens):
 # --------------------------------------------------------------------------- authentication and authorization
 
 
-@pytest.mark.parametrize("path", ROUTES)
+@pytest.mark.parametrize("path", INSIGHTS_ROUTES)
 def test_every_route_needs_an_authenticated_user(client, loaded, path):
     assert client.get(PREFIX + path).status_code == 401
     assert client.get(PREFIX + path, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 403
@@ -262,13 +255,13 @@ def no_role_token(tokens) -> str:
     return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="nobody", role=None))
 
 
-@pytest.mark.parametrize("path", ROUTES)
+@pytest.mark.parametrize("path", INSIGHTS_ROUTES)
 def test_a_user_without_permission_is_refused(client, no_role_token, loaded, path):
     r = client.get(PREFIX + path, headers={"Authorization": f"Bearer {no_role_token}"})
     assert r.status_code == 403, r.text
 
 
-@pytest.mark.parametrize("path", ROUTES)
+@pytest.mark.parametrize("path", INSIGHTS_ROUTES)
 def test_reading_is_the_monitors_permission(client, tokens, loaded, path, monkeypatch):
     """What is checked is the monitor's read permission: GET on imr_ingest_nightly's task instances."""
     from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager

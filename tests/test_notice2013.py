@@ -7,7 +7,6 @@ JSON and the warehouse."""
 from __future__ import annotations
 
 import json
-import logging
 import random
 import subprocess
 import sys
@@ -29,13 +28,7 @@ SEED = REPO.parent / "shared" / "seed-letter-2013-era.txt"
 N_NOTICES = 36
 
 
-@pytest.fixture(autouse=True)
-def _quiet_pdfminer():
-    logger = logging.getLogger("pdfminer")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("quiet_pdfminer")
 
 
 def _notice(seed: str, **kw) -> tuple[imr_synth.LetterSpec, bytes]:

@@ -9,6 +9,7 @@ and failures (tests/support/progress_seed.py), so every query returns rows, then
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 
 import psycopg2
@@ -43,9 +44,8 @@ def reader_dsn(pg_dsn, admin_dsn):
 
 @pytest.fixture
 def reader(reader_dsn):
-    conn = psycopg2.connect(reader_dsn)
-    yield conn
-    conn.close()
+    with contextlib.closing(psycopg2.connect(reader_dsn)) as conn:
+        yield conn
 
 
 def test_reader_runs_every_monitor_progress_and_insights_query(reader) -> None:

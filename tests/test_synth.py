@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import random
 import re
 import signal
@@ -30,14 +29,7 @@ SEED_TEXT = Path(__file__).resolve().parents[2] / "shared" / "seed-letter-2013-e
 FOOTER = re.compile(r"Page (\d+) of (\d+)")
 
 
-@pytest.fixture(autouse=True)
-def _quiet_pdfminer():
-    # pdfminer warns about every real-looking letter ("should not allow text extraction" and the like).
-    logger = logging.getLogger("pdfminer")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("quiet_pdfminer")
 
 
 def norm(s: str) -> str:

@@ -23,6 +23,7 @@ import imr_synth
 from imr.parse.limits import Limits
 from imr.parse.workers import ParserPool
 from support.minipdf import one_page_pdf
+from support.procs import worker_pids
 
 # Slow for pdfminer (tens of seconds on a shared core): long enough to be killed in the middle of it.
 SLOW = imr_synth.bad_files()["timeout"]
@@ -32,24 +33,6 @@ KILL_AFTER_S = 1.5
 def _letter(seed: str) -> tuple[str, bytes]:
     truth, pdf = imr_synth.random_letter(random.Random(seed), n_items=2)
     return truth.case_number, pdf
-
-
-def _worker_pids() -> set[int]:
-    """Live `python -m imr.parse.workers` processes whose parent is this process."""
-    me, pids = os.getpid(), set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, ppid = fields[0], int(fields[1])
-        if ppid == me and state != "Z" and b"imr.parse.workers" in cmdline:
-            pids.add(int(proc.name))
-    return pids
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -73,14 +56,14 @@ def test_worker_killed_mid_letter(sig: signal.Signals, code: str, message: str) 
     killed: list[tuple[int, float]] = []
 
     def kill_the_busy_worker() -> None:
-        (pid,) = _worker_pids()
+        (pid,) = worker_pids()
         before = _cpu_seconds(pid)
         time.sleep(KILL_AFTER_S)
         killed.append((pid, _cpu_seconds(pid) - before))  # CPU spent on slow.pdf: it was parsing
         os.kill(pid, sig)
 
     with ParserPool(jobs=1, limits=Limits(timeout_s=120)) as pool:
-        (first_worker,) = _worker_pids()
+        (first_worker,) = worker_pids()
         results = pool.imap(docs)
         a = next(results)  # the worker is idle again; the next next() hands it slow.pdf
         killer = threading.Timer(0.2, kill_the_busy_worker)
@@ -88,7 +71,7 @@ def test_worker_killed_mid_letter(sig: signal.Signals, code: str, message: str) 
         slow = next(results)
         killer.join()
         b = next(results)
-        workers_after = _worker_pids()
+        workers_after = worker_pids()
 
     assert a.ok and a.letter.case_number == case_a
     ((pid, cpu),) = killed
@@ -113,9 +96,9 @@ def test_worker_over_its_memory_cap() -> None:
     (case_a, pdf_a), (case_b, pdf_b) = _letter("oom-a"), _letter("oom-b")
     docs = [("a.pdf", pdf_a), ("bomb.pdf", bomb), ("b.pdf", pdf_b)]
     with ParserPool(jobs=1, limits=Limits(memory_mb=cap_mb, timeout_s=120)) as pool:
-        (worker,) = _worker_pids()
+        (worker,) = worker_pids()
         results = list(pool.imap(docs))
-        workers_after = _worker_pids()
+        workers_after = worker_pids()
     a, bombed, b = results
     assert a.ok and a.letter.case_number == case_a
     assert (bombed.source, bombed.letter, bombed.error_code) == ("bomb.pdf", None, "too_large")

@@ -37,7 +37,8 @@ import imr_synth
 from imr.parse.limits import Limits
 from imr.parse.sandbox import CPU_CAP_BUDGETS, WORKER_ENV_ALLOWLIST, cpu_budget_s
 from imr.parse.workers import ParserPool, WorkerStartError
-from worker_probe import MODULE, command, worker_pids
+from support.procs import worker_pids
+from worker_probe import MODULE, command
 
 TESTS = Path(__file__).resolve().parent
 SLOW = imr_synth.bad_files()["timeout"]  # ~10 s of CPU in pdfminer
@@ -84,7 +85,7 @@ def test_worker_environment_holds_no_credentials(monkeypatch: pytest.MonkeyPatch
     _set_secrets(monkeypatch)
     case, pdf = _letter("env")
     with ParserPool(jobs=1) as pool:
-        (pid,) = worker_pids()
+        (pid,) = worker_pids(MODULE)
         block = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         (parsed,) = pool.imap([("a.pdf", pdf)])
     real = dict(entry.decode().split("=", 1) for entry in block if entry)
@@ -110,7 +111,7 @@ def test_kernel_holds_the_worker_to_its_limits() -> None:
     limits = Limits(timeout_s=30, memory_mb=512)
     budget = cpu_budget_s(limits)
     with ParserPool(jobs=1, limits=limits):
-        (pid,) = worker_pids()
+        (pid,) = worker_pids(MODULE)
         seen = _limits_of(pid)
     assert seen["Max file size"] == ("0", "0")
     assert seen["Max core file size"] == ("0", "0")
@@ -153,10 +154,10 @@ def test_worker_over_its_cpu_time_is_killed_while_nobody_watches() -> None:
         a = next(results)
         # While this consumer holds a's result, the pool is suspended and checks no deadline: the
         # other worker, on slow.pdf (~10 s of CPU), must be stopped by its own CPU limit.
-        stopped = _wait_until(lambda: len(worker_pids()) == 1, 60)
-        waited, survivors = time.monotonic() - started, worker_pids()
+        stopped = _wait_until(lambda: len(worker_pids(MODULE)) == 1, 60)
+        waited, survivors = time.monotonic() - started, worker_pids(MODULE)
         slow = next(results)
-        after = worker_pids()
+        after = worker_pids(MODULE)
     assert a.ok and a.letter.case_number == case
     assert stopped, "the worker on slow.pdf was still running after 60 s: no CPU limit stopped it"
     assert waited >= budget  # it had its whole budget first
@@ -171,7 +172,7 @@ def test_long_lived_worker_outlives_its_cpu_budget(monkeypatch: pytest.MonkeyPat
     budget = cpu_budget_s(limits)
     answers: list[dict] = []
     with _probe_pool(monkeypatch, limits=limits) as pool:
-        (first,) = worker_pids()
+        (first,) = worker_pids(MODULE)
 
         def letters():
             for i in range(400):
@@ -183,7 +184,7 @@ def test_long_lived_worker_outlives_its_cpu_budget(monkeypatch: pytest.MonkeyPat
         for result in pool.imap(letters()):
             results.append(result)
             answers.append(json.loads(result.message) if result.error_code is None else {"pid": None})
-        after = worker_pids()
+        after = worker_pids(MODULE)
     assert [r.error_code for r in results if r.error_code] == [], results[-1].message
     mine = [a for a in answers if a["pid"] == first]
     assert len(mine) < len(results), "the first worker was never replaced"
@@ -223,7 +224,7 @@ def test_worker_that_never_becomes_ready(
     starter = threading.Thread(target=start, daemon=True)
     starter.start()
     starter.join(30)
-    hung, elapsed, left = starter.is_alive(), time.monotonic() - began, worker_pids()
+    hung, elapsed, left = starter.is_alive(), time.monotonic() - began, worker_pids(MODULE)
     for pid in left:  # unblock a pool that would wait for ever
         os.kill(pid, signal.SIGKILL)
     starter.join(5)

@@ -6,7 +6,7 @@ only the document handler differs. A document that is a JSON object is a command
 worker, whose answer comes back as the result's `message` (JSON); any other document is parsed as a
 letter. The tests directory must be on PYTHONPATH for the worker to find this module.
 
-Also the parent-side view of the workers, from /proc (Linux), used by the same tests.
+The parent-side view of the workers is tests/support/procs.py.
 """
 
 from __future__ import annotations
@@ -70,24 +70,6 @@ def handle(payload: bytes | Path, limits: Limits) -> Outcome:
 def command(op: str, **args: object) -> bytes:
     """The document that makes a probe worker run `op`."""
     return json.dumps({"op": op, **args}).encode()
-
-
-def worker_pids() -> set[int]:
-    """Live (not zombie) parse workers, real or probe, whose parent is this process."""
-    me, pids = os.getpid(), set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, ppid = fields[0], int(fields[1])
-        if ppid == me and state != "Z" and ({b"imr.parse.workers", MODULE.encode()} & set(cmdline)):
-            pids.add(int(proc.name))
-    return pids
 
 
 if __name__ == "__main__":

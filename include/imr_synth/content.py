@@ -497,6 +497,26 @@ def _random_layout(rng: random.Random, case_number: str) -> dict:
     }
 
 
+def dated_letter(case_number: str, dates: tuple[date, date, date, date, date, str], **fields) -> Letter:
+    """A letter with the dates (and, unless `fields` say otherwise, the priority) `random_dates` drew.
+
+    :param case_number: the letter's case number
+    :param dates: what `random_dates` returned
+    :param fields: the letter's other fields
+    :return: the letter
+    """
+    injury, ur, received, assigned, decided, priority = dates
+    return Letter(
+        case_number=case_number,
+        date_assigned=assigned,
+        date_of_injury=injury,
+        decision_date=decided,
+        ur_denial_date=ur,
+        application_received=received,
+        **{"priority": priority, **fields},
+    )
+
+
 def random_spec(
     rng: random.Random, *, style: str = "2016", n_items: int | None = None, case_number: str | None = None
 ) -> LetterSpec:
@@ -505,7 +525,8 @@ def random_spec(
         raise ValueError(f"unknown style {style!r}")
     if style == "notice2013":
         return random_notice_spec(rng, n_items=n_items, case_number=case_number)
-    injury, ur, received, assigned, decided, priority = random_dates(rng, style)
+    dates = random_dates(rng, style)
+    injury, ur, received, *_ = dates
     case_number = case_number or random_case_number(rng, received)
     sex, age = _random_patient(rng, style)
     specialty, states, boilerplate = _random_reviewer(rng, style)
@@ -523,14 +544,9 @@ def random_spec(
     reqs = [_random_request(rng, ur, long=rng.random() < 0.07) for _ in range(n)]
     items, partial = _random_items(rng, reqs, ctx)
     summary = _summary(rng, ctx, (sex, age), injury, reqs, partial)
-    letter = Letter(
-        case_number=case_number,
-        date_assigned=assigned,
-        date_of_injury=injury,
-        decision_date=decided,
-        ur_denial_date=ur,
-        application_received=received,
-        priority=priority,
+    letter = dated_letter(
+        case_number,
+        dates,
         reviewer_specialty=specialty,
         reviewer_licensure_states=states,
         patient_age=age,
@@ -614,7 +630,8 @@ def random_notice_spec(
     :param case_number: the case number (default: drawn).
     :return: the spec; its `letter` is the ground truth.
     """
-    injury, ur, received, assigned, decided, priority = random_dates(rng, "notice2013")
+    dates = random_dates(rng, "notice2013")
+    injury, ur, received, assigned, _, priority = dates
     case_number = case_number or random_case_number(rng, received)
     sex, age = _random_patient(rng, "2013")
     specialty = rng.choice(SPECIALTIES_2013)
@@ -656,13 +673,9 @@ def random_notice_spec(
         blocks=blocks,
         restated=rng.choice(NOTICE["restated"]),
     )
-    letter = Letter(
-        case_number=case_number,
-        date_assigned=assigned,
-        date_of_injury=injury,
-        decision_date=decided,
-        ur_denial_date=ur,
-        application_received=received,
+    letter = dated_letter(
+        case_number,
+        dates,
         priority=priority if with_priority else None,
         reviewer_specialty=specialty,
         reviewer_licensure_states=["California"],

@@ -11,7 +11,7 @@ from datetime import date
 from imr.enrich import enrich_letter
 from imr.records import Item, Letter
 
-from .content import random_case_number, random_dates
+from .content import dated_letter, random_case_number, random_dates
 from .phrases import (
     HEADING_HOW,
     HEADING_ISSUES,
@@ -94,15 +94,10 @@ def seed_letter_pdf(
     items = _seed_items([p for p in paras[i_iss + 1 :] if p != ISSUES_INTRO])
     m_doi = re.search(r"injury on (\d\d)/(\d\d)/(\d{4})", summary[0])
     doi = date(int(m_doi.group(3)), int(m_doi.group(1)), int(m_doi.group(2))) if m_doi else None
-    injury, ur, received, assigned, decided, priority = random_dates(rng, "2013", injury=doi)
-    letter = Letter(
-        case_number=case_number or random_case_number(rng, received),
-        date_assigned=assigned,
-        date_of_injury=injury,
-        decision_date=decided,
-        ur_denial_date=ur,
-        application_received=received,
-        priority=priority,
+    dates = random_dates(rng, "2013", injury=doi)
+    letter = dated_letter(
+        case_number or random_case_number(rng, dates[2]),  # dates[2]: the application received
+        dates,
         reviewer_specialty=norm(m.group(1)),
         reviewer_licensure_states=[m.group(2)],
         patient_age=int(m_pat.group(1)) if m_pat else None,

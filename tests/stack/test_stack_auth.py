@@ -41,6 +41,7 @@ import psycopg2
 import pytest
 
 from imr.config import ROLE_ADMIN, ROLE_VIEWER, TOKEN_PATH
+from support.routes import INSIGHTS_ROUTES
 
 pytestmark = pytest.mark.stack
 
@@ -63,12 +64,7 @@ VIEWER_ROUTES = (
     "/api/error-codes",
     "/api/progress",
     "/static/monitor.js",
-    "/insights/",
-    "/insights/static/insights.css",
-    "/api/insights/categories",
-    "/api/insights/pharmaceuticals",
-    "/api/insights/guidelines",
-    "/api/insights/timeliness",
+    *INSIGHTS_ROUTES,
 )
 HOSTILE = "-p $(touch /tmp/imr-stack-pwned) `id` 'q' \"d\" ; & | < > * ? ! # ~ \\ %s ${HOME}"
 TERMINAL = {"success", "failed"}

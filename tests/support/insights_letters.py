@@ -9,15 +9,13 @@ from support.builders import ACOEM, CPMT, CPMT_NSAID, ODG, OPIOID_TX, PT, ingest
 
 ORTHO, PAIN = "Orthopaedic Surgery", "Pain Management"
 
-# Days from application to decision in the comments; L5 has no application date.
-
-# Days from application to decision in the comments; L5 has no application date.
-LETTERS = [
-    make(
+# (case number, decision date, application received, priority, specialty, items); the comments give
+# the days from application to decision; L5 has no application date. None has an assigned date.
+_TABLE = [
+    (
         "CM16-0000501",
         date(2016, 1, 15),
         date(2015, 12, 20),  # 26 days
-        None,
         "Standard",
         ORTHO,
         [
@@ -26,11 +24,10 @@ LETTERS = [
             item(3, "Diagnostic Testing", "Imaging/Radiology", "Upheld", [ACOEM]),
         ],
     ),
-    make(
+    (
         "CM16-0000502",
         date(2016, 2, 10),
         date(2016, 1, 1),  # 40 days
-        None,
         "Standard",
         PAIN,
         [
@@ -40,11 +37,10 @@ LETTERS = [
             item(2, "Rehabilitation", PT, "Overturned", [ODG]),
         ],
     ),
-    make(
+    (
         "CM16-0000503",
         date(2016, 3, 31),
         date(2016, 3, 1),  # 30 days: not over
-        None,
         "Standard",
         ORTHO,
         [
@@ -52,19 +48,17 @@ LETTERS = [
             item(2, "Pharmaceuticals", "NSAID", "Upheld", []),
         ],
     ),
-    make(
+    (
         "CM16-0000504",
         date(2016, 4, 1),
         date(2016, 3, 29),  # 3 days
-        None,
         "Expedited",
         PAIN,
         [item(1, "Pharmaceuticals", "Opioids", "Overturned", [OPIOID_TX])],
     ),
-    make(
+    (
         "CM16-0000505",
         date(2016, 6, 30),
-        None,
         None,
         "Standard",
         ORTHO,
@@ -73,15 +67,18 @@ LETTERS = [
             item(2, None, None, "Upheld", []),  # loaded before the enriched fields existed
         ],
     ),
-    make(
+    (
         "CM17-0000506",
         date(2017, 1, 5),
         date(2016, 9, 1),  # 126 days
-        None,
         "Standard",
         PAIN,
         [item(1, "Rehabilitation", PT, "Upheld", [CPMT])],
     ),
+]
+LETTERS = [
+    make(case, decided, received, None, priority, specialty, items)
+    for case, decided, received, priority, specialty, items in _TABLE
 ]
 
 
