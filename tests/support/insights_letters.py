@@ -9,7 +9,11 @@ from support.builders import ACOEM, CPMT, CPMT_NSAID, ODG, OPIOID_TX, PT, ingest
 
 ORTHO, PAIN = "Orthopaedic Surgery", "Pain Management"
 
-# Days from application to decision in the comments; L5 has no application date.
+RULE, RATIONALE, DEFAULT = "rule", "rationale", "default"
+# The requests labelled by default (label_basis), each written twice: the Insights figures group a
+# request lower-cased with its spaces folded, so a variant counts with it.
+BONE, BONE_VARIANT = "Bone density scan", "  bone   DENSITY scan "
+AQUA, AQUA_VARIANT = "Aquatic therapy", "AQUATIC\ttherapy"
 
 # Days from application to decision in the comments; L5 has no application date.
 LETTERS = [
@@ -21,9 +25,12 @@ LETTERS = [
         "Standard",
         ORTHO,
         [
-            item(1, "Pharmaceuticals", "Opioids", "Upheld", [CPMT, CPMT_NSAID]),  # one MTUS title twice
-            item(2, "Pharmaceuticals", "Opioids", "Overturned", [CPMT, OPIOID_TX]),  # two MTUS titles
-            item(3, "Diagnostic Testing", "Imaging/Radiology", "Upheld", [ACOEM]),
+            # one MTUS title twice, then two MTUS titles
+            item(1, "Pharmaceuticals", "Opioids", "Upheld", [CPMT, CPMT_NSAID], basis=RULE),
+            item(2, "Pharmaceuticals", "Opioids", "Overturned", [CPMT, OPIOID_TX], basis=RULE),
+            item(
+                3, "Diagnostic Testing", "Imaging/Radiology", "Upheld", [ACOEM], request=BONE, basis=DEFAULT
+            ),
         ],
     ),
     make(
@@ -35,9 +42,9 @@ LETTERS = [
         PAIN,
         [
             item(
-                1, "Pharmaceuticals", "Muscle Relaxant", "Upheld", [CPMT], claims=[ODG]
+                1, "Pharmaceuticals", "Muscle Relaxant", "Upheld", [CPMT], claims=[ODG], basis=RATIONALE
             ),  # claims: not counted
-            item(2, "Rehabilitation", PT, "Overturned", [ODG]),
+            item(2, "Rehabilitation", PT, "Overturned", [ODG], request=AQUA, basis=DEFAULT),
         ],
     ),
     make(
@@ -48,8 +55,8 @@ LETTERS = [
         "Standard",
         ORTHO,
         [
-            item(1, "Surgery", "Spine", "Overturned", [ODG, ACOEM]),
-            item(2, "Pharmaceuticals", "NSAID", "Upheld", []),
+            item(1, "Surgery", "Spine", "Overturned", [ODG, ACOEM], basis=RULE),
+            item(2, "Pharmaceuticals", "NSAID", "Upheld", [], request="Compounded cream", basis=DEFAULT),
         ],
     ),
     make(
@@ -59,7 +66,7 @@ LETTERS = [
         None,
         "Expedited",
         PAIN,
-        [item(1, "Pharmaceuticals", "Opioids", "Overturned", [OPIOID_TX])],
+        [item(1, "Pharmaceuticals", "Opioids", "Overturned", [OPIOID_TX], basis=RULE)],
     ),
     make(
         "CM16-0000505",
@@ -69,8 +76,16 @@ LETTERS = [
         "Standard",
         ORTHO,
         [
-            item(1, "Diagnostic Testing", "Imaging/Radiology", "Overturned", [ODG]),
-            item(2, None, None, "Upheld", []),  # loaded before the enriched fields existed
+            item(
+                1,
+                "Diagnostic Testing",
+                "Imaging/Radiology",
+                "Overturned",
+                [ODG],
+                request=BONE_VARIANT,
+                basis=DEFAULT,
+            ),
+            item(2, None, None, "Upheld", []),  # loaded before the enriched fields existed: no basis
         ],
     ),
     make(
@@ -80,7 +95,7 @@ LETTERS = [
         None,
         "Standard",
         PAIN,
-        [item(1, "Rehabilitation", PT, "Upheld", [CPMT])],
+        [item(1, "Rehabilitation", PT, "Upheld", [CPMT], request=AQUA_VARIANT, basis=DEFAULT)],
     ),
 ]
 
