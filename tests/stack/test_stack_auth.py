@@ -69,6 +69,7 @@ VIEWER_ROUTES = (
     "/api/insights/pharmaceuticals",
     "/api/insights/guidelines",
     "/api/insights/timeliness",
+    "/api/insights/labels",
 )
 HOSTILE = "-p $(touch /tmp/imr-stack-pwned) `id` 'q' \"d\" ; & | < > * ? ! # ~ \\ %s ${HOME}"
 TERMINAL = {"success", "failed"}
