@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from imr import cli
@@ -95,7 +96,15 @@ def test_insights_loads_letters_and_prints_headline_figures(pg_dsn: str, tmp_pat
     assert lines[0] == f"letters: 4, items: {len(items)}"
     pharma = sum(i["category"] == "Pharmaceuticals" for i in items)
     assert lines[1].startswith("pharmaceutical share of items: ") and f"({pharma}/{len(items)})" in lines[1]
-    assert "overturn rate by category:" in lines and lines[-2].startswith("median days application received")
+    assert "overturn rate by category:" in lines and lines[-3].startswith("median days application received")
+    # The default share line counts what the loader stored as label_basis = 'default'.
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FILTER (WHERE label_basis = 'default'), count(*) FROM imr.items")
+        default, stored = cur.fetchone()
+    conn.close()
+    assert stored == len(items)
+    share = f"{default / stored:.1%}"
+    assert lines[-1] == f"share of items labelled by default: {share} ({default}/{stored})"
     # Running it again on the same scratch database loads nothing twice.
     again = _imr("insights", str(tmp_path / "letters"), "--dsn", pg_dsn)
     assert again.returncode == 0 and again.stdout == out.stdout

@@ -11,8 +11,10 @@ from datetime import date
 import pytest
 
 from imr.read.insights import (
+    DEFAULT_REQUESTS_MAX,
     DecisionRange,
     guideline_use,
+    label_basis,
     overturn_by_category,
     pharmaceutical_mix,
     timeliness,
@@ -292,6 +294,79 @@ def test_open_range_agrees_with_the_analytics_views(loaded):
     )
     t = timeliness(loaded, everything)["all"]
     assert (t["median_days"], t["over_30_days"]) == (median, over)
+
+
+# --------------------------------------------------------------------------- label basis (issue 19)
+
+# Decided 2016-01-15 .. 2016-03-31 (CM16-0000501..503) and 2016-04-01 .. 2017-01-05 (504..506).
+Q1 = DecisionRange(date(2016, 1, 1), date(2016, 3, 31))
+LATER = DecisionRange(date(2016, 4, 1), date(2017, 12, 31))
+AQUATIC = ("aquatic therapy", "Rehabilitation", "Physical Therapy/Occupational Therapy (PT/OT)")
+BONE = ("bone density scan", "Diagnostic Testing", "Imaging/Radiology")
+CREAM = ("compounded cream", "Pharmaceuticals", "NSAID")
+
+
+def basis_rows(figures: dict) -> list[tuple]:
+    return [(b["basis"], b["items"], b["share"]) for b in figures["bases"]]
+
+
+def request_rows(figures: dict) -> list[tuple]:
+    return [(r["request"], r["category"], r["subcategory"], r["items"]) for r in figures["default_requests"]]
+
+
+def test_label_basis_all_dates(loaded):
+    figures = label_basis(loaded)
+    assert (figures["items"], figures["default_items"], figures["default_share"]) == (11, 5, 5 / 11)
+    # Every basis in LABEL_BASES' order, then the item loaded before label_basis existed.
+    assert basis_rows(figures) == [
+        ("rule", 4, 4 / 11),
+        ("rationale", 1, 1 / 11),
+        ("default", 5, 5 / 11),
+        (None, 1, 1 / 11),
+    ]
+    # "  bone   DENSITY scan " and "AQUATIC\ttherapy" count with their plainly written twins.
+    assert request_rows(figures) == [(*AQUATIC, 2), (*BONE, 2), (*CREAM, 1)]
+
+
+def test_label_basis_in_two_date_ranges(loaded):
+    first = label_basis(loaded, Q1)
+    assert (first["items"], first["default_items"], first["default_share"]) == (7, 3, 3 / 7)
+    assert basis_rows(first) == [("rule", 3, 3 / 7), ("rationale", 1, 1 / 7), ("default", 3, 3 / 7)]
+    assert request_rows(first) == [(*AQUATIC, 1), (*BONE, 1), (*CREAM, 1)]
+
+    later = label_basis(loaded, LATER)
+    assert (later["items"], later["default_items"], later["default_share"]) == (4, 2, 2 / 4)
+    assert basis_rows(later) == [
+        ("rule", 1, 1 / 4),
+        ("rationale", 0, 0.0),
+        ("default", 2, 2 / 4),
+        (None, 1, 1 / 4),
+    ]
+    assert request_rows(later) == [(*AQUATIC, 1), (*BONE, 1)]
+
+
+def test_label_basis_top_is_clamped(loaded):
+    one = label_basis(loaded, top=1)
+    assert one["top"] == 1 and request_rows(one) == [(*AQUATIC, 2)]
+    assert label_basis(loaded, top=0)["top"] == 1
+    assert label_basis(loaded, top=10**6)["top"] == DEFAULT_REQUESTS_MAX
+
+
+def test_label_basis_without_items(wh_conn):
+    figures = label_basis(wh_conn)
+    assert (figures["items"], figures["default_share"], figures["default_requests"]) == (0, None, [])
+    assert basis_rows(figures) == [("rule", 0, None), ("rationale", 0, None), ("default", 0, None)]
+
+
+def test_label_basis_open_range_agrees_with_the_0013_views(loaded):
+    figures = label_basis(loaded, top=DEFAULT_REQUESTS_MAX)
+    assert sorted(
+        (b["basis"] or "", b["items"], round(b["share"], 12)) for b in figures["bases"] if b["items"]
+    ) == rows(loaded, "SELECT coalesce(label_basis, ''), items, share FROM imr.label_basis_share ORDER BY 1")
+    assert sorted(request_rows(figures)) == rows(
+        loaded,
+        "SELECT request, category, subcategory, items FROM imr.default_label_requests ORDER BY 1, 2, 3",
+    )
 
 
 # --------------------------------------------------------------------------- the range itself

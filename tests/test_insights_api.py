@@ -118,6 +118,47 @@ def test_timeliness(client, tokens, loaded):
     assert (late["from"], late["to"], late["all"]["share_over_30_days"]) == ("2017-01-01", None, 1.0)
 
 
+AQUATIC = ["aquatic therapy", "Rehabilitation", "Physical Therapy/Occupational Therapy (PT/OT)"]
+BONE = ["bone density scan", "Diagnostic Testing", "Imaging/Radiology"]
+CREAM = ["compounded cream", "Pharmaceuticals", "NSAID"]
+
+
+def label_figures(body: dict) -> tuple:
+    return (
+        [(b["basis"], b["items"]) for b in body["bases"]],
+        [[r["request"], r["category"], r["subcategory"], r["items"]] for r in body["default_requests"]],
+    )
+
+
+def test_labels(client, tokens, loaded):
+    body = get(client, tokens, "labels")
+    assert (body["from"], body["to"], body["items"], body["default_items"]) == (None, None, 11, 5)
+    assert body["default_share"] == 5 / 11 and body["top"] == 20
+    bases, requests = label_figures(body)
+    assert bases == [("rule", 4), ("rationale", 1), ("default", 5), (None, 1)]
+    # Labelled by default twice each (a variant spelling counts with it), then once.
+    assert requests == [[*AQUATIC, 2], [*BONE, 2], [*CREAM, 1]]
+    spring = get(client, tokens, "labels", **SPRING)  # CM16-0000502, -503, -504
+    assert (spring["from"], spring["to"], spring["items"], spring["default_items"]) == (
+        "2016-02-10",
+        "2016-04-01",
+        5,
+        2,
+    )
+    assert label_figures(spring) == (
+        [("rule", 2), ("rationale", 1), ("default", 2)],
+        [[*AQUATIC, 1], [*CREAM, 1]],
+    )
+
+
+def test_labels_top_is_capped(client, tokens, loaded):
+    assert label_figures(get(client, tokens, "labels", top=1))[1] == [[*AQUATIC, 2]]
+    assert get(client, tokens, "labels", top=100)["top"] == 100
+    for top in ("0", "101", "all"):
+        r = client.get(f"{API}/labels", params={"top": top}, headers=auth(tokens))
+        assert r.status_code == 422, (top, r.text)
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -128,7 +169,7 @@ def test_timeliness(client, tokens, loaded):
     ],
 )
 def test_bad_range_is_422(client, tokens, loaded, params, message):
-    for path in ("categories", "pharmaceuticals", "guidelines", "timeliness"):
+    for path in ("categories", "pharmaceuticals", "guidelines", "timeliness", "labels"):
         r = client.get(f"{API}/{path}", params=params, headers=auth(tokens))
         assert r.status_code == 422, (path, r.text)
         if message:
@@ -194,6 +235,14 @@ def test_page_shows_charts_and_tables(client, tokens, loaded):
     assert letters[1:] == ["1", "0", "0", "0", "0", "2", "0", "1", *["0"] * 10, "1"]
     assert expedited[1:] == ["1", *["0"] * 18]
     assert '<strong id="total-letters">6</strong>' in html
+    assert '<strong id="default-share">45.5%</strong> of items (5 of 11)' in html
+    assert cells(html, "table-label-basis") == [
+        ["rule", "4", "36.4%"],
+        ["rationale", "1", "9.1%"],
+        ["default", "5", "45.5%"],
+        ["(not recorded)", "1", "9.1%"],
+    ]
+    assert cells(html, "table-default-requests") == [[*AQUATIC, "2"], [*BONE, "2"], [*CREAM, "1"]]
 
 
 def test_page_date_filter(client, tokens, loaded):
@@ -209,8 +258,10 @@ def test_page_date_filter(client, tokens, loaded):
     bad = client.get(f"{PREFIX}/insights/", params={"from": "not-a-date"}, headers=auth(tokens))
     assert bad.status_code == 200 and 'class="error"' in bad.text and "must be a date" in bad.text
     assert 'id="chart-categories"' not in bad.text
+    assert cells(html, "table-default-requests") == [[*AQUATIC, "1"], [*CREAM, "1"]]
     empty = client.get(f"{PREFIX}/insights/", params={"to": "2015-12-31"}, headers=auth(tokens)).text
     assert '<strong id="total-letters">0</strong>' in empty and "No items in this range." in empty
+    assert "No item in this range was labelled by default." in empty and "table-default-requests" not in empty
 
 
 def test_page_escapes_names_and_runs_no_script(client, tokens, wh_conn):
@@ -220,11 +271,13 @@ def test_page_escapes_names_and_runs_no_script(client, tokens, wh_conn):
     evil = '<script>alert("x")</script>&'
     guideline = {"family": "MTUS", "title": evil, "year": 2009, "sections": None}
     letter = make("CM16-0000999", date(2016, 5, 1), date(2016, 4, 1), None, "Standard", "x", [])
-    letter.items = [item(1, "Pharmaceuticals", evil, "Upheld", [guideline])]
+    letter.items = [item(1, "Pharmaceuticals", evil, "Upheld", [guideline], request=evil, basis="default")]
     assert ingest(wh_conn, "r", [obj("v/e.pdf")], [ok("v/e.pdf", letter)]).loaded == 1
     r = client.get(f"{PREFIX}/insights/", headers=auth(tokens))
     html = r.text
     assert "<script" not in html and "alert(&#34;x&#34;)" in html
+    # The request text, lower-cased by the query, is in the default-requests table as text.
+    assert cells(html, "table-default-requests") == [[evil.lower(), "Pharmaceuticals", evil, "1"]]
     assert not re.search(r"\son[a-z]+\s*=", html, re.IGNORECASE)
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"

@@ -72,6 +72,23 @@ def test_reader_runs_every_monitor_progress_and_insights_query(reader) -> None:
         assert isinstance(insights.pharmaceutical_mix(reader, rng), dict)
         assert isinstance(insights.guideline_use(reader, rng), dict)
         assert "by_priority" in insights.timeliness(reader, rng)
+        assert insights.label_basis(reader, rng)["items"] >= 1
+
+
+def test_reader_runs_the_label_basis_query(pg_dsn, reader) -> None:
+    """The Insights labels section (issue 19) reads imr.items and imr.letters only, both granted by
+    0008: the reader gets the figures without a grant on 0013's views."""
+    owner = psycopg2.connect(pg_dsn)
+    with owner, owner.cursor() as cur:
+        cur.execute("UPDATE imr.items SET label_basis = 'default' RETURNING 1")
+        stored = cur.rowcount
+    owner.close()
+    figures = insights.label_basis(reader, insights.DecisionRange(date(2000, 1, 1), date(2100, 1, 1)))
+    assert stored >= 1
+    assert (figures["items"], figures["default_items"], figures["default_share"]) == (stored, stored, 1.0)
+    assert sum(r["items"] for r in figures["default_requests"]) == stored
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege), reader.cursor() as cur:
+        cur.execute("SELECT * FROM imr.default_label_requests")
 
 
 @pytest.mark.parametrize(

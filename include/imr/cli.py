@@ -104,6 +104,7 @@ def format_insights(conn) -> str:
     totals = insights.totals(conn)
     mix = insights.pharmaceutical_mix(conn)
     timing = insights.timeliness(conn)["all"]
+    labels = insights.label_basis(conn)
     median = timing["median_days"]
     return "\n".join(
         [
@@ -120,6 +121,8 @@ def format_insights(conn) -> str:
             ),
             f"median days application received -> decision: {'n/a' if median is None else f'{median:g}'}",
             f"share of letters decided over 30 days after application: {_pct(timing['share_over_30_days'])}",
+            f"share of items labelled by default: {_pct(labels['default_share'])}"
+            f" ({labels['default_items']}/{labels['items']})",
         ]
     )
 

@@ -7,6 +7,8 @@ the analytics views (imr.read.insights) for the letters decided in a date range.
     GET /api/insights/pharmaceuticals    pharmaceutical share, drug class mix, opioids apart
     GET /api/insights/guidelines         the expert reviewers' guidelines with their overturn rate
     GET /api/insights/timeliness         days application -> decision: histogram, median, p90
+    GET /api/insights/labels             items per label basis, the requests most often labelled
+                                         by default (query: top, 1..100)
 
 `from` and `to` (YYYY-MM-DD, both inclusive, either may be left out) bound the letters'
 decision_date; a bad value is a 422 from the API and a message on the page. Every route needs what
@@ -106,6 +108,20 @@ def api_timeliness(rng: Range, conn: Warehouse) -> JSONResponse:
     return JSONResponse({**rng.as_json(), **insights.timeliness(conn, rng)})
 
 
+@router.get("/api/insights/labels", dependencies=[can_read])
+def api_labels(
+    rng: Range,
+    conn: Warehouse,
+    top: Annotated[
+        int,
+        Query(ge=1, le=insights.DEFAULT_REQUESTS_MAX, description="how many default-labelled requests"),
+    ] = insights.DEFAULT_REQUESTS_TOP,
+) -> JSONResponse:
+    """GET /api/insights/labels: the share of items per label basis and the requests the classifier
+    labelled by default, the most frequent first."""
+    return JSONResponse({**rng.as_json(), **insights.label_basis(conn, rng, top)})
+
+
 @router.get("/insights/static/{name}", dependencies=[can_read])
 def insights_static(name: str) -> Response:
     """GET /insights/static/NAME: the page's own static files."""
@@ -142,6 +158,7 @@ def insights_view(conn, rng: insights.DecisionRange) -> dict[str, Any]:
         "guideline_chart": guideline_chart(use),
         "timing": timing,
         "histogram": histogram_chart(timing),
+        "labels": insights.label_basis(conn, rng),
     }
 
 

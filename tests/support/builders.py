@@ -80,13 +80,24 @@ def cites(expert: list[dict], claims: list[dict] | None = None) -> dict:
     }
 
 
-def item(seq: int, cat: str, sub: str, decision: str, expert: list[dict], claims=None) -> Item:
+def item(
+    seq: int,
+    cat: str,
+    sub: str,
+    decision: str,
+    expert: list[dict],
+    claims=None,
+    *,
+    request: str | None = None,
+    basis: str | None = None,
+) -> Item:
     return Item(
         seq=seq,
-        request=f"request {seq}",
+        request=request or f"request {seq}",
         decision=decision,
         category=cat,
         subcategory=sub,
+        label_basis=basis,
         citations=cites(expert, claims),
     )
 

@@ -9,6 +9,12 @@ from support.builders import ACOEM, CPMT, CPMT_NSAID, ODG, OPIOID_TX, PT, ingest
 
 ORTHO, PAIN = "Orthopaedic Surgery", "Pain Management"
 
+RULE, RATIONALE, DEFAULT = "rule", "rationale", "default"
+# The requests labelled by default (label_basis), each written twice: the Insights figures group a
+# request lower-cased with its spaces folded, so a variant counts with it.
+BONE, BONE_VARIANT = "Bone density scan", "  bone   DENSITY scan "
+AQUA, AQUA_VARIANT = "Aquatic therapy", "AQUATIC\ttherapy"
+
 # (case number, decision date, application received, priority, specialty, items); the comments give
 # the days from application to decision; L5 has no application date. None has an assigned date.
 _TABLE = [
@@ -19,9 +25,12 @@ _TABLE = [
         "Standard",
         ORTHO,
         [
-            item(1, "Pharmaceuticals", "Opioids", "Upheld", [CPMT, CPMT_NSAID]),  # one MTUS title twice
-            item(2, "Pharmaceuticals", "Opioids", "Overturned", [CPMT, OPIOID_TX]),  # two MTUS titles
-            item(3, "Diagnostic Testing", "Imaging/Radiology", "Upheld", [ACOEM]),
+            # one MTUS title twice, then two MTUS titles
+            item(1, "Pharmaceuticals", "Opioids", "Upheld", [CPMT, CPMT_NSAID], basis=RULE),
+            item(2, "Pharmaceuticals", "Opioids", "Overturned", [CPMT, OPIOID_TX], basis=RULE),
+            item(
+                3, "Diagnostic Testing", "Imaging/Radiology", "Upheld", [ACOEM], request=BONE, basis=DEFAULT
+            ),
         ],
     ),
     (
@@ -32,9 +41,9 @@ _TABLE = [
         PAIN,
         [
             item(
-                1, "Pharmaceuticals", "Muscle Relaxant", "Upheld", [CPMT], claims=[ODG]
+                1, "Pharmaceuticals", "Muscle Relaxant", "Upheld", [CPMT], claims=[ODG], basis=RATIONALE
             ),  # claims: not counted
-            item(2, "Rehabilitation", PT, "Overturned", [ODG]),
+            item(2, "Rehabilitation", PT, "Overturned", [ODG], request=AQUA, basis=DEFAULT),
         ],
     ),
     (
@@ -44,8 +53,8 @@ _TABLE = [
         "Standard",
         ORTHO,
         [
-            item(1, "Surgery", "Spine", "Overturned", [ODG, ACOEM]),
-            item(2, "Pharmaceuticals", "NSAID", "Upheld", []),
+            item(1, "Surgery", "Spine", "Overturned", [ODG, ACOEM], basis=RULE),
+            item(2, "Pharmaceuticals", "NSAID", "Upheld", [], request="Compounded cream", basis=DEFAULT),
         ],
     ),
     (
@@ -54,7 +63,7 @@ _TABLE = [
         date(2016, 3, 29),  # 3 days
         "Expedited",
         PAIN,
-        [item(1, "Pharmaceuticals", "Opioids", "Overturned", [OPIOID_TX])],
+        [item(1, "Pharmaceuticals", "Opioids", "Overturned", [OPIOID_TX], basis=RULE)],
     ),
     (
         "CM16-0000505",
@@ -63,8 +72,16 @@ _TABLE = [
         "Standard",
         ORTHO,
         [
-            item(1, "Diagnostic Testing", "Imaging/Radiology", "Overturned", [ODG]),
-            item(2, None, None, "Upheld", []),  # loaded before the enriched fields existed
+            item(
+                1,
+                "Diagnostic Testing",
+                "Imaging/Radiology",
+                "Overturned",
+                [ODG],
+                request=BONE_VARIANT,
+                basis=DEFAULT,
+            ),
+            item(2, None, None, "Upheld", []),  # loaded before the enriched fields existed: no basis
         ],
     ),
     (
@@ -73,7 +90,7 @@ _TABLE = [
         date(2016, 9, 1),  # 126 days
         "Standard",
         PAIN,
-        [item(1, "Rehabilitation", PT, "Upheld", [CPMT])],
+        [item(1, "Rehabilitation", PT, "Upheld", [CPMT], request=AQUA_VARIANT, basis=DEFAULT)],
     ),
 ]
 LETTERS = [

@@ -8,4 +8,5 @@ INSIGHTS_ROUTES = (
     "/api/insights/pharmaceuticals",
     "/api/insights/guidelines",
     "/api/insights/timeliness",
+    "/api/insights/labels",
 )

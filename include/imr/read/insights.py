@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from imr.enrich import LABEL_BASES
 from imr.facts import HIGHLIGHTED_DRUG_CLASS, PHARMACEUTICALS
 from imr.warehouse.db import transaction
 
@@ -304,4 +305,70 @@ def timeliness(conn, rng: DecisionRange = ALL) -> dict[str, Any]:
         "bins": bins,
         "all": overall,
         "by_priority": [{"priority": r[1], **_summary(r[2:])} for r in summary if not r[0]],
+    }
+
+
+# The requests most often labelled by default: how many the page and the API list unless asked,
+# and the most they list at all (the API's `top` is capped, so no request reads the whole archive).
+DEFAULT_REQUESTS_TOP = 20
+DEFAULT_REQUESTS_MAX = 100
+
+
+def label_basis(conn, rng: DecisionRange = ALL, top: int = DEFAULT_REQUESTS_TOP) -> dict[str, Any]:
+    """What the classifier did not know: the items per label basis (migration 0013's
+    label_basis_share) and the requests most often labelled by `default` (default_label_requests),
+    for the letters decided in the range. Both views aggregate over all letters, so this is their
+    definition over imr.items and imr.letters (the range needs the decision date).
+
+    The request text is grouped lower-cased with its white space folded, as the view does, so trivial
+    variants count together; a request is listed with the best guess it was given.
+
+    :param conn: an open psycopg2 connection to the warehouse.
+    :param rng: the letters' decision dates.
+    :param top: how many default-labelled requests to list, 1..DEFAULT_REQUESTS_MAX (clamped).
+    :return: {"items", "default_items", "default_share", "bases": [{"basis", "items", "share"}],
+        "top", "default_requests": [{"request", "category", "subcategory", "items"}]}: every basis
+        of LABEL_BASES in that order (0 items if none), then basis None for items loaded before
+        label_basis existed (only if there are any); the requests most frequent first, ties by text.
+    """
+    top = max(1, min(int(top), DEFAULT_REQUESTS_MAX))
+    counts = dict(
+        _fetch(
+            conn,
+            f"""
+            SELECT i.label_basis, count(*)
+            FROM imr.items i JOIN imr.letters l USING (case_number)
+            WHERE {_IN_RANGE}
+            GROUP BY i.label_basis
+            """,
+            rng,
+        )
+    )
+    requests = _fetch(
+        conn,
+        f"""
+        SELECT lower(regexp_replace(btrim(i.request), '\\s+', ' ', 'g')) AS request,
+               i.category, i.subcategory, count(*)
+        FROM imr.items i JOIN imr.letters l USING (case_number)
+        WHERE {_IN_RANGE} AND i.label_basis = 'default'
+        GROUP BY 1, 2, 3
+        ORDER BY count(*) DESC, 1, 2 NULLS LAST, 3 NULLS LAST
+        LIMIT %(top)s
+        """,
+        rng,
+        top=top,
+    )
+    items = sum(counts.values())
+    bases = list(LABEL_BASES) + ([None] if None in counts else [])
+    return {
+        "items": items,
+        "default_items": counts.get("default", 0),
+        "default_share": _rate(counts.get("default", 0), items),
+        "bases": [
+            {"basis": b, "items": counts.get(b, 0), "share": _rate(counts.get(b, 0), items)} for b in bases
+        ],
+        "top": top,
+        "default_requests": [
+            {"request": r, "category": c, "subcategory": s, "items": n} for r, c, s, n in requests
+        ],
     }
