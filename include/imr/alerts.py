@@ -80,22 +80,16 @@ class QuarantineStats:
         return n / self.processed if self.processed else 0.0
 
 
-def quarantine_stats(conn, run_id: str) -> QuarantineStats:
-    """The objects `run_id` processed (its last run is this one and it left them finished) and its
-    quarantined ones by code; read-only."""
-    with transaction(conn) as cur:
-        cur.execute(
-            "SELECT count(*) FROM imr.s3_objects WHERE last_run_id = %s"
-            " AND status IN ('loaded', 'quarantined', 'duplicate')",
-            (run_id,),
-        )
-        processed = cur.fetchone()[0]
-        cur.execute(
-            "SELECT coalesce(error_code, 'unknown'), count(*) FROM imr.s3_objects"
-            " WHERE last_run_id = %s AND status = 'quarantined' GROUP BY 1 ORDER BY 1",
-            (run_id,),
-        )
-        by_code = dict(cur.fetchall())
+def quarantine_stats(counts: Mapping[str, int]) -> QuarantineStats:
+    """The quarantine figures of a run from its manifest counts (`imr.metrics.run_counts`, the one
+    query over the run's objects that the metrics use too).
+
+    :param counts: {status: n} and {"quarantined.<code>": n} of the objects the run processed.
+    :return: the objects processed and the quarantined ones by code.
+    """
+    processed = sum(counts.get(status, 0) for status in ("loaded", "quarantined", "duplicate"))
+    prefix = "quarantined."
+    by_code = {k.removeprefix(prefix): n for k, n in sorted(counts.items()) if k.startswith(prefix)}
     return QuarantineStats(processed, by_code)
 
 

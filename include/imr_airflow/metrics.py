@@ -47,14 +47,14 @@ def emit(items: list[metrics.Metric], tags: dict[str, Any] | None = None) -> Non
             log.exception("could not send metric %s", m.name)
 
 
-def emit_run(conn, ctx: dict[str, Any]) -> list[metrics.Metric]:
-    """The run's metrics (imr.metrics.run_metrics) from the warehouse and the task context: the lane
+def emit_run(counts: dict[str, int], ctx: dict[str, Any]) -> list[metrics.Metric]:
+    """The run's metrics (imr.metrics.run_metrics) from its manifest counts (imr.metrics.run_counts)
+    and the task context: the lane
     count is the plan's, the duration the run's so far (this task follows every lane)."""
-    run_id = ctx["run_id"]
     plan = ctx["ti"].xcom_pull(task_ids="plan") or []
     started = getattr(ctx.get("dag_run"), "start_date", None)
     duration = (datetime.now(UTC) - started).total_seconds() if started else 0.0
-    items = metrics.run_metrics(metrics.run_counts(conn, run_id), len(plan), duration)
+    items = metrics.run_metrics(counts, len(plan), duration)
     emit(items, tags={"dag_id": ctx["dag"].dag_id})
     log.info("metrics: %s", {m.name: m.value for m in items})
     return items

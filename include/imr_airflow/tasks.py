@@ -13,7 +13,7 @@ from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
-from imr import alerts, pipeline, quality, warehouse
+from imr import alerts, metrics, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
 from imr.parse.limits import Limits
 from imr.read.report import summary
@@ -184,11 +184,12 @@ def record_quality() -> dict[str, Any]:
     ctx = get_current_context()
     run_id = ctx["run_id"]
     with warehouse_connection() as conn:
-        stats = alerts.quarantine_stats(conn, run_id)
+        counts = metrics.run_counts(conn, run_id)  # one query for the alert and the metrics
+        stats = alerts.quarantine_stats(counts)
         rate = alerts.quarantine_checks(stats, quarantine_thresholds(ctx["params"]))
         warnings = quality.run_warnings(conn, run_id)  # recorded, never a gate
         out = _record(conn, run_id, [*warnings, *rate], scope=quality.SCOPE_RUN)
-        run_metrics.emit_run(conn, ctx)
+    run_metrics.emit_run(counts, ctx)
     warned = [f"{r.name}={r.observed}" for r in warnings if not r.passed]
     if warned:
         log.warning("data quality warnings: %s", warned)
