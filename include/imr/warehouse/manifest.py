@@ -68,6 +68,44 @@ def register_objects(conn, bucket: str, objects: Iterable[dict], run_id: str, pa
     return newly_pending
 
 
+class Registered(NamedTuple):
+    """What register_counted did: keys the manifest did not hold (`new`) and keys whose ETag changed
+    (`changed`); both became pending."""
+
+    new: int
+    changed: int
+
+
+def register_counted(
+    conn, bucket: str, objects: Iterable[dict], run_id: str, page_size: int = 1000
+) -> Registered:
+    """register_objects (the same upsert, page by page), telling new keys from changed ones: the
+    reconciliation listing reports how many objects the event hints missed.
+
+    :param conn: a warehouse connection.
+    :param bucket: the objects' bucket.
+    :param objects: {key, etag, size, last_modified} dicts.
+    :param run_id: the run registering them.
+    :param page_size: keys per transaction.
+    :return: the new and changed counts.
+    """
+    new = changed = 0
+    for page in chunks(objects, page_size):
+        rows = [(o["key"], bare_etag(o["etag"]), o.get("size"), o.get("last_modified")) for o in page]
+        with transaction(conn) as cur:
+            cur.execute(
+                "CREATE TEMP TABLE _register (key TEXT, etag TEXT, size BIGINT, last_modified TIMESTAMPTZ)"
+                " ON COMMIT DROP"
+            )
+            copy_rows(cur, "_register", ("key", "etag", "size", "last_modified"), rows)
+            # xmax is 0 on a row version this statement inserted, the updating transaction's id otherwise.
+            cur.execute(_REGISTER_SQL + " RETURNING (o.xmax = 0)", {"bucket": bucket, "run_id": run_id})
+            inserted = [r[0] for r in cur.fetchall()]
+        new += sum(inserted)
+        changed += len(inserted) - sum(inserted)
+    return Registered(new, changed)
+
+
 _CLAIM_SQL = """
 WITH picked AS (
     SELECT key FROM imr.s3_objects o
