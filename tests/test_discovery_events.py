@@ -11,7 +11,6 @@ import time
 import uuid
 
 import pytest
-from botocore.exceptions import ClientError
 
 import imr_synth
 from imr import discovery, warehouse
@@ -242,7 +241,8 @@ def test_nightly_in_events_mode_lists_nothing_and_the_sweep_reconciles_a_lost_ev
     assert dq_results(wh_conn, sweep.run_id)["discovery_unseen_objects"] is False
     observed = query(
         wh_conn,
-        "SELECT observed_numeric FROM imr.dq_results WHERE run_id = %s AND check_name = 'discovery_unseen_objects'",
+        "SELECT observed_numeric FROM imr.dq_results"
+        " WHERE run_id = %s AND check_name = 'discovery_unseen_objects'",
         (sweep.run_id,),
     )
     assert observed == [(3,)]
