@@ -157,6 +157,7 @@ def run_events_bench(size: int = 200_000, new: int = 500, lost: int = 25) -> dic
     print(f"\nDiscovery, events vs listing: seeding {size:,} objects ...", flush=True)
     with endpoint(size) as s3, FaultProxy(s3["url"], fault_rate=0.0) as proxy:
         res["seed_s"] = s3["seed_s"]
+        res["s3_server_rss_mb"] = s3["rss_mb"]
         direct = _s3_client(s3["url"])
         kw = {"region_name": devservices.S3_REGION, **devservices.S3_CREDENTIALS}
         sqs_direct = boto3.client("sqs", endpoint_url=s3["url"], **kw)
@@ -228,7 +229,10 @@ def run_events_bench(size: int = 200_000, new: int = 500, lost: int = 25) -> dic
 
 def print_events(res: dict) -> None:
     k, n = res["existing"], res["new"]
-    print(f"bucket: {k:,} existing keys (in the manifest) + {n:,} new; seeded in {res['seed_s']:.0f} s")
+    print(
+        f"bucket: {k:,} existing keys (in the manifest) + {n:,} new; seeded in {res['seed_s']:.0f} s"
+        f" (endpoint RSS after seeding: {res['s3_server_rss_mb']:.0f} MB)"
+    )
     print(f"{'nightly discovery':<28}{'s':>8}{'pending':>9}{'S3 lists':>10}{'SQS calls':>11}")
     for mode in ("events", "listing"):
         r = res[mode]
