@@ -130,6 +130,43 @@ def seed(sizes: list[int], moto_scan: bool, out: str) -> None:
     Path(out).write_text(json.dumps({"seed_s": seed_s, "rss_mb": _peak_mb()}))
 
 
+def seed_events(size: int, out: str) -> None:
+    """start_s3's `prepare` hook of bench/discovery_events_bench.py, in the endpoint's process:
+    seed()'s bucket with its listing indexed, the index kept up to date by the PUTs the bench makes
+    over HTTP (the new letters), and moto's SQS receive made O(1) per message. moto reads every
+    queue attribute, approximate counts over all messages included, for each message it hands out
+    (its retention check), so a receive costs O(queue length): 0.5 s a call with 500 queued on this
+    machine, where SQS answers in milliseconds. Same messages, same order; only the retention
+    period is read directly."""
+    from bisect import bisect_left
+
+    from moto.core.utils import unix_time
+    from moto.s3.models import S3Backend
+    from moto.sqs.models import SQSBackend
+
+    seed([size], moto_scan=True, out=out)  # its own index left out: ours follows the PUTs
+    names = {_bucket(size): sorted(_key(n) for n in range(size))}
+    _index_listing(S3Backend, names)
+    put = S3Backend.put_object
+
+    def put_object(self, bucket_name, key_name, *args, **kwargs):
+        new_key = put(self, bucket_name, key_name, *args, **kwargs)
+        sorted_names = names.get(bucket_name)
+        if sorted_names is not None:
+            i = bisect_left(sorted_names, key_name)
+            if i == len(sorted_names) or sorted_names[i] != key_name:
+                sorted_names.insert(i, key_name)
+        return new_key
+
+    S3Backend.put_object = put_object
+
+    def retained(self, queue_name, message) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return period + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = retained
+
+
 def _free_port() -> int:
     """A free port on 127.0.0.1 outside the other engineers' stacks."""
     while True:

@@ -36,14 +36,11 @@ from typing import Any
 import boto3
 import psycopg2
 
-# The endpoint's process loads this file by path (start_s3's prepare hook), without bench/ on its path.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+import discovery_bench
 from discovery_bench import (
     PREFIX,
     _bucket,
     _free_port,
-    _index_listing,
     _key,
     _per_100k,
     _s3_client,
@@ -54,47 +51,9 @@ from imr_devtools import devservices, events
 from imr_devtools.faultproxy import FaultProxy
 
 
-def seed(size: int, out: str) -> None:
-    """start_s3's `prepare` hook, in the endpoint's process: discovery_bench's seeded bucket and
-    indexed listing, kept up to date by the PUTs the bench makes over HTTP (the new letters), and
-    moto's SQS receive made O(1) per message. moto reads every queue attribute, approximate counts
-    over all messages included, for each message it hands out (its retention check), so a receive
-    costs O(queue length): 0.5 s a call with 500 queued on this machine, where SQS answers in
-    milliseconds. Same messages, same order; only the retention period is read directly."""
-    from bisect import bisect_left
-
-    from moto.core.utils import unix_time
-    from moto.s3.models import S3Backend
-    from moto.sqs.models import SQSBackend
-
-    from discovery_bench import seed as seed_bucket
-
-    seed_bucket([size], moto_scan=True, out=out)  # its own index left out: ours follows the PUTs
-    names = {_bucket(size): sorted(_key(n) for n in range(size))}
-    _index_listing(S3Backend, names)
-    put = S3Backend.put_object
-
-    def put_object(self, bucket_name, key_name, *args, **kwargs):
-        new_key = put(self, bucket_name, key_name, *args, **kwargs)
-        sorted_names = names.get(bucket_name)
-        if sorted_names is not None:
-            i = bisect_left(sorted_names, key_name)
-            if i == len(sorted_names) or sorted_names[i] != key_name:
-                sorted_names.insert(i, key_name)
-        return new_key
-
-    S3Backend.put_object = put_object
-
-    def retained(self, queue_name, message) -> bool:
-        period = int(self.get_queue(queue_name).message_retention_period)
-        return period + message.sent_timestamp / 1000 > unix_time()
-
-    SQSBackend.is_message_valid_based_on_retention_period = retained
-
-
 @contextmanager
 def endpoint(size: int) -> Iterator[dict[str, Any]]:
-    """The seeded S3 + SQS endpoint (see seed); yields {"url", "seed_s", "rss_mb"}."""
+    """The seeded S3 + SQS endpoint (discovery_bench.seed_events); yields {"url", "seed_s", "rss_mb"}."""
     state = Path(tempfile.mkdtemp(prefix="imr-events-s3-"))
     port = _free_port()
     seeded = state / "seeded.json"
@@ -103,7 +62,7 @@ def endpoint(size: int) -> Iterator[dict[str, Any]]:
             state,
             port,
             record=False,
-            prepare=f"{Path(__file__).resolve()}:seed",
+            prepare=f"{Path(discovery_bench.__file__).resolve()}:seed_events",
             prepare_args={"size": size, "out": str(seeded)},
             timeout=1800,
         )

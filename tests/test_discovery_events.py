@@ -167,6 +167,22 @@ def test_crash_between_registration_and_delete_redelivers_and_registers_nothing_
     assert events.queue_depth(sqs_client, url) == 0
 
 
+def test_a_late_event_for_an_older_version_does_not_replace_the_newer_one(
+    wh_conn, s3_client, sqs_client, bucket, queue
+) -> None:
+    url, _ = queue
+    key = f"{PREFIX}replaced.pdf"
+    s3_client.put_object(Bucket=bucket, Key=key, Body=b"%PDF-1.4 v1")
+    time.sleep(1.1)  # LastModified has whole seconds on some endpoints
+    s3_client.put_object(Bucket=bucket, Key=key, Body=b"%PDF-1.4 v2")
+    v2 = s3_client.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    # A listing registered v2 before the drain saw either event (the queue holds v1's and v2's).
+    discovery.reconcile(s3_client, wh_conn, bucket, PREFIX, "listing")
+    drained = discovery.drain_events(sqs_client, url, wh_conn, bucket, PREFIX, "nightly")
+    assert drained.records == 2 and drained.pending == 0
+    assert _manifest(wh_conn) == {key: (v2, "listing")}
+
+
 def test_reconciliation_finds_the_objects_no_event_announced(
     wh_conn, s3_client, sqs_client, bucket, queue
 ) -> None:

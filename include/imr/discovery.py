@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -127,6 +127,18 @@ def parse_message(body: str, bucket: str, prefix: str = "") -> tuple[list[dict],
     return objects, skipped
 
 
+def _newest_per_key(objects: list[dict]) -> list[dict]:
+    """One object per key, the latest event's (two uploads of a key in one batch)."""
+    newest: dict[str, dict] = {}
+    for o in objects:
+        seen = newest.get(o["key"])
+        if seen is None or (o["last_modified"] or datetime.min.replace(tzinfo=UTC)) >= (
+            seen["last_modified"] or datetime.min.replace(tzinfo=UTC)
+        ):
+            newest[o["key"]] = o
+    return list(newest.values())
+
+
 def _receive(sqs, queue_url: str, limit: int, visibility_s: int | None) -> list[dict]:
     kwargs: dict[str, Any] = {
         "QueueUrl": queue_url,
@@ -198,7 +210,8 @@ def drain_events(
         report.keys.update(o["key"] for o in objects)
         if objects:
             # Committed before any delete below: a crash between the two redelivers the batch.
-            report.pending += warehouse.register_objects(conn, bucket, objects, run_id)
+            got = warehouse.register_events(conn, bucket, _newest_per_key(objects), run_id)
+            report.pending += got.new + got.changed
         report.deleted += _delete(sqs, queue_url, messages)
         report.delete_calls += 1
     return report
