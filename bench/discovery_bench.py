@@ -27,6 +27,7 @@ PostgreSQL is the embedded one (imr_devtools.devservices), in scratch databases 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -241,7 +242,9 @@ def _s3_client(url: str) -> Any:
         "s3",
         endpoint_url=url,
         region_name=devservices.S3_REGION,
-        config=Config(**S3_RETRY_EXTRA["config_kwargs"]),
+        # A copy: botocore's Config rewrites the retries dict in place (max_attempts ->
+        # total_max_attempts), which would change the constant for everyone in this process.
+        config=Config(**copy.deepcopy(S3_RETRY_EXTRA["config_kwargs"])),
         **devservices.S3_CREDENTIALS,
     )
 

@@ -34,6 +34,9 @@ WAIT_S = 1
 # Messages a nightly run drains at most (the `events_max_messages` param): a flood (a bulk copy into
 # the prefix) is left to the next runs, or to a backfill, rather than making one run unbounded.
 DEFAULT_MAX_MESSAGES = 50_000
+# The data-quality result the reconciliation records (imr.dq_results): objects found in the bucket
+# that the manifest did not hold (missed hints). Recorded, never a gate: the listing has registered them.
+UNSEEN_CHECK = "discovery_unseen_objects"
 
 
 @dataclass

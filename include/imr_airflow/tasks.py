@@ -114,11 +114,6 @@ def discover() -> int:
     return pending
 
 
-# The data-quality result the reconciliation listing records: objects found in the bucket that the
-# manifest did not hold (missed hints). Recorded, never a gate: the listing has just registered them.
-CHECK_RECONCILIATION_UNSEEN = "discovery_unseen_objects"
-
-
 @task(**RETRY)
 def reconcile_listing() -> dict[str, Any]:
     """imr_quality_sweep: lists the whole prefix and registers what the manifest lacks (lost or
@@ -131,7 +126,7 @@ def reconcile_listing() -> dict[str, Any]:
     with s3_client() as s3, warehouse_connection() as conn:
         found = discovery.reconcile(s3, conn, bucket, prefix, ctx["run_id"])
         quality.record_results(
-            conn, ctx["run_id"], [(CHECK_RECONCILIATION_UNSEEN, found.unseen == 0, found.unseen)]
+            conn, ctx["run_id"], [(discovery.UNSEEN_CHECK, found.unseen == 0, found.unseen)]
         )
     run_metrics.emit(
         [
