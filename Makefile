@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock run test bench bench-discovery bench-archive bench-write-ceiling lint services-start services-stop standalone clean stack-start stack-stop stack-status bench-stack
+.PHONY: setup lock run test bench bench-discovery bench-discovery-events bench-archive bench-write-ceiling lint services-start services-stop standalone clean stack-start stack-stop stack-status bench-stack
 
 setup: $(STAMP)
 
@@ -60,6 +60,12 @@ bench: services-start
 # discover over 20,000 and 200,000 objects, plan on 200,000 pending keys (also part of `make bench`)
 bench-discovery: services-start
 	$(BIN)/python bench/discovery_bench.py
+
+# the nightly discovery from S3 notifications vs listing, for KEYS existing keys + 500 new, and the
+# reconciliation listing's time per 100k keys (docs/discovery.md)
+KEYS ?= 200000
+bench-discovery-events: services-start
+	$(BIN)/python bench/discovery_events_bench.py --keys $(KEYS) $(ARGS)
 
 # a warehouse of SIZE letters (built once per size in database imr_archive_SIZE; ARGS=--rebuild to
 # redo, ARGS="--only insights" for one part): nightly run on it vs empty, Insights, sweep, size

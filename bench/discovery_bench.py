@@ -27,6 +27,7 @@ PostgreSQL is the embedded one (imr_devtools.devservices), in scratch databases 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -130,6 +131,43 @@ def seed(sizes: list[int], moto_scan: bool, out: str) -> None:
     Path(out).write_text(json.dumps({"seed_s": seed_s, "rss_mb": _peak_mb()}))
 
 
+def seed_events(size: int, out: str) -> None:
+    """start_s3's `prepare` hook of bench/discovery_events_bench.py, in the endpoint's process:
+    seed()'s bucket with its listing indexed, the index kept up to date by the PUTs the bench makes
+    over HTTP (the new letters), and moto's SQS receive made O(1) per message. moto reads every
+    queue attribute, approximate counts over all messages included, for each message it hands out
+    (its retention check), so a receive costs O(queue length): 0.5 s a call with 500 queued on this
+    machine, where SQS answers in milliseconds. Same messages, same order; only the retention
+    period is read directly."""
+    from bisect import bisect_left
+
+    from moto.core.utils import unix_time
+    from moto.s3.models import S3Backend
+    from moto.sqs.models import SQSBackend
+
+    seed([size], moto_scan=True, out=out)  # its own index left out: ours follows the PUTs
+    names = {_bucket(size): sorted(_key(n) for n in range(size))}
+    _index_listing(S3Backend, names)
+    put = S3Backend.put_object
+
+    def put_object(self, bucket_name, key_name, *args, **kwargs):
+        new_key = put(self, bucket_name, key_name, *args, **kwargs)
+        sorted_names = names.get(bucket_name)
+        if sorted_names is not None:
+            i = bisect_left(sorted_names, key_name)
+            if i == len(sorted_names) or sorted_names[i] != key_name:
+                sorted_names.insert(i, key_name)
+        return new_key
+
+    S3Backend.put_object = put_object
+
+    def retained(self, queue_name, message) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return period + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = retained
+
+
 def _free_port() -> int:
     """A free port on 127.0.0.1 outside the other engineers' stacks."""
     while True:
@@ -204,7 +242,9 @@ def _s3_client(url: str) -> Any:
         "s3",
         endpoint_url=url,
         region_name=devservices.S3_REGION,
-        config=Config(**S3_RETRY_EXTRA["config_kwargs"]),
+        # A copy: botocore's Config rewrites the retries dict in place (max_attempts ->
+        # total_max_attempts), which would change the constant for everyone in this process.
+        config=Config(**copy.deepcopy(S3_RETRY_EXTRA["config_kwargs"])),
         **devservices.S3_CREDENTIALS,
     )
 

@@ -80,7 +80,9 @@ def test_quality_sweep_runs_weekly_and_after_a_reparse(dagbag) -> None:
     record = sweep.get_task("record_sweep")
     gates = [t for t in sweep.tasks if t.task_id.startswith("gate_")]
     assert gates and all(g.upstream_task_ids == {"record_sweep"} for g in gates)
-    assert record.upstream_task_ids == {"check_schema"}
+    # The reconciliation listing first (docs/discovery.md), so the checks judge what it registered too.
+    assert record.upstream_task_ids == {"reconcile_listing"}
+    assert sweep.get_task("reconcile_listing").upstream_task_ids == {"check_schema"}
     backfill = dagbag.dags["imr_backfill"]
     announce = backfill.get_task("announce_reparse")
     assert [a.name for a in announce.outlets] == ["imr_letters_reparsed"]
@@ -132,7 +134,22 @@ def test_the_sweeps_param_is_bounded(dagbag) -> None:
     from airflow.exceptions import ParamValidationError
     from airflow.serialization.serialized_objects import DagSerialization
 
-    assert set(dagbag.dags["imr_quality_sweep"].params) == {"settle_hours"}
+    assert set(dagbag.dags["imr_quality_sweep"].params) == {"settle_hours", "reconcile_listing"}
     sweep = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["imr_quality_sweep"]))
     with pytest.raises(ParamValidationError, match="settle_hours"):
         sweep.params.deep_merge({"settle_hours": -1}).validate()
+
+
+def test_the_nightly_discovery_mode_is_one_of_three(dagbag) -> None:
+    from airflow.exceptions import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    nightly = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["imr_ingest_nightly"]))
+    assert nightly.params["discovery"] == "auto"  # events only where the queue Variable is set
+    for mode in ("auto", "events", "listing"):
+        nightly.params.deep_merge({"discovery": mode}).validate()
+    with pytest.raises(ParamValidationError, match="discovery"):
+        nightly.params.deep_merge({"discovery": "inventory"}).validate()
+    with pytest.raises(ParamValidationError, match="events_max_messages"):
+        nightly.params.deep_merge({"events_max_messages": 0}).validate()
+    assert "discovery" not in dagbag.dags["imr_backfill"].params  # the backfill always lists

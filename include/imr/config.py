@@ -12,6 +12,9 @@ CONN_AWS = "aws_default"
 CONN_WAREHOUSE = "imr_warehouse"
 VAR_BUCKET = "imr_bucket"
 VAR_PREFIX = "imr_prefix"
+# The SQS queue URL the bucket's ObjectCreated notifications go to (docs/discovery.md); unset or
+# empty: the nightly discovery lists the prefix.
+VAR_EVENTS_QUEUE_URL = "imr_events_queue_url"
 POOL_WAREHOUSE = "imr_warehouse"
 DAG_NIGHTLY = "imr_ingest_nightly"
 DAG_BACKFILL = "imr_backfill"

@@ -63,3 +63,16 @@ def s3_client() -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+@contextmanager
+def sqs_client() -> Iterator[Any]:
+    """`with sqs_client() as sqs:` a boto3 SQS client from `aws_default` (SqsHook: the same
+    credentials, region and endpoint as S3), its connection pool closed on the way out."""
+    from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+
+    client = SqsHook(aws_conn_id=CONN_AWS).get_conn()
+    try:
+        yield client
+    finally:
+        client.close()

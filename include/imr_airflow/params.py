@@ -98,3 +98,28 @@ def quarantine_thresholds(params: dict) -> QuarantineThresholds:
         gap_share=float(params.get("parser_gap_alert_share", d.gap_share)),
         gap_min_count=int(params.get("parser_gap_alert_min", d.gap_min_count)),
     )
+
+
+DISCOVERY_MODES = ("auto", "events", "listing")
+
+
+def discovery_params() -> dict[str, Param]:
+    """The nightly run's discovery: drain the bucket's S3 notifications (events) or list the prefix
+    (listing); docs/discovery.md."""
+    from imr.discovery import DEFAULT_MAX_MESSAGES
+
+    return {
+        "discovery": Param(
+            "auto",
+            type="string",
+            enum=list(DISCOVERY_MODES),
+            description="events: drain the imr_events_queue_url queue; listing: list the prefix;"
+            " auto: events when that Variable is set, else listing",
+        ),
+        "events_max_messages": Param(
+            DEFAULT_MAX_MESSAGES,
+            type="integer",
+            minimum=1,
+            description="events: messages drained at most (the rest wait for the next run)",
+        ),
+    }

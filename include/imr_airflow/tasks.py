@@ -13,8 +13,8 @@ from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
-from imr import alerts, metrics, pipeline, quality, warehouse
-from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
+from imr import alerts, discovery, metrics, pipeline, quality, warehouse
+from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_EVENTS_QUEUE_URL, VAR_PREFIX
 from imr.parse.limits import Limits
 from imr_airflow import lineage
 from imr_airflow import metrics as run_metrics
@@ -58,12 +58,46 @@ def check_schema() -> list[str]:
         return warehouse.check_schema(conn)
 
 
+def discovery_mode(params: dict[str, Any]) -> tuple[str, str]:
+    """The run's discovery mode and queue URL: the `discovery` param (absent, as in the backfill:
+    listing) against the `imr_events_queue_url` Variable. "auto" drains the queue when the Variable
+    names one; a windowed or reparse run always lists (a queue knows nothing of either)."""
+    wanted = params.get("discovery") or "listing"
+    if params.get("modified_since") or params.get("modified_until") or params.get("reparse"):
+        wanted = "listing"
+    if wanted == "listing":
+        return wanted, ""  # no Variable read: the backfill's discover pays no extra API call
+    queue_url = Variable.get(VAR_EVENTS_QUEUE_URL, default="") or ""
+    if wanted == "auto":
+        wanted = "events" if queue_url else "listing"
+    if wanted == "events" and not queue_url:
+        raise ValueError(f"discovery=events needs the {VAR_EVENTS_QUEUE_URL} Variable (the SQS queue URL)")
+    return wanted, queue_url
+
+
 @task(**RETRY)
 def discover() -> int:
-    """Lists the prefix page by page and registers new or changed objects as pending."""
+    """Registers new or changed objects as pending: from the bucket's S3 notifications (events mode,
+    docs/discovery.md: no listing) or by listing the prefix page by page."""
     ctx = get_current_context()
     params = ctx["params"]
     bucket, prefix = target(params)
+    mode, queue_url = discovery_mode(params)
+    if mode == "events":
+        from imr_airflow.connections import sqs_client
+
+        with sqs_client() as sqs, warehouse_connection() as conn:
+            report = discovery.drain_events(
+                sqs,
+                queue_url,
+                conn,
+                bucket,
+                prefix,
+                ctx["run_id"],
+                max_messages=int(params.get("events_max_messages") or discovery.DEFAULT_MAX_MESSAGES),
+            )
+        log.info("discovery from events: %s", report.line())
+        return report.pending
     with s3_client() as s3, warehouse_connection() as conn:
         pending = pipeline.discover(
             s3,
@@ -77,6 +111,37 @@ def discover() -> int:
         )
     log.info("discovered %d new or changed object(s) under s3://%s/%s", pending, bucket, prefix)
     return pending
+
+
+@task(**RETRY)
+def reconcile_listing() -> dict[str, Any]:
+    """imr_quality_sweep: lists the whole prefix and registers what the manifest lacks (lost or
+    never-sent notifications), reporting how many; the next nightly run loads them."""
+    ctx = get_current_context()
+    params = ctx["params"]
+    if params.get("reconcile_listing") is False:
+        raise AirflowSkipException("reconcile_listing is off for this run")
+    bucket, prefix = target(params)
+    with s3_client() as s3, warehouse_connection() as conn:
+        found = discovery.reconcile(s3, conn, bucket, prefix, ctx["run_id"])
+        quality.record_results(
+            conn, ctx["run_id"], [(discovery.UNSEEN_CHECK, found.unseen == 0, found.unseen)]
+        )
+    run_metrics.emit(
+        [
+            metrics.Metric("gauge", f"{metrics.PREFIX}.reconciliation_listed", found.listed),
+            metrics.Metric("gauge", f"{metrics.PREFIX}.reconciliation_unseen", found.unseen),
+            metrics.Metric("gauge", f"{metrics.PREFIX}.reconciliation_changed", found.changed),
+            metrics.Metric(
+                "timing", f"{metrics.PREFIX}.reconciliation_duration", round(found.seconds * 1000, 1)
+            ),
+        ],
+        tags={"dag_id": ctx["dag"].dag_id},
+    )
+    (log.warning if found.unseen or found.changed else log.info)(
+        "%s under s3://%s/%s", found.line(), bucket, prefix
+    )
+    return {"listed": found.listed, "unseen": found.unseen, "changed": found.changed}
 
 
 @task(**RETRY)

@@ -14,6 +14,7 @@ processes, Celery workers) use it through its URL as their S3 endpoint:
         proxy.fault_rate = 0.2          # faults on, mid-run if wanted
         ...
         proxy.counts()                  # {"requests", "forwarded", "slowdown", "reset"}
+        proxy.operations()              # {"s3:ListObjectsV2": 3, "sqs:ReceiveMessage": 5, ...}
 
 A fault is decided when a whole request has been read, before anything is sent upstream, so a
 faulted request never reaches S3 (a retried PUT is not applied twice).
@@ -27,8 +28,9 @@ import socketserver
 import struct
 import threading
 import uuid
+from collections import Counter
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 SLOWDOWN_BODY = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -118,6 +120,45 @@ def _copy_body(rfile: BinaryIO, headers: list[tuple[str, str]], sink) -> bool:
     return False
 
 
+def operation(start: bytes, headers: list[tuple[str, str]]) -> str:
+    """The API operation of a request, coarsely: "sqs:<Action>" from the JSON protocol's X-Amz-Target,
+    "s3:ListObjectsV2" / "s3:ListObjects" for a GET on a bucket, else "s3:<METHOD>" (one per verb).
+    Enough to count listings and queue calls; not a full S3 router.
+
+    :param start: the request line (b"GET /bucket?list-type=2 HTTP/1.1").
+    :param headers: the request headers.
+    :return: the operation's name.
+    """
+    target = _header(headers, "X-Amz-Target") or ""
+    if target.startswith("AmazonSQS."):
+        return "sqs:" + target.removeprefix("AmazonSQS.")
+    method, _, rest = start.decode("latin-1").partition(" ")
+    parts = urlsplit(rest.rsplit(" ", 1)[0])
+    query = parse_qs(parts.query, keep_blank_values=True)
+    path = parts.path.strip("/")
+    if (
+        method == "GET"
+        and path
+        and "/" not in path
+        and not (
+            query.keys()
+            - {
+                "list-type",
+                "prefix",
+                "continuation-token",
+                "max-keys",
+                "start-after",
+                "encoding-type",
+                "delimiter",
+                "marker",
+                "fetch-owner",
+            }
+        )
+    ):
+        return "s3:ListObjectsV2" if query.get("list-type") == ["2"] else "s3:ListObjects"
+    return f"s3:{method}"
+
+
 def _wants_close(version: bytes, headers: list[tuple[str, str]]) -> bool:
     conn = (_header(headers, "Connection") or "").lower()
     return "close" in conn or (version == b"HTTP/1.0" and "keep-alive" not in conn)
@@ -149,6 +190,7 @@ class FaultProxy:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._counts = {"requests": 0, "forwarded": 0, "slowdown": 0, "reset": 0}
+        self._operations: Counter[str] = Counter()
         proxy = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -194,6 +236,11 @@ class FaultProxy:
         with self._lock:
             return dict(self._counts)
 
+    def operations(self) -> dict[str, int]:
+        """Requests seen by API operation, as :func:`operation` names them (faulted ones included)."""
+        with self._lock:
+            return dict(self._operations)
+
     @property
     def forwarded(self) -> int:
         return self.counts()["forwarded"]
@@ -234,6 +281,8 @@ class FaultProxy:
                 except _Closed:
                     return
                 method, body, close_after, headers = self._read_request(client, crfile, start, headers)
+                with self._lock:
+                    self._operations[operation(start, headers)] += 1
                 fate = self._decide()
                 if fate != "forwarded":
                     if self._answer_fault(client, fate, close_after):

@@ -68,6 +68,77 @@ def register_objects(conn, bucket: str, objects: Iterable[dict], run_id: str, pa
     return newly_pending
 
 
+class Registered(NamedTuple):
+    """What register_counted did: keys the manifest did not hold (`new`) and keys whose ETag changed
+    (`changed`); both became pending."""
+
+    new: int
+    changed: int
+
+
+def _register(
+    conn, bucket: str, objects: Iterable[dict], run_id: str, page_size: int, sql: str
+) -> Registered:
+    new = changed = 0
+    for page in chunks(objects, page_size):
+        rows = [(o["key"], bare_etag(o["etag"]), o.get("size"), o.get("last_modified")) for o in page]
+        with transaction(conn) as cur:
+            cur.execute(
+                "CREATE TEMP TABLE _register (key TEXT, etag TEXT, size BIGINT, last_modified TIMESTAMPTZ)"
+                " ON COMMIT DROP"
+            )
+            copy_rows(cur, "_register", ("key", "etag", "size", "last_modified"), rows)
+            # xmax is 0 on a row version this statement inserted, the updating transaction's id otherwise.
+            cur.execute(sql + " RETURNING (o.xmax = 0)", {"bucket": bucket, "run_id": run_id})
+            inserted = [r[0] for r in cur.fetchall()]
+        new += sum(inserted)
+        changed += len(inserted) - sum(inserted)
+    return Registered(new, changed)
+
+
+def register_counted(
+    conn, bucket: str, objects: Iterable[dict], run_id: str, page_size: int = 1000
+) -> Registered:
+    """register_objects (the same upsert, page by page), telling new keys from changed ones: the
+    reconciliation listing reports how many objects the event hints missed.
+
+    :param conn: a warehouse connection.
+    :param bucket: the objects' bucket.
+    :param objects: {key, etag, size, last_modified} dicts.
+    :param run_id: the run registering them.
+    :param page_size: keys per transaction.
+    :return: the new and changed counts.
+    """
+    return _register(conn, bucket, objects, run_id, page_size, _REGISTER_SQL)
+
+
+# An S3 notification may arrive after a newer version of its key was registered (SQS does not keep
+# order; a listing may have run between): its older ETag must not replace the newer one, or the lane's
+# conditional GET would find the object changed and leave it pending until the next listing.
+_REGISTER_NOT_OLDER_SQL = (
+    _REGISTER_SQL.rstrip()
+    + "\n  AND (o.last_modified IS NULL OR excluded.last_modified IS NULL"
+    + " OR excluded.last_modified >= o.last_modified)"
+)
+
+
+def register_events(
+    conn, bucket: str, objects: Iterable[dict], run_id: str, page_size: int = 1000
+) -> Registered:
+    """register_counted for objects announced by S3 notifications (`last_modified` = the event's
+    time): a key whose manifest row is newer than the event keeps its row. Give each key once (the
+    newest event): the upsert takes one row per key.
+
+    :param conn: a warehouse connection.
+    :param bucket: the objects' bucket.
+    :param objects: {key, etag, size, last_modified} dicts, one per key.
+    :param run_id: the run registering them.
+    :param page_size: keys per transaction.
+    :return: the new and changed counts (both became pending).
+    """
+    return _register(conn, bucket, objects, run_id, page_size, _REGISTER_NOT_OLDER_SQL)
+
+
 _CLAIM_SQL = """
 WITH picked AS (
     SELECT key FROM imr.s3_objects o
