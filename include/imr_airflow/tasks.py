@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, task
 from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from imr import alerts, metrics, pipeline, quality, warehouse
 from imr.config import POOL_WAREHOUSE, VAR_BUCKET, VAR_PREFIX
@@ -54,18 +54,34 @@ def _ts(value: str | None) -> datetime | None:
 def check_schema() -> list[str]:
     """Fails the run at once when the warehouse is not migrated to this package's version: the
     DAGs' login (imr_loader) has no DDL rights, so migrations belong to deployment, not to runs.
-    No retries: waiting does not fix a schema."""
+    No retries: waiting does not fix a schema. The first task of imr_quality_sweep and imr_relabel;
+    the ingestion DAGs check in their first task instead (require_schema)."""
     with warehouse_connection() as conn:
         return warehouse.check_schema(conn)
 
 
+def require_schema(conn) -> None:
+    """check_schema inside an ingestion DAG's first task (discover, requeue), which retries on
+    outages: a schema out of date fails that task at once, without its retries, before it writes a
+    row. One task fewer before the lanes saves a run a task start and a scheduling step (issue 18).
+
+    :param conn: a warehouse connection.
+    """
+    try:
+        warehouse.check_schema(conn)
+    except warehouse.SchemaOutOfDate as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 @task(**RETRY)
 def discover() -> int:
-    """Lists the prefix page by page and registers new or changed objects as pending."""
+    """Checks the warehouse schema (require_schema), then lists the prefix page by page and
+    registers new or changed objects as pending."""
     ctx = get_current_context()
     params = ctx["params"]
     bucket, prefix = target(params)
     with s3_client() as s3, warehouse_connection() as conn:
+        require_schema(conn)
         pending = pipeline.discover(
             s3,
             conn,
@@ -82,10 +98,12 @@ def discover() -> int:
 
 @task(**RETRY)
 def requeue() -> int:
-    """imr_reprocess_failures: quarantined objects (all, by error code or by key) back to pending."""
+    """imr_reprocess_failures: checks the warehouse schema (require_schema), then puts quarantined
+    objects (all, by error code or by key) back to pending."""
     params = get_current_context()["params"]
     bucket, _ = target(params)
     with warehouse_connection() as conn:
+        require_schema(conn)
         n = warehouse.requeue_failures(
             conn, bucket, error_codes=params.get("error_codes") or None, keys=params.get("keys") or None
         )
