@@ -54,8 +54,10 @@ run: services-start
 test: setup
 	bash scripts/test.sh
 
+# ARGS for a quick check, e.g. ARGS="--rounds 1 --pipeline-letters 300 --skip-discovery" (IMR_BENCH_API_PORT
+# moves the bench's api-server off 28080).
 bench: services-start
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(ARGS)
 
 # discover over 20,000 and 200,000 objects, plan on 200,000 pending keys (also part of `make bench`)
 bench-discovery: services-start

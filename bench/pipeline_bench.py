@@ -34,6 +34,8 @@ from progress_watch import progress_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("IMR_RUN_DIR", ROOT / ".run"))
+# The bench api-server's port: IMR_BENCH_API_PORT moves it off the default beside other checkouts.
+API_PORT = int(os.environ.get("IMR_BENCH_API_PORT") or 28080)
 
 
 def _env() -> dict[str, str]:
@@ -82,6 +84,56 @@ def _dag_run_seconds(run: DagRun) -> tuple[float, float]:
     lanes = run.tasks("process_lane")
     whole = (run.end_date - _run_began(run)).total_seconds()
     return whole, (max(t.end_date for t in lanes) - min(t.start_date for t in lanes)).total_seconds()
+
+
+def _covered_s(spans: list[tuple], lo, hi) -> float:
+    """Seconds of [lo, hi] inside at least one of the (start, end) spans."""
+    covered, reach = 0.0, lo
+    for start, end in sorted(spans):
+        start, end = max(start, reach), min(end, hi)
+        if end > start:
+            covered += (end - start).total_seconds()
+            reach = end
+    return covered
+
+
+def phase_breakdown(run: DagRun) -> dict:
+    """The run's fixed part around its lanes, from Airflow's metadata: the time before the first lane
+    started (the chain check_schema, discover, plan) and after the last lane ended (record_quality,
+    the gates, publish), each split into the seconds some task was running and the rest, the gaps
+    (Airflow scheduling the next task, an executor slot still held by a finished task, a task
+    process starting before it reports running)."""
+    began = _run_began(run)
+    lanes = run.tasks("process_lane")
+    first, last = min(t.start_date for t in lanes), max(t.end_date for t in lanes)
+    others = [(t.start_date, t.end_date) for t in run.task_instances if t.task_id != "process_lane"]
+    others = [s for s in others if s[0] and s[1]]
+    before = (first - began).total_seconds()
+    after = (run.end_date - last).total_seconds()
+    before_busy = _covered_s(others, began, first)
+    after_busy = _covered_s(others, last, run.end_date)
+    return {
+        "before_first_lane_s": before,
+        "before_tasks_s": before_busy,
+        "before_gaps_s": before - before_busy,
+        "lanes_s": (last - first).total_seconds(),
+        "lane_start_spread_s": (max(t.start_date for t in lanes) - first).total_seconds(),
+        "lane_end_spread_s": (last - min(t.end_date for t in lanes)).total_seconds(),
+        "after_last_lane_s": after,
+        "after_tasks_s": after_busy,
+        "after_gaps_s": after - after_busy,
+    }
+
+
+def print_breakdown(b: dict) -> None:
+    print(
+        f"  fixed part: before the first lane {b['before_first_lane_s']:.1f} s (tasks running "
+        f"{b['before_tasks_s']:.1f} s, gaps {b['before_gaps_s']:.1f} s); lanes {b['lanes_s']:.1f} s "
+        f"(last lane started {b['lane_start_spread_s']:.1f} s after the first, first lane ended "
+        f"{b['lane_end_spread_s']:.1f} s before the last); after the last lane "
+        f"{b['after_last_lane_s']:.1f} s (tasks running {b['after_tasks_s']:.1f} s, gaps "
+        f"{b['after_gaps_s']:.1f} s)"
+    )
 
 
 def task_timeline(run: DagRun) -> list[dict]:
@@ -145,6 +197,10 @@ def _api_server(env: dict[str, str], port: int):
                         "the api-server did not start; see .run/logs/bench-api-server.log"
                     ) from None
                 time.sleep(1)
+        # The Execution API answers its first request seconds late (measured 3.5 s: the versioned
+        # routes are built then), which a deployed api-server paid long before: warm it here so the
+        # run's first task does not count it.
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/execution/health", timeout=30)
         yield
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -187,11 +243,12 @@ def _end_to_end(
     dag_id: str = DAG_BACKFILL,
     dsn: str | None = None,
     bucket: str | None = None,
-    port: int = 28080,
+    port: int | None = None,
 ) -> DagRun:
     """One `dag_id` run over `files` uploaded to `bucket` (default: a new one) under letters/, on the
     warehouse `dsn` (default: a fresh, migrated imr_bench; bench/archive_bench.py passes its built
     archive), the api-server on `port`."""
+    port = port or API_PORT
     if dsn is None:
         dsn = _fresh_db(env, "imr_bench")
     # A warehouse that exists already, as on every run but the first (migrating costs ~3 s once).
@@ -269,6 +326,7 @@ def run_pipeline_bench(n_letters: int, conf: dict | None = None) -> dict:
     parse_s = (before_s + after_s) / 2
     e2e_s, lanes_s = _dag_run_seconds(run)
     timeline = task_timeline(run)
+    breakdown = phase_breakdown(run)
     outcomes = _outcomes(files)
     copy_s, rows = _load_seconds(env, outcomes, warehouse.load_batch)
     many_s, _ = _load_seconds(env, outcomes, load_rows_executemany)
@@ -285,6 +343,8 @@ def run_pipeline_bench(n_letters: int, conf: dict | None = None) -> dict:
         "dag_cpu_ms_per_letter": 1000 * dag_cpu / len(files),
         "lanes": len(run.tasks("process_lane")),
         "timeline": timeline,
+        "breakdown": breakdown,
+        "scheduler_run_s": run.seconds,
         "copy_rows_per_s": rows / copy_s,
         "executemany_rows_per_s": rows / many_s,
         "copy_vs_executemany": many_s / copy_s,
@@ -294,7 +354,7 @@ def run_pipeline_bench(n_letters: int, conf: dict | None = None) -> dict:
     print(
         f"imr_backfill, LocalExecutor, parallel 2: "
         f"{res['dag_local_executor_p2_letters_per_s']:.1f} letters/s "
-        f"(ratio to parse-only {res['dag_vs_parse_ratio']:.2f}; target >= 0.8)"
+        f"(ratio to parse-only {res['dag_vs_parse_ratio']:.2f}; target >= 0.85)"
     )
     print(
         f"  of which the {res['lanes']} mapped parse+load lanes: {lanes_s:.1f} s "
@@ -310,6 +370,7 @@ def run_pipeline_bench(n_letters: int, conf: dict | None = None) -> dict:
         f"  not counted: `airflow dags test` start-up before the run's first task, "
         f"{res['dags_test_cli_startup_s']:.1f} s (a scheduled run does not pay it)"
     )
+    print_breakdown(breakdown)
     print_timeline(timeline, e2e_s)
     print(
         f"warehouse load: COPY {res['copy_rows_per_s']:.0f} rows/s, executemany "

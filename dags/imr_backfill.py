@@ -9,7 +9,7 @@ from airflow.sdk import Param, dag
 from imr.config import DAG_BACKFILL
 from imr_airflow.alerting import backfill_deadline, dag_alerting
 from imr_airflow.params import common_params
-from imr_airflow.tasks import announce_reparse, check_schema, discover
+from imr_airflow.tasks import announce_reparse, discover
 from imr_airflow.wiring import COMMON_DAG_ARGS, ingest_tail
 
 PARAMS = common_params("key prefix to backfill") | {
@@ -32,7 +32,7 @@ PARAMS = common_params("key prefix to backfill") | {
     **dag_alerting(backfill_deadline(DAG_BACKFILL)),
 )
 def imr_backfill():
-    ingest_tail(check_schema() >> discover()) >> announce_reparse()
+    ingest_tail(discover()) >> announce_reparse()  # discover checks the schema first
 
 
 imr_backfill()

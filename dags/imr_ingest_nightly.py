@@ -9,7 +9,7 @@ from airflow.sdk import dag
 from imr.config import DAG_NIGHTLY
 from imr_airflow.alerting import dag_alerting, nightly_deadline
 from imr_airflow.params import common_params, discovery_params
-from imr_airflow.tasks import check_schema, discover
+from imr_airflow.tasks import discover
 from imr_airflow.wiring import COMMON_DAG_ARGS, ingest_tail
 
 
@@ -25,7 +25,7 @@ from imr_airflow.wiring import COMMON_DAG_ARGS, ingest_tail
     **dag_alerting(nightly_deadline(DAG_NIGHTLY)),
 )
 def imr_ingest_nightly():
-    ingest_tail(check_schema() >> discover())
+    ingest_tail(discover())  # discover checks the schema first
 
 
 imr_ingest_nightly()

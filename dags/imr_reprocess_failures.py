@@ -7,7 +7,7 @@ from airflow.sdk import Param, dag
 
 from imr_airflow.alerting import dag_alerting
 from imr_airflow.params import common_params
-from imr_airflow.tasks import check_schema, requeue
+from imr_airflow.tasks import requeue
 from imr_airflow.wiring import COMMON_DAG_ARGS, ingest_tail
 
 PARAMS = common_params("only keys under this prefix") | {
@@ -27,7 +27,7 @@ PARAMS = common_params("only keys under this prefix") | {
     **dag_alerting(),
 )
 def imr_reprocess_failures():
-    ingest_tail(check_schema() >> requeue())
+    ingest_tail(requeue())  # requeue checks the schema first
 
 
 imr_reprocess_failures()

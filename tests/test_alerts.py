@@ -337,7 +337,7 @@ def test_deadline_missed_by_a_real_run_mails_through_scheduler_and_triggerer_cod
     pg_dsn, s3_client, bucket, smtp_server, monkeypatch, services, metadata_orm
 ):
     """A real nightly run with its deadline on and 1.2 s long (the run takes longer: it fails at
-    check_schema on an unmigrated warehouse, after Airflow has parsed and started it). Airflow
+    discover's schema check on an unmigrated warehouse, after Airflow has parsed and started it). Airflow
     stored the run's Deadline; then this test does what the scheduler's loop and the triggerer do,
     with their code: the scheduler's query for missed deadlines and Deadline.handle_miss, then
     Airflow's CallbackTrigger on the queued callback. The run-failure mail and the deadline mail

@@ -64,6 +64,17 @@ def test_parse_work_is_mapped_over_lanes_in_the_writer_pool(dagbag, dag_id: str)
     assert "process_lane" in release.upstream_task_ids and "publish" not in release.upstream_task_ids
 
 
+@pytest.mark.parametrize("dag_id", sorted(INGEST_DAG_IDS))
+def test_one_task_before_the_plan(dagbag, dag_id: str) -> None:
+    """Issue 18: every task before the lanes costs the run a task start and a scheduling step, so the
+    schema check runs inside the first task (imr_airflow.tasks.require_schema), not as a task."""
+    dag = dagbag.dags[dag_id]
+    first = "requeue" if dag_id == "imr_reprocess_failures" else "discover"
+    assert dag.get_task("plan").upstream_task_ids == {first}
+    assert dag.get_task(first).upstream_task_ids == set()
+    assert "check_schema" not in dag.task_ids
+
+
 def test_dag_files_stay_thin() -> None:
     """Business logic lives in include/imr; DAG files only import wiring."""
     for path in (REPO / "dags").glob("*.py"):

@@ -88,14 +88,23 @@ def test_nightly_runs_as_loader_and_refuses_an_unmigrated_warehouse(
     owner.close()
 
     _delete_migration(pg_dsn, warehouse.migrations()[-1][0])
+    s3_client.put_object(Bucket=bucket, Key="letters/new.pdf", Body=pdf)
     failed = run_dag(
         "imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket, extra_env=login, migrate=False
     )
     assert failed.state == "failed"
     states = task_states(failed)
-    assert states[("check_schema", -1)] == ("failed", 1)  # no retries: waiting does not fix a schema
+    # discover checks the schema before it lists or writes anything, and fails without its retries:
+    # waiting does not fix a schema.
+    assert states[("discover", -1)] == ("failed", 1)
     assert "imr db upgrade" in failed.log
-    assert states.get(("discover", -1), ("upstream_failed",))[0] == "upstream_failed"
+    assert states.get(("plan", -1), ("upstream_failed",))[0] == "upstream_failed"
+    assert not [k for k in states if k[0] == "process_lane" and states[k][0] == "success"]
+    owner = psycopg2.connect(pg_dsn)
+    with owner, owner.cursor() as cur:
+        cur.execute("SELECT count(*) FROM imr.s3_objects WHERE key = 'letters/new.pdf'")
+        assert cur.fetchone()[0] == 0  # refused before listing registered anything
+    owner.close()
 
 
 def _uri(dsn: str) -> str:

@@ -30,9 +30,11 @@ TASK_QUEUED_TIMEOUT_S = 120
 # The task supervisor's select timeout ([workers] min_heartbeat_interval, default 5 s). When a task
 # process's sockets reach EOF a moment before the process can be reaped, the supervisor sleeps this
 # long before it sees the exit, holding the executor slot: measured, about every other short task
-# (quality gates, publish) ended 5 s late. 2 s bounds that at the price of a heartbeat every 2 s per
-# running task (a one-row UPDATE through the API server).
-WORKER_MIN_HEARTBEAT_INTERVAL_S = 2
+# (quality gates, publish) ended 5 s late. 1 s (the least the integer setting takes; 0 would spin
+# and heartbeat every 10 ms) bounds that at the price of a heartbeat a second per running task (a
+# one-row UPDATE through the API server). Measured on the backfill (issue 18): at 2 s the second lane
+# started 1.3 s after the first and a skipped task reported its state 2 s after it ended.
+WORKER_MIN_HEARTBEAT_INTERVAL_S = 1
 # botocore retries in the aws_default connection's extra (the amazon provider hands `config_kwargs`
 # to botocore.config.Config). Standard mode retries 503 SlowDown/5xx, throttling and connection
 # errors (reset, closed, timeouts) with jittered backoff; 10 attempts make a task fail on an S3 fault
