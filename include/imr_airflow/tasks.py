@@ -244,11 +244,13 @@ def announce_reparse() -> bool:
 
 @task(outlets=[LETTERS_ASSET])
 def publish() -> dict[str, Any]:
-    """Marks the letters table updated for downstream DAGs; returns the run's counts."""
+    """Refreshes the Insights aggregates for the months the run's writes marked (migration 0014),
+    marks the letters table updated for downstream DAGs; returns the run's counts."""
     with warehouse_connection() as conn:
+        refreshed = warehouse.refresh_insights(conn)
         s = summary(conn)
-    log.info("warehouse: %s", s["rows"])
-    return {"objects_by_status": s["objects_by_status"], "rows": s["rows"]}
+    log.info("warehouse: %s; insights aggregates: %s", s["rows"], refreshed.as_json())
+    return {"objects_by_status": s["objects_by_status"], "rows": s["rows"], "insights": refreshed.as_json()}
 
 
 @task(trigger_rule=TriggerRule.ALL_DONE)

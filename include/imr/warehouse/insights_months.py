@@ -1,0 +1,199 @@
+"""The Insights page's monthly aggregates (migration 0014): their definitions over the base tables
+and their refresh. No Airflow here.
+
+Each aggregate table has ONE definition here, a SELECT over a scope of letters (`SCOPE`: the
+letters decided in some date intervals, and optionally those without a decision date). The refresh
+inserts it for the months it recomputes; the read side (imr.read.insights) unions it, over the
+partial and the marked months of a range, with the table's rows of the other months. So the page's
+figures are the base tables' by construction, whether or not a refresh ran since the last write.
+
+Writes to letters, items and citations mark their decision months (triggers of 0014, in the
+writer's transaction). `refresh` recomputes the marked months and deletes their marks in one
+transaction; `rebuild` recomputes every month. Both take a transaction-scoped advisory lock, so
+two refreshes (two publishing runs) never interleave their deletes and inserts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from .db import transaction
+
+# The scope's columns for every definition below. %(lo)s / %(hi)s: arrays of inclusive date
+# intervals (disjoint); %(nulls)s: include the letters without a decision date.
+SCOPE = """
+s AS (
+    SELECT l.case_number, date_trunc('month', l.decision_date)::date AS decision_month, l.priority,
+           l.decision_date - l.application_received AS days_from_application
+    FROM unnest(%(lo)s::date[], %(hi)s::date[]) AS r(lo, hi)
+    JOIN imr.letters l ON l.decision_date BETWEEN r.lo AND r.hi
+    UNION ALL
+    SELECT l.case_number, NULL::date, l.priority, l.decision_date - l.application_received
+    FROM imr.letters l
+    WHERE %(nulls)s AND l.decision_date IS NULL
+)"""
+
+# table -> (columns, the SELECT over the scope `s` producing them, in that order)
+DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "imr.insights_month_letters": (
+        ("decision_month", "priority", "days_from_application", "letters"),
+        """SELECT s.decision_month, s.priority, s.days_from_application, count(*)
+           FROM s GROUP BY 1, 2, 3""",
+    ),
+    "imr.insights_month_items": (
+        (
+            "decision_month",
+            "category",
+            "subcategory",
+            "label_basis",
+            "items",
+            "upheld",
+            "overturned",
+            "citing",
+        ),
+        """SELECT s.decision_month, i.category, i.subcategory, i.label_basis, count(*),
+                  count(*) FILTER (WHERE i.decision = 'Upheld'),
+                  count(*) FILTER (WHERE i.decision = 'Overturned'),
+                  count(*) FILTER (WHERE EXISTS (
+                      SELECT 1 FROM imr.item_citations c
+                      WHERE c.case_number = i.case_number AND c.seq = i.seq AND c.source = 'expert_reviewer'))
+           FROM s JOIN imr.items i USING (case_number)
+           GROUP BY 1, 2, 3, 4""",
+    ),
+    # overturn_by_guideline's `cited`: an item once per family and MTUS title.
+    "imr.insights_month_guidelines": (
+        ("decision_month", "family", "title", "items", "upheld", "overturned"),
+        """SELECT c.decision_month, c.family, c.title, count(*),
+                  count(*) FILTER (WHERE i.decision = 'Upheld'),
+                  count(*) FILTER (WHERE i.decision = 'Overturned')
+           FROM (SELECT DISTINCT s.decision_month, c.case_number, c.seq, c.family,
+                        CASE WHEN c.family = 'MTUS' THEN c.title END AS title
+                 FROM s JOIN imr.item_citations c USING (case_number)
+                 WHERE c.source = 'expert_reviewer') c
+           JOIN imr.items i USING (case_number, seq)
+           GROUP BY 1, 2, 3""",
+    ),
+    "imr.insights_month_families": (
+        ("decision_month", "family", "items", "upheld", "overturned"),
+        """SELECT c.decision_month, c.family, count(*),
+                  count(*) FILTER (WHERE i.decision = 'Upheld'),
+                  count(*) FILTER (WHERE i.decision = 'Overturned')
+           FROM (SELECT DISTINCT s.decision_month, c.case_number, c.seq, c.family
+                 FROM s JOIN imr.item_citations c USING (case_number)
+                 WHERE c.source = 'expert_reviewer') c
+           JOIN imr.items i USING (case_number, seq)
+           GROUP BY 1, 2""",
+    ),
+    # default_label_requests (0013): the request text lower-cased, its white space folded.
+    "imr.insights_month_default_requests": (
+        ("decision_month", "request", "category", "subcategory", "items"),
+        """SELECT s.decision_month, lower(regexp_replace(btrim(i.request), '\\s+', ' ', 'g')),
+                  i.category, i.subcategory, count(*)
+           FROM s JOIN imr.items i USING (case_number)
+           WHERE i.label_basis = 'default'
+           GROUP BY 1, 2, 3, 4""",
+    ),
+}
+
+# Any one value, so two refreshes serialize (pg_advisory_xact_lock's key space is the database's).
+_LOCK_KEY = 0x1A5_1647
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What a refresh recomputed: the months (None: the letters without a decision date)."""
+
+    months: tuple[date | None, ...]
+    rebuilt: bool = False
+
+    def as_json(self) -> dict:
+        """For the publish task's return value and the CLI's line."""
+        dated = sorted(m for m in self.months if m is not None)
+        return {
+            "months": len(self.months),
+            "first": dated[0].isoformat() if dated else None,
+            "last": dated[-1].isoformat() if dated else None,
+            "rebuilt": self.rebuilt,
+        }
+
+
+def month_end(month: date) -> date:
+    """The last day of the month starting at `month`."""
+    if month.month == 12:  # also where year + 1 does not exist (date.max)
+        return date(month.year, 12, 31)
+    return date.fromordinal(date(month.year, month.month + 1, 1).toordinal() - 1)
+
+
+# The distinct marked months as a loose index scan: a handful of probes however many marks there are.
+STALE_MONTHS = """
+WITH RECURSIVE m AS (
+    (SELECT decision_month FROM imr.insights_stale_months
+     WHERE decision_month IS NOT NULL ORDER BY decision_month LIMIT 1)
+    UNION ALL
+    SELECT (SELECT s.decision_month FROM imr.insights_stale_months s
+            WHERE s.decision_month > m.decision_month ORDER BY s.decision_month LIMIT 1)
+    FROM m WHERE m.decision_month IS NOT NULL
+)
+SELECT decision_month FROM m WHERE decision_month IS NOT NULL
+UNION ALL
+SELECT NULL WHERE EXISTS (SELECT 1 FROM imr.insights_stale_months WHERE decision_month IS NULL)
+"""
+
+
+def stale_months(cur) -> list[date | None]:
+    """The months marked since their last refresh, on an open cursor (the caller's snapshot)."""
+    cur.execute(STALE_MONTHS)
+    return [m for (m,) in cur.fetchall()]
+
+
+def _recompute(cur, months: list[date | None]) -> None:
+    dated = sorted(m for m in months if m is not None)
+    nulls = None in months
+    params = {"months": dated, "nulls": nulls, "lo": dated, "hi": [month_end(m) for m in dated]}
+    for table, (columns, select) in DEFINITIONS.items():
+        cur.execute(
+            f"DELETE FROM {table} WHERE decision_month = ANY(%(months)s::date[])"
+            " OR (%(nulls)s AND decision_month IS NULL)",
+            params,
+        )
+        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) WITH {SCOPE} {select}", params)
+
+
+def refresh(conn) -> Refresh:
+    """Recompute the marked months and delete their marks, in one transaction.
+
+    The marks are deleted first and the months recomputed after, each statement on a fresh
+    snapshot (READ COMMITTED): a load that commits in between is in the recomputed figures, and its
+    own mark, not yet visible to the delete, stays for the next refresh. So a mark is only ever
+    removed by a transaction whose figures include every write that made it.
+
+    :param conn: a psycopg2 connection to the warehouse (the loader role suffices).
+    :return: the months recomputed.
+    """
+    with transaction(conn) as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        cur.execute("DELETE FROM imr.insights_stale_months RETURNING decision_month")
+        months = list({m for (m,) in cur.fetchall()})
+        if months:
+            _recompute(cur, months)
+    return Refresh(tuple(months))
+
+
+def rebuild(conn) -> Refresh:
+    """Recompute every month from the base tables (the operators' `imr db refresh-insights
+    --rebuild`: after a restore, a manual repair, or to prove the aggregates), in one transaction.
+
+    :param conn: a psycopg2 connection to the warehouse (the loader role suffices).
+    :return: the months the aggregates now hold.
+    """
+    with transaction(conn) as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        cur.execute("DELETE FROM imr.insights_stale_months")
+        params = {"lo": [date(1, 1, 1)], "hi": [date(9999, 12, 31)], "nulls": True}
+        for table, (columns, select) in DEFINITIONS.items():
+            cur.execute(f"DELETE FROM {table}")
+            cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) WITH {SCOPE} {select}", params)
+        cur.execute("SELECT DISTINCT decision_month FROM imr.insights_month_letters")
+        months = tuple(m for (m,) in cur.fetchall())
+    return Refresh(months, rebuilt=True)
