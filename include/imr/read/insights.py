@@ -28,7 +28,7 @@ import psycopg2.extensions
 from imr.enrich import LABEL_BASES
 from imr.facts import HIGHLIGHTED_DRUG_CLASS, PHARMACEUTICALS
 from imr.warehouse.db import transaction
-from imr.warehouse.insights_months import DEFINITIONS, SCOPE, month_end, stale_months
+from imr.warehouse.insights_months import DEFINITIONS, month_end, scope, stale_months
 
 EXPEDITED = "Expedited"
 # Labor Code 4610.6(d): a standard review is decided within 30 days of the application's receipt.
@@ -105,15 +105,14 @@ class _Plan:
     hi: list[date] = field(default_factory=list)
     nulls: bool = False
 
-    def params(self) -> dict[str, Any]:
-        return {
+    def query(self) -> tuple[str, dict[str, Any]]:
+        """The base tables' scope (WITH-clause `s`) and every parameter of the plan's queries."""
+        with_s, params = scope(self.lo, self.hi, self.nulls)
+        return with_s, params | {
             "whole_lo": self.whole_lo,
             "whole_hi": self.whole_hi,
             "whole_nulls": self.whole_nulls,
             "stale": self.stale,
-            "lo": self.lo,
-            "hi": self.hi,
-            "nulls": self.nulls,
         }
 
 
@@ -146,21 +145,22 @@ def _prev_month(day: date) -> date:
 
 
 @contextmanager
-def _snapshot(conn, rng: DecisionRange) -> Iterator[tuple[Any, dict[str, Any]]]:
+def _snapshot(conn, rng: DecisionRange) -> Iterator[tuple[Any, tuple[str, dict[str, Any]]]]:
     """One read-only transaction for a route's queries, REPEATABLE READ when the connection is idle
-    (so the marks and the rows they describe are read from one snapshot): (cursor, parameters)."""
+    (so the marks and the rows they describe are read from one snapshot): (cursor, the plan's
+    scope SQL and parameters)."""
     idle = conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
     with transaction(conn) as cur:  # ends the transaction: no snapshot held after the route
         if idle:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield cur, _plan(rng, stale_months(cur)).params()
+        yield cur, _plan(rng, stale_months(cur)).query()
 
 
-def _rows(table: str) -> str:
+def _rows(with_s: str, table: str) -> str:
     """WITH-clause text: `t`, the rows of `table` for a plan, the aggregates' and the base tables'
     (the caller sums them grouped without the month)."""
     columns, select = DEFINITIONS[table]
-    return f"""{SCOPE},
+    return f"""{with_s},
 t AS (
     SELECT {", ".join(columns)} FROM {table} m WHERE {_WHOLE_MONTHS}
     UNION ALL
@@ -168,15 +168,16 @@ t AS (
 )"""
 
 
-def _fetch(cur, params: dict[str, Any], table: str, query: str, **extra: Any) -> list[tuple]:
-    cur.execute(f"WITH {_rows(table)} {query}", params | extra)
+def _fetch(cur, plan: tuple[str, dict[str, Any]], table: str, query: str, **extra: Any) -> list[tuple]:
+    with_s, params = plan
+    cur.execute(f"WITH {_rows(with_s, table)} {query}", params | extra)
     return cur.fetchall()
 
 
 _SUM = "SELECT coalesce(sum({0}), 0)::bigint FROM t"
 
 
-def _totals(cur, params: dict[str, Any]) -> dict[str, int]:
+def _totals(cur, params: tuple[str, dict[str, Any]]) -> dict[str, int]:
     [(letters,)] = _fetch(
         cur, params, "imr.insights_month_letters", "SELECT coalesce(sum(letters), 0)::bigint FROM t"
     )

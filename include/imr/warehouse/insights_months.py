@@ -1,7 +1,7 @@
 """The Insights page's monthly aggregates (migration 0014): their definitions over the base tables
 and their refresh. No Airflow here.
 
-Each aggregate table has ONE definition here, a SELECT over a scope of letters (`SCOPE`: the
+Each aggregate table has ONE definition here, a SELECT over a scope of letters (`scope`: the
 letters decided in some date intervals, and optionally those without a decision date). The refresh
 inserts it for the months it recomputes; the read side (imr.read.insights) unions it, over the
 partial and the marked months of a range, with the table's rows of the other months. So the page's
@@ -15,24 +15,51 @@ two refreshes (two publishing runs) never interleave their deletes and inserts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
 from .db import transaction
 
-# The scope's columns for every definition below. %(lo)s / %(hi)s: arrays of inclusive date
-# intervals (disjoint); %(nulls)s: include the letters without a decision date.
-SCOPE = """
+
+def scope(lo: Sequence[date], hi: Sequence[date], nulls: bool) -> tuple[str, dict[str, Any]]:
+    """The WITH-clause `s`, the letters every definition below reads: those decided in the
+    inclusive intervals lo[i]..hi[i] (disjoint), and those without a decision date if `nulls`.
+
+    The bounds are bound parameters, so psycopg2 sends them as literals and the planner sizes the
+    scope from the decision date's statistics: a few days of letters join items and citations by
+    their primary keys, a backfill's months by hash joins.
+
+    :param lo: the intervals' first days.
+    :param hi: the intervals' last days.
+    :param nulls: include the letters without a decision date.
+    :return: (SQL text, its parameters).
+    """
+    merged: list[list[date]] = []
+    for a, b in sorted(zip(lo, hi, strict=True)):
+        if merged and a == merged[-1][1] + timedelta(days=1):
+            merged[-1][1] = b  # adjacent months read as one range
+        else:
+            merged.append([a, b])
+    params: dict[str, Any] = {"scope_nulls": nulls}
+    conds = []
+    for n, (a, b) in enumerate(merged):
+        params[f"scope_lo{n}"], params[f"scope_hi{n}"] = a, b
+        conds.append(f"l.decision_date BETWEEN %(scope_lo{n})s::date AND %(scope_hi{n})s::date")
+    sql = f"""
 s AS (
     SELECT l.case_number, date_trunc('month', l.decision_date)::date AS decision_month, l.priority,
            l.decision_date - l.application_received AS days_from_application
-    FROM unnest(%(lo)s::date[], %(hi)s::date[]) AS r(lo, hi)
-    JOIN imr.letters l ON l.decision_date BETWEEN r.lo AND r.hi
+    FROM imr.letters l
+    WHERE {" OR ".join(conds) or "false"}
     UNION ALL
     SELECT l.case_number, NULL::date, l.priority, l.decision_date - l.application_received
     FROM imr.letters l
-    WHERE %(nulls)s AND l.decision_date IS NULL
+    WHERE %(scope_nulls)s AND l.decision_date IS NULL
 )"""
+    return sql, params
+
 
 # table -> (columns, the SELECT over the scope `s` producing them, in that order)
 DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -150,14 +177,15 @@ def stale_months(cur) -> list[date | None]:
 def _recompute(cur, months: list[date | None]) -> None:
     dated = sorted(m for m in months if m is not None)
     nulls = None in months
-    params = {"months": dated, "nulls": nulls, "lo": dated, "hi": [month_end(m) for m in dated]}
+    with_s, params = scope(dated, [month_end(m) for m in dated], nulls)
+    params |= {"months": dated, "nulls": nulls}
     for table, (columns, select) in DEFINITIONS.items():
         cur.execute(
             f"DELETE FROM {table} WHERE decision_month = ANY(%(months)s::date[])"
             " OR (%(nulls)s AND decision_month IS NULL)",
             params,
         )
-        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) WITH {SCOPE} {select}", params)
+        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) WITH {with_s} {select}", params)
 
 
 def refresh(conn) -> Refresh:
@@ -190,10 +218,10 @@ def rebuild(conn) -> Refresh:
     with transaction(conn) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         cur.execute("DELETE FROM imr.insights_stale_months")
-        params = {"lo": [date(1, 1, 1)], "hi": [date(9999, 12, 31)], "nulls": True}
+        with_s, params = scope([date(1, 1, 1)], [date(9999, 12, 31)], True)
         for table, (columns, select) in DEFINITIONS.items():
             cur.execute(f"DELETE FROM {table}")
-            cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) WITH {SCOPE} {select}", params)
+            cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) WITH {with_s} {select}", params)
         cur.execute("SELECT DISTINCT decision_month FROM imr.insights_month_letters")
         months = tuple(m for (m,) in cur.fetchall())
     return Refresh(months, rebuilt=True)
