@@ -11,7 +11,11 @@
 -- and clear their marks in one transaction. Numbered 0014: 0009 and others belong to changes
 -- developed alongside this one.
 --
--- decision_month NULL is the letters without a decision date (counted only when the range is open).
+-- Two grains in each aggregate table: a row with decision_day NULL is a whole month's (what a range
+-- covering the month sums), one with decision_day set is that day's (what a range's first and last
+-- partial months sum), so no range reads the base tables for its edges. The month rows are the sums
+-- of the day rows. decision_month and decision_day both NULL: the letters without a decision date
+-- (counted only when the range is open).
 
 CREATE TABLE imr.insights_stale_months (
     decision_month  DATE,
@@ -23,20 +27,25 @@ CREATE TABLE imr.insights_stale_months (
 -- months a short loose scan however many marks a backfill left.
 CREATE INDEX insights_stale_months_idx ON imr.insights_stale_months (decision_month);
 
--- Letters per month, priority and days from the application's receipt (letter_timeliness): the
+-- Letters per month (and day), priority and days from the application's receipt (letter_timeliness): the
 -- totals' letters, the histogram, the medians and percentiles (exact from the frequencies).
 CREATE TABLE imr.insights_month_letters (
     decision_month         DATE,
+    decision_day           DATE,
     priority               TEXT,
     days_from_application  INT,
     letters                BIGINT NOT NULL
 );
-CREATE INDEX insights_month_letters_idx ON imr.insights_month_letters (decision_month);
+CREATE INDEX insights_month_letters_month_idx ON imr.insights_month_letters (decision_month)
+    WHERE decision_day IS NULL;
+CREATE INDEX insights_month_letters_day_idx ON imr.insights_month_letters (decision_day)
+    WHERE decision_day IS NOT NULL;
 
--- Items per month, category, subcategory and label basis: the totals' items, the categories, the
+-- Items per month (and day), category, subcategory and label basis: the totals' items, the categories, the
 -- pharmaceutical mix, the label bases, and `citing` (items with an expert reviewer's citation).
 CREATE TABLE imr.insights_month_items (
     decision_month  DATE,
+    decision_day    DATE,
     category        TEXT,
     subcategory     TEXT,
     label_basis     TEXT,
@@ -45,40 +54,55 @@ CREATE TABLE imr.insights_month_items (
     overturned      BIGINT NOT NULL,
     citing          BIGINT NOT NULL
 );
-CREATE INDEX insights_month_items_idx ON imr.insights_month_items (decision_month);
+CREATE INDEX insights_month_items_month_idx ON imr.insights_month_items (decision_month)
+    WHERE decision_day IS NULL;
+CREATE INDEX insights_month_items_day_idx ON imr.insights_month_items (decision_day)
+    WHERE decision_day IS NOT NULL;
 
 -- overturn_by_guideline per month: items citing each family / MTUS title (an item once per title).
 CREATE TABLE imr.insights_month_guidelines (
     decision_month  DATE,
+    decision_day    DATE,
     family          TEXT NOT NULL,
     title           TEXT,
     items           BIGINT NOT NULL,
     upheld          BIGINT NOT NULL,
     overturned      BIGINT NOT NULL
 );
-CREATE INDEX insights_month_guidelines_idx ON imr.insights_month_guidelines (decision_month);
+CREATE INDEX insights_month_guidelines_month_idx ON imr.insights_month_guidelines (decision_month)
+    WHERE decision_day IS NULL;
+CREATE INDEX insights_month_guidelines_day_idx ON imr.insights_month_guidelines (decision_day)
+    WHERE decision_day IS NOT NULL;
 
 -- The same per family (an item once per family however many of its titles it cites).
 CREATE TABLE imr.insights_month_families (
     decision_month  DATE,
+    decision_day    DATE,
     family          TEXT NOT NULL,
     items           BIGINT NOT NULL,
     upheld          BIGINT NOT NULL,
     overturned      BIGINT NOT NULL
 );
-CREATE INDEX insights_month_families_idx ON imr.insights_month_families (decision_month);
+CREATE INDEX insights_month_families_month_idx ON imr.insights_month_families (decision_month)
+    WHERE decision_day IS NULL;
+CREATE INDEX insights_month_families_day_idx ON imr.insights_month_families (decision_day)
+    WHERE decision_day IS NOT NULL;
 
 -- default_label_requests per month (request text lower-cased, white space folded).
 CREATE TABLE imr.insights_month_default_requests (
     decision_month  DATE,
+    decision_day    DATE,
     request         TEXT NOT NULL,
     category        TEXT,
     subcategory     TEXT,
     items           BIGINT NOT NULL
 );
-CREATE INDEX insights_month_default_requests_idx ON imr.insights_month_default_requests (decision_month);
+CREATE INDEX insights_month_default_requests_month_idx ON imr.insights_month_default_requests (decision_month)
+    WHERE decision_day IS NULL;
+CREATE INDEX insights_month_default_requests_day_idx ON imr.insights_month_default_requests (decision_day)
+    WHERE decision_day IS NOT NULL;
 
--- The read side's partial months and marked months come from the base tables by decision date.
+-- The read side's marked months come from the base tables by decision date.
 CREATE INDEX IF NOT EXISTS letters_decision_date_idx ON imr.letters (decision_date);
 
 -- The marks. Letters: the old and the new decision month of every row written. Items and

@@ -28,7 +28,15 @@ import psycopg2.extensions
 from imr.enrich import LABEL_BASES
 from imr.facts import HIGHLIGHTED_DRUG_CLASS, PHARMACEUTICALS
 from imr.warehouse.db import transaction
-from imr.warehouse.insights_months import DEFINITIONS, month_end, scope, stale_months
+from imr.warehouse.insights_months import (
+    AGGREGATES,
+    FIRST_DAY,
+    LAST_DAY,
+    between,
+    month_end,
+    scope,
+    stale_months,
+)
 
 EXPEDITED = "Expedited"
 # Labor Code 4610.6(d): a standard review is decided within 30 days of the application's receipt.
@@ -85,59 +93,77 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-# The aggregate rows of the months a plan takes whole (alias m).
-_WHOLE_MONTHS = """((m.decision_month BETWEEN %(whole_lo)s::date AND %(whole_hi)s::date
-                 AND m.decision_month <> ALL(%(stale)s::date[]))
-                OR (%(whole_nulls)s AND m.decision_month IS NULL))"""
-_FIRST_DAY, _LAST_DAY = date(1, 1, 1), date(9999, 12, 31)
+# The month rows of the months a plan takes whole (alias m).
+_WHOLE_MONTHS = """m.decision_day IS NULL
+    AND ((m.decision_month BETWEEN %(whole_lo)s::date AND %(whole_hi)s::date
+          AND m.decision_month <> ALL(%(stale)s::date[]))
+         OR (%(whole_nulls)s AND m.decision_month IS NULL))"""
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """Where a range's figures come from: the aggregates' months [whole_lo, whole_hi] but the
-    marked ones (`stale`), and the base tables' date intervals lo[i]..hi[i] (disjoint)."""
+    """Where a range's figures come from: the month rows of [whole_lo, whole_hi] but the marked
+    months (`stale`), the day rows of the intervals `days`, and the base tables for the intervals
+    `base` (and the undated letters if `nulls`); all disjoint."""
 
     whole_lo: date
     whole_hi: date
     whole_nulls: bool
     stale: list[date] = field(default_factory=list)
-    lo: list[date] = field(default_factory=list)
-    hi: list[date] = field(default_factory=list)
+    days: list[tuple[date, date]] = field(default_factory=list)
+    base: list[tuple[date, date]] = field(default_factory=list)
     nulls: bool = False
 
-    def query(self) -> tuple[str, dict[str, Any]]:
-        """The base tables' scope (WITH-clause `s`) and every parameter of the plan's queries."""
-        with_s, params = scope(self.lo, self.hi, self.nulls)
-        return with_s, params | {
-            "whole_lo": self.whole_lo,
-            "whole_hi": self.whole_hi,
-            "whole_nulls": self.whole_nulls,
-            "stale": self.stale,
-        }
+    def query(self) -> tuple[str, str, dict[str, Any]]:
+        """The base tables' scope (WITH-clause `s`), the day rows' condition (alias m) and every
+        parameter of the plan's queries."""
+        with_s, params = scope([a for a, _ in self.base], [b for _, b in self.base], self.nulls)
+        days, day_params = between(
+            "m.decision_day", [a for a, _ in self.days], [b for _, b in self.days], "day"
+        )
+        return (
+            with_s,
+            days,
+            params
+            | day_params
+            | {
+                "whole_lo": self.whole_lo,
+                "whole_hi": self.whole_hi,
+                "whole_nulls": self.whole_nulls,
+                "stale": self.stale,
+            },
+        )
+
+
+def _by_month(first: date, last: date) -> Iterator[tuple[date, date, date]]:
+    """(month, first day, last day) of [first, last] per month."""
+    while first <= last:
+        month = first.replace(day=1)
+        end = min(last, month_end(month))
+        yield month, first, end
+        first = end + timedelta(days=1)
 
 
 def _plan(rng: DecisionRange, marked: list[date | None]) -> _Plan:
-    """Split `rng` into whole unmarked months (aggregates) and the rest (base tables)."""
-    first, last = rng.first or _FIRST_DAY, rng.last or _LAST_DAY
+    """Split `rng` into whole months, days of partial months, and marked months (base tables)."""
+    first, last = rng.first or FIRST_DAY, rng.last or LAST_DAY
     whole_lo = first if first.day == 1 else month_end(first) + timedelta(days=1)
     whole_hi = last.replace(day=1) if last == month_end(last.replace(day=1)) else _prev_month(last)
     open_range = rng.first is None and rng.last is None
-    if whole_lo > whole_hi:  # no whole month: the range is days of one or two months
-        return _Plan(whole_lo, whole_hi, False, [], [first], [last], False)
-    lo, hi = [], []
-    if first < whole_lo:
-        lo.append(first)
-        hi.append(whole_lo - timedelta(days=1))
-    stale = sorted(m for m in marked if m is not None and whole_lo <= m <= whole_hi)
-    lo += stale
-    hi += [month_end(m) for m in stale]
-    if last > month_end(whole_hi):
-        lo.append(whole_hi.replace(day=1) + timedelta(days=month_end(whole_hi).day))
-        hi.append(last)
-    marked_nulls = None in marked
-    return _Plan(
-        whole_lo, whole_hi, open_range and not marked_nulls, stale, lo, hi, open_range and marked_nulls
-    )
+    stale = {m for m in marked if m is not None}
+    if whole_lo > whole_hi:  # no whole month: days of one or two months
+        edges, whole = [(first, last)], []
+    else:
+        edges = [(first, whole_lo - timedelta(days=1))] if first < whole_lo else []
+        if last > month_end(whole_hi):
+            edges.append((month_end(whole_hi) + timedelta(days=1), last))
+        whole = sorted(m for m in stale if whole_lo <= m <= whole_hi)
+    days, base = [], [(m, month_end(m)) for m in whole]
+    for a, b in edges:
+        for month, lo, hi in _by_month(a, b):
+            (base if month in stale else days).append((lo, hi))
+    nulls = open_range and None in marked
+    return _Plan(whole_lo, whole_hi, open_range and not nulls, whole, days, base, nulls)
 
 
 def _prev_month(day: date) -> date:
@@ -145,10 +171,10 @@ def _prev_month(day: date) -> date:
 
 
 @contextmanager
-def _snapshot(conn, rng: DecisionRange) -> Iterator[tuple[Any, tuple[str, dict[str, Any]]]]:
+def _snapshot(conn, rng: DecisionRange) -> Iterator[tuple[Any, tuple[str, str, dict[str, Any]]]]:
     """One read-only transaction for a route's queries, REPEATABLE READ when the connection is idle
     (so the marks and the rows they describe are read from one snapshot): (cursor, the plan's
-    scope SQL and parameters)."""
+    scope SQL, day condition and parameters)."""
     idle = conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
     with transaction(conn) as cur:  # ends the transaction: no snapshot held after the route
         if idle:
@@ -156,28 +182,31 @@ def _snapshot(conn, rng: DecisionRange) -> Iterator[tuple[Any, tuple[str, dict[s
         yield cur, _plan(rng, stale_months(cur)).query()
 
 
-def _rows(with_s: str, table: str) -> str:
-    """WITH-clause text: `t`, the rows of `table` for a plan, the aggregates' and the base tables'
-    (the caller sums them grouped without the month)."""
-    columns, select = DEFINITIONS[table]
+def _rows(with_s: str, days: str, table: str) -> str:
+    """WITH-clause text: `t`, the rows of `table` for a plan: month rows, day rows and the base
+    tables' (the caller sums them grouped without the month and the day)."""
+    agg = AGGREGATES[table]
+    columns = ", ".join(agg.columns)
     return f"""{with_s},
 t AS (
-    SELECT {", ".join(columns)} FROM {table} m WHERE {_WHOLE_MONTHS}
+    SELECT {columns} FROM {table} m WHERE {_WHOLE_MONTHS}
     UNION ALL
-    {select}
+    SELECT {columns} FROM {table} m WHERE m.decision_day IS NOT NULL AND {days}
+    UNION ALL
+    {agg.select}
 )"""
 
 
-def _fetch(cur, plan: tuple[str, dict[str, Any]], table: str, query: str, **extra: Any) -> list[tuple]:
-    with_s, params = plan
-    cur.execute(f"WITH {_rows(with_s, table)} {query}", params | extra)
+def _fetch(cur, plan: tuple[str, str, dict[str, Any]], table: str, query: str, **extra: Any) -> list[tuple]:
+    with_s, days, params = plan
+    cur.execute(f"WITH {_rows(with_s, days, table)} {query}", params | extra)
     return cur.fetchall()
 
 
 _SUM = "SELECT coalesce(sum({0}), 0)::bigint FROM t"
 
 
-def _totals(cur, params: tuple[str, dict[str, Any]]) -> dict[str, int]:
+def _totals(cur, params: tuple[str, str, dict[str, Any]]) -> dict[str, int]:
     [(letters,)] = _fetch(
         cur, params, "imr.insights_month_letters", "SELECT coalesce(sum(letters), 0)::bigint FROM t"
     )

@@ -1,10 +1,12 @@
 """The Insights page's monthly aggregates (migration 0014): their definitions over the base tables
 and their refresh. No Airflow here.
 
-Each aggregate table has ONE definition here, a SELECT over a scope of letters (`scope`: the
-letters decided in some date intervals, and optionally those without a decision date). The refresh
-inserts it for the months it recomputes; the read side (imr.read.insights) unions it, over the
-partial and the marked months of a range, with the table's rows of the other months. So the page's
+Each aggregate table has ONE definition here (`Aggregate.select`), a SELECT over a scope of letters
+(`scope`: the letters decided in some date intervals, and optionally those without a decision
+date) grouped by decision day and the table's dimensions. The refresh inserts it as the day rows
+and sums those into the month rows (decision_day NULL); the read side (imr.read.insights) sums the
+month rows of the months a range covers whole, the day rows of its partial months, and the same
+definition over the base tables for the months marked since their last refresh. So the page's
 figures are the base tables' by construction, whether or not a refresh ran since the last write.
 
 Writes to letters, items and citations mark their decision months (triggers of 0014, in the
@@ -22,104 +24,132 @@ from typing import Any
 
 from .db import transaction
 
+FIRST_DAY, LAST_DAY = date(1, 1, 1), date(9999, 12, 31)
 
-def scope(lo: Sequence[date], hi: Sequence[date], nulls: bool) -> tuple[str, dict[str, Any]]:
-    """The WITH-clause `s`, the letters every definition below reads: those decided in the
-    inclusive intervals lo[i]..hi[i] (disjoint), and those without a decision date if `nulls`.
+
+def between(column: str, lo: Sequence[date], hi: Sequence[date], name: str) -> tuple[str, dict[str, Any]]:
+    """`column` in any of the inclusive intervals lo[i]..hi[i] (adjacent ones merged), as SQL with
+    named parameters `name`_lo0, ... ("false" for none).
 
     The bounds are bound parameters, so psycopg2 sends them as literals and the planner sizes the
-    scope from the decision date's statistics: a few days of letters join items and citations by
-    their primary keys, a backfill's months by hash joins.
+    result from the column's statistics: a few days of letters join items and citations by their
+    primary keys, a backfill's months by hash joins.
+
+    :param column: the date column.
+    :param lo: the intervals' first days.
+    :param hi: the intervals' last days.
+    :param name: the parameters' prefix (unique within a statement).
+    :return: (SQL condition, its parameters).
+    """
+    merged: list[list[date]] = []
+    for a, b in sorted(zip(lo, hi, strict=True)):
+        if merged and a <= merged[-1][1] + timedelta(days=1):
+            merged[-1][1] = max(b, merged[-1][1])
+        else:
+            merged.append([a, b])
+    params: dict[str, Any] = {}
+    conds = []
+    for n, (a, b) in enumerate(merged):
+        params[f"{name}_lo{n}"], params[f"{name}_hi{n}"] = a, b
+        conds.append(f"{column} BETWEEN %({name}_lo{n})s::date AND %({name}_hi{n})s::date")
+    return "(" + (" OR ".join(conds) or "false") + ")", params
+
+
+def scope(lo: Sequence[date], hi: Sequence[date], nulls: bool) -> tuple[str, dict[str, Any]]:
+    """The WITH-clause `s`, the letters every definition reads: those decided in the inclusive
+    intervals lo[i]..hi[i], and those without a decision date if `nulls`.
 
     :param lo: the intervals' first days.
     :param hi: the intervals' last days.
     :param nulls: include the letters without a decision date.
     :return: (SQL text, its parameters).
     """
-    merged: list[list[date]] = []
-    for a, b in sorted(zip(lo, hi, strict=True)):
-        if merged and a == merged[-1][1] + timedelta(days=1):
-            merged[-1][1] = b  # adjacent months read as one range
-        else:
-            merged.append([a, b])
-    params: dict[str, Any] = {"scope_nulls": nulls}
-    conds = []
-    for n, (a, b) in enumerate(merged):
-        params[f"scope_lo{n}"], params[f"scope_hi{n}"] = a, b
-        conds.append(f"l.decision_date BETWEEN %(scope_lo{n})s::date AND %(scope_hi{n})s::date")
+    dated, params = between("l.decision_date", lo, hi, "scope")
     sql = f"""
 s AS (
-    SELECT l.case_number, date_trunc('month', l.decision_date)::date AS decision_month, l.priority,
+    SELECT l.case_number, date_trunc('month', l.decision_date)::date AS decision_month,
+           l.decision_date AS decision_day, l.priority,
            l.decision_date - l.application_received AS days_from_application
     FROM imr.letters l
-    WHERE {" OR ".join(conds) or "false"}
+    WHERE {dated}
     UNION ALL
-    SELECT l.case_number, NULL::date, l.priority, l.decision_date - l.application_received
+    SELECT l.case_number, NULL::date, NULL::date, l.priority, l.decision_date - l.application_received
     FROM imr.letters l
     WHERE %(scope_nulls)s AND l.decision_date IS NULL
 )"""
-    return sql, params
+    return sql, params | {"scope_nulls": nulls}
 
 
-# table -> (columns, the SELECT over the scope `s` producing them, in that order)
-DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "imr.insights_month_letters": (
-        ("decision_month", "priority", "days_from_application", "letters"),
-        """SELECT s.decision_month, s.priority, s.days_from_application, count(*)
-           FROM s GROUP BY 1, 2, 3""",
+@dataclass(frozen=True)
+class Aggregate:
+    """An aggregate table: its dimensions, its measures (counts, summed over days and months) and
+    its definition over the scope `s`, which yields decision_month, decision_day, the dimensions
+    and the measures in that order."""
+
+    dimensions: tuple[str, ...]
+    measures: tuple[str, ...]
+    select: str
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The table's columns, in the definition's order."""
+        return ("decision_month", "decision_day", *self.dimensions, *self.measures)
+
+
+AGGREGATES: dict[str, Aggregate] = {
+    "imr.insights_month_letters": Aggregate(
+        ("priority", "days_from_application"),
+        ("letters",),
+        """SELECT s.decision_month, s.decision_day, s.priority, s.days_from_application, count(*)
+           FROM s GROUP BY 1, 2, 3, 4""",
     ),
-    "imr.insights_month_items": (
-        (
-            "decision_month",
-            "category",
-            "subcategory",
-            "label_basis",
-            "items",
-            "upheld",
-            "overturned",
-            "citing",
-        ),
-        """SELECT s.decision_month, i.category, i.subcategory, i.label_basis, count(*),
+    "imr.insights_month_items": Aggregate(
+        ("category", "subcategory", "label_basis"),
+        ("items", "upheld", "overturned", "citing"),
+        """SELECT s.decision_month, s.decision_day, i.category, i.subcategory, i.label_basis, count(*),
                   count(*) FILTER (WHERE i.decision = 'Upheld'),
                   count(*) FILTER (WHERE i.decision = 'Overturned'),
                   count(*) FILTER (WHERE EXISTS (
                       SELECT 1 FROM imr.item_citations c
                       WHERE c.case_number = i.case_number AND c.seq = i.seq AND c.source = 'expert_reviewer'))
            FROM s JOIN imr.items i USING (case_number)
-           GROUP BY 1, 2, 3, 4""",
+           GROUP BY 1, 2, 3, 4, 5""",
     ),
     # overturn_by_guideline's `cited`: an item once per family and MTUS title.
-    "imr.insights_month_guidelines": (
-        ("decision_month", "family", "title", "items", "upheld", "overturned"),
-        """SELECT c.decision_month, c.family, c.title, count(*),
+    "imr.insights_month_guidelines": Aggregate(
+        ("family", "title"),
+        ("items", "upheld", "overturned"),
+        """SELECT c.decision_month, c.decision_day, c.family, c.title, count(*),
                   count(*) FILTER (WHERE i.decision = 'Upheld'),
                   count(*) FILTER (WHERE i.decision = 'Overturned')
-           FROM (SELECT DISTINCT s.decision_month, c.case_number, c.seq, c.family,
+           FROM (SELECT DISTINCT s.decision_month, s.decision_day, c.case_number, c.seq, c.family,
                         CASE WHEN c.family = 'MTUS' THEN c.title END AS title
+                 FROM s JOIN imr.item_citations c USING (case_number)
+                 WHERE c.source = 'expert_reviewer') c
+           JOIN imr.items i USING (case_number, seq)
+           GROUP BY 1, 2, 3, 4""",
+    ),
+    "imr.insights_month_families": Aggregate(
+        ("family",),
+        ("items", "upheld", "overturned"),
+        """SELECT c.decision_month, c.decision_day, c.family, count(*),
+                  count(*) FILTER (WHERE i.decision = 'Upheld'),
+                  count(*) FILTER (WHERE i.decision = 'Overturned')
+           FROM (SELECT DISTINCT s.decision_month, s.decision_day, c.case_number, c.seq, c.family
                  FROM s JOIN imr.item_citations c USING (case_number)
                  WHERE c.source = 'expert_reviewer') c
            JOIN imr.items i USING (case_number, seq)
            GROUP BY 1, 2, 3""",
     ),
-    "imr.insights_month_families": (
-        ("decision_month", "family", "items", "upheld", "overturned"),
-        """SELECT c.decision_month, c.family, count(*),
-                  count(*) FILTER (WHERE i.decision = 'Upheld'),
-                  count(*) FILTER (WHERE i.decision = 'Overturned')
-           FROM (SELECT DISTINCT s.decision_month, c.case_number, c.seq, c.family
-                 FROM s JOIN imr.item_citations c USING (case_number)
-                 WHERE c.source = 'expert_reviewer') c
-           JOIN imr.items i USING (case_number, seq)
-           GROUP BY 1, 2""",
-    ),
     # default_label_requests (0013): the request text lower-cased, its white space folded.
-    "imr.insights_month_default_requests": (
-        ("decision_month", "request", "category", "subcategory", "items"),
-        """SELECT s.decision_month, lower(regexp_replace(btrim(i.request), '\\s+', ' ', 'g')),
+    "imr.insights_month_default_requests": Aggregate(
+        ("request", "category", "subcategory"),
+        ("items",),
+        """SELECT s.decision_month, s.decision_day, lower(regexp_replace(btrim(i.request), '\\s+', ' ', 'g')),
                   i.category, i.subcategory, count(*)
            FROM s JOIN imr.items i USING (case_number)
            WHERE i.label_basis = 'default'
-           GROUP BY 1, 2, 3, 4""",
+           GROUP BY 1, 2, 3, 4, 5""",
     ),
 }
 
@@ -174,18 +204,29 @@ def stale_months(cur) -> list[date | None]:
     return [m for (m,) in cur.fetchall()]
 
 
-def _recompute(cur, months: list[date | None]) -> None:
-    dated = sorted(m for m in months if m is not None)
-    nulls = None in months
-    with_s, params = scope(dated, [month_end(m) for m in dated], nulls)
-    params |= {"months": dated, "nulls": nulls}
-    for table, (columns, select) in DEFINITIONS.items():
+def _recompute(cur, lo: list[date], hi: list[date], nulls: bool) -> None:
+    """Replace the rows of the days lo[i]..hi[i] (whole months) and of their months, and the
+    undated letters' if `nulls`, by the definitions over the base tables."""
+    with_s, params = scope(lo, hi, nulls)
+    days, day_params = between("decision_day", lo, hi, "day")
+    months, month_params = between("decision_month", lo, hi, "month")
+    params |= day_params | month_params
+    for table, agg in AGGREGATES.items():
+        cur.execute(f"DELETE FROM {table} WHERE decision_day IS NOT NULL AND {days}", params)
         cur.execute(
-            f"DELETE FROM {table} WHERE decision_month = ANY(%(months)s::date[])"
-            " OR (%(nulls)s AND decision_month IS NULL)",
+            f"DELETE FROM {table} WHERE decision_day IS NULL"
+            f" AND ({months} OR (%(scope_nulls)s AND decision_month IS NULL))",
             params,
         )
-        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) WITH {with_s} {select}", params)
+        cur.execute(f"INSERT INTO {table} ({', '.join(agg.columns)}) WITH {with_s} {agg.select}", params)
+        dims = ", ".join(agg.dimensions)
+        sums = ", ".join(f"sum({m})::bigint" for m in agg.measures)
+        cur.execute(
+            f"INSERT INTO {table} ({', '.join(agg.columns)})"
+            f" SELECT decision_month, NULL, {dims}, {sums} FROM {table}"
+            f" WHERE decision_day IS NOT NULL AND {days} GROUP BY decision_month, {dims}",
+            params,
+        )
 
 
 def refresh(conn) -> Refresh:
@@ -204,7 +245,8 @@ def refresh(conn) -> Refresh:
         cur.execute("DELETE FROM imr.insights_stale_months RETURNING decision_month")
         months = list({m for (m,) in cur.fetchall()})
         if months:
-            _recompute(cur, months)
+            dated = sorted(m for m in months if m is not None)
+            _recompute(cur, dated, [month_end(m) for m in dated], None in months)
     return Refresh(tuple(months))
 
 
@@ -218,10 +260,11 @@ def rebuild(conn) -> Refresh:
     with transaction(conn) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         cur.execute("DELETE FROM imr.insights_stale_months")
-        with_s, params = scope([date(1, 1, 1)], [date(9999, 12, 31)], True)
-        for table, (columns, select) in DEFINITIONS.items():
+        for table in AGGREGATES:
             cur.execute(f"DELETE FROM {table}")
-            cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) WITH {with_s} {select}", params)
-        cur.execute("SELECT DISTINCT decision_month FROM imr.insights_month_letters")
+        _recompute(cur, [FIRST_DAY], [LAST_DAY], True)
+        cur.execute(
+            "SELECT DISTINCT decision_month FROM imr.insights_month_letters WHERE decision_day IS NULL"
+        )
         months = tuple(m for (m,) in cur.fetchall())
     return Refresh(months, rebuilt=True)
