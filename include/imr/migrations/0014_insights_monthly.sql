@@ -4,10 +4,10 @@
 -- the same the read side uses for the months it takes from the base tables).
 --
 -- Exactness does not depend on anyone remembering to refresh: every write to imr.letters,
--- imr.items or imr.item_citations marks the decision months it touched in
--- imr.insights_stale_months (statement triggers below, in the writer's own transaction), and the
--- read side takes those months, and the days of a range that do not fill a month, from the base
--- tables. The publish step, `imr relabel` and `imr db refresh-insights` recompute the marked months
+-- imr.items or imr.item_citations marks the decision days it touched in imr.insights_stale_days
+-- (statement triggers below, in the writer's own transaction), and the read side takes those days
+-- from the base tables (and the rest of their months from the day rows). The publish step,
+-- `imr relabel` and `imr db refresh-insights` recompute the marked days (and their months' rows)
 -- and clear their marks in one transaction. Numbered 0014: 0009 and others belong to changes
 -- developed alongside this one.
 --
@@ -17,15 +17,16 @@
 -- of the day rows. decision_month and decision_day both NULL: the letters without a decision date
 -- (counted only when the range is open).
 
-CREATE TABLE imr.insights_stale_months (
-    decision_month  DATE,
-    marked_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+CREATE TABLE imr.insights_stale_days (
+    decision_day  DATE,
+    marked_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
--- Append-only on purpose: no unique key, so concurrent lanes marking the same month never wait on
+-- Append-only on purpose: no unique key, so concurrent lanes marking the same day never wait on
 -- each other (a unique key or a lock on an existing mark would serialize them or race with the
 -- refresh deleting it). The refresh deletes what it recomputed; the index makes the distinct
--- months a short loose scan however many marks a backfill left.
-CREATE INDEX insights_stale_months_idx ON imr.insights_stale_months (decision_month);
+-- days a loose index scan however many marks a backfill left. Days, not months: a refresh costs
+-- the letters of the days a run touched, not of their whole months.
+CREATE INDEX insights_stale_days_idx ON imr.insights_stale_days (decision_day);
 
 -- Letters per month (and day), priority and days from the application's receipt (letter_timeliness): the
 -- totals' letters, the histogram, the medians and percentiles (exact from the frequencies).
@@ -102,21 +103,19 @@ CREATE INDEX insights_month_default_requests_month_idx ON imr.insights_month_def
 CREATE INDEX insights_month_default_requests_day_idx ON imr.insights_month_default_requests (decision_day)
     WHERE decision_day IS NOT NULL;
 
--- The read side's marked months come from the base tables by decision date.
+-- The read side's marked days come from the base tables by decision date.
 CREATE INDEX IF NOT EXISTS letters_decision_date_idx ON imr.letters (decision_date);
 
--- The marks. Letters: the old and the new decision month of every row written. Items and
--- citations: the month of their letter as it stands (a letter moved to another month is marked by
--- its own trigger, both months; a cascade from a deleted letter likewise).
+-- The marks. Letters: the old and the new decision day of every row written. Items and
+-- citations: the day of their letter as it stands (a letter moved to another day is marked by its
+-- own trigger, both days; a cascade from a deleted letter likewise).
 CREATE FUNCTION imr.insights_mark_letters() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO imr.insights_stale_months (decision_month)
-        SELECT DISTINCT date_trunc('month', decision_date)::date FROM old_rows;
+        INSERT INTO imr.insights_stale_days (decision_day) SELECT DISTINCT decision_date FROM old_rows;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO imr.insights_stale_months (decision_month)
-        SELECT DISTINCT date_trunc('month', decision_date)::date FROM new_rows;
+        INSERT INTO imr.insights_stale_days (decision_day) SELECT DISTINCT decision_date FROM new_rows;
     END IF;
     RETURN NULL;
 END
@@ -125,24 +124,25 @@ $$;
 CREATE FUNCTION imr.insights_mark_children() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO imr.insights_stale_months (decision_month)
-        SELECT DISTINCT date_trunc('month', l.decision_date)::date
+        INSERT INTO imr.insights_stale_days (decision_day)
+        SELECT DISTINCT l.decision_date
         FROM (SELECT DISTINCT case_number FROM old_rows) o JOIN imr.letters l USING (case_number);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO imr.insights_stale_months (decision_month)
-        SELECT DISTINCT date_trunc('month', l.decision_date)::date
+        INSERT INTO imr.insights_stale_days (decision_day)
+        SELECT DISTINCT l.decision_date
         FROM (SELECT DISTINCT case_number FROM new_rows) n JOIN imr.letters l USING (case_number);
     END IF;
     RETURN NULL;
 END
 $$;
 
--- TRUNCATE has no rows to say which months: every month the aggregates hold is marked.
+-- TRUNCATE has no rows to say which days: every day the aggregates hold is marked (NULL: the
+-- undated letters).
 CREATE FUNCTION imr.insights_mark_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO imr.insights_stale_months (decision_month)
-    SELECT DISTINCT decision_month FROM imr.insights_month_letters;
+    INSERT INTO imr.insights_stale_days (decision_day)
+    SELECT DISTINCT decision_day FROM imr.insights_month_letters;
     RETURN NULL;
 END
 $$;
@@ -180,15 +180,14 @@ CREATE TRIGGER insights_mark_truncate AFTER TRUNCATE ON imr.items
 CREATE TRIGGER insights_mark_truncate AFTER TRUNCATE ON imr.item_citations
     FOR EACH STATEMENT EXECUTE FUNCTION imr.insights_mark_truncate();
 
--- A warehouse upgraded with letters in it: every month is marked, so the figures are exact at once
+-- A warehouse upgraded with letters in it: every day is marked, so the figures are exact at once
 -- (from the base tables) and the first refresh fills the aggregates.
-INSERT INTO imr.insights_stale_months (decision_month)
-SELECT DISTINCT date_trunc('month', decision_date)::date FROM imr.letters;
+INSERT INTO imr.insights_stale_days (decision_day) SELECT DISTINCT decision_date FROM imr.letters;
 
 -- The loader writes the marks (its triggers) and the aggregates (refresh); the reader reads them.
-GRANT SELECT, INSERT, UPDATE, DELETE ON imr.insights_stale_months, imr.insights_month_letters,
+GRANT SELECT, INSERT, UPDATE, DELETE ON imr.insights_stale_days, imr.insights_month_letters,
     imr.insights_month_items, imr.insights_month_guidelines, imr.insights_month_families,
     imr.insights_month_default_requests TO imr_loader;
-GRANT SELECT ON imr.insights_stale_months, imr.insights_month_letters, imr.insights_month_items,
+GRANT SELECT ON imr.insights_stale_days, imr.insights_month_letters, imr.insights_month_items,
     imr.insights_month_guidelines, imr.insights_month_families, imr.insights_month_default_requests
     TO imr_reader;

@@ -35,7 +35,7 @@ from imr.warehouse.insights_months import (
     between,
     month_end,
     scope,
-    stale_months,
+    stale_days,
 )
 
 EXPEDITED = "Expedited"
@@ -102,9 +102,9 @@ _WHOLE_MONTHS = """m.decision_day IS NULL
 
 @dataclass(frozen=True)
 class _Plan:
-    """Where a range's figures come from: the month rows of [whole_lo, whole_hi] but the marked
-    months (`stale`), the day rows of the intervals `days`, and the base tables for the intervals
-    `base` (and the undated letters if `nulls`); all disjoint."""
+    """Where a range's figures come from: the month rows of [whole_lo, whole_hi] but the months
+    with a marked day (`stale`), the day rows of the intervals `days`, and the base tables for the
+    intervals `base` (the marked days, and the undated letters if `nulls`); all disjoint."""
 
     whole_lo: date
     whole_hi: date
@@ -135,35 +135,43 @@ class _Plan:
         )
 
 
-def _by_month(first: date, last: date) -> Iterator[tuple[date, date, date]]:
-    """(month, first day, last day) of [first, last] per month."""
-    while first <= last:
-        month = first.replace(day=1)
-        end = min(last, month_end(month))
-        yield month, first, end
-        first = end + timedelta(days=1)
+def _split(first: date, last: date, marked: list[date]) -> Iterator[tuple[bool, date, date]]:
+    """[first, last] as intervals, each (marked, lo, hi): the marked days one by one, the days
+    between them together. `marked` ascending."""
+    for day in marked:
+        if day < first or day > last:
+            continue
+        if first < day:
+            yield False, first, day - timedelta(days=1)
+        yield True, day, day
+        if day == last:
+            return
+        first = day + timedelta(days=1)
+    yield False, first, last
 
 
 def _plan(rng: DecisionRange, marked: list[date | None]) -> _Plan:
-    """Split `rng` into whole months, days of partial months, and marked months (base tables)."""
+    """Split `rng` into whole months (month rows), days of partial months and of months with a
+    marked day (day rows), and the marked days (base tables)."""
     first, last = rng.first or FIRST_DAY, rng.last or LAST_DAY
     whole_lo = first if first.day == 1 else month_end(first) + timedelta(days=1)
     whole_hi = last.replace(day=1) if last == month_end(last.replace(day=1)) else _prev_month(last)
     open_range = rng.first is None and rng.last is None
-    stale = {m for m in marked if m is not None}
+    dated = [d for d in marked if d is not None]
     if whole_lo > whole_hi:  # no whole month: days of one or two months
-        edges, whole = [(first, last)], []
+        edges, dirty = [(first, last)], []
     else:
         edges = [(first, whole_lo - timedelta(days=1))] if first < whole_lo else []
         if last > month_end(whole_hi):
             edges.append((month_end(whole_hi) + timedelta(days=1), last))
-        whole = sorted(m for m in stale if whole_lo <= m <= whole_hi)
-    days, base = [], [(m, month_end(m)) for m in whole]
-    for a, b in edges:
-        for month, lo, hi in _by_month(a, b):
-            (base if month in stale else days).append((lo, hi))
+        dirty = sorted({d.replace(day=1) for d in dated if whole_lo <= d <= month_end(whole_hi)})
+    days: list[tuple[date, date]] = []
+    base: list[tuple[date, date]] = []
+    for a, b in edges + [(m, month_end(m)) for m in dirty]:
+        for is_marked, lo, hi in _split(a, b, dated):
+            (base if is_marked else days).append((lo, hi))
     nulls = open_range and None in marked
-    return _Plan(whole_lo, whole_hi, open_range and not nulls, whole, days, base, nulls)
+    return _Plan(whole_lo, whole_hi, open_range and not nulls, dirty, days, base, nulls)
 
 
 def _prev_month(day: date) -> date:
@@ -179,7 +187,7 @@ def _snapshot(conn, rng: DecisionRange) -> Iterator[tuple[Any, tuple[str, str, d
     with transaction(conn) as cur:  # ends the transaction: no snapshot held after the route
         if idle:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield cur, _plan(rng, stale_months(cur)).query()
+        yield cur, _plan(rng, stale_days(cur)).query()
 
 
 def _rows(with_s: str, days: str, table: str) -> str:

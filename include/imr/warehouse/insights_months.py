@@ -159,9 +159,11 @@ _LOCK_KEY = 0x1A5_1647
 
 @dataclass(frozen=True)
 class Refresh:
-    """What a refresh recomputed: the months (None: the letters without a decision date)."""
+    """What a refresh recomputed: the months whose rows it rewrote (None: the letters without a
+    decision date) and how many days."""
 
     months: tuple[date | None, ...]
+    days: int = 0
     rebuilt: bool = False
 
     def as_json(self) -> dict:
@@ -169,6 +171,7 @@ class Refresh:
         dated = sorted(m for m in self.months if m is not None)
         return {
             "months": len(self.months),
+            "days": self.days,
             "first": dated[0].isoformat() if dated else None,
             "last": dated[-1].isoformat() if dated else None,
             "rebuilt": self.rebuilt,
@@ -182,40 +185,44 @@ def month_end(month: date) -> date:
     return date.fromordinal(date(month.year, month.month + 1, 1).toordinal() - 1)
 
 
-# The distinct marked months as a loose index scan: a handful of probes however many marks there are.
-STALE_MONTHS = """
-WITH RECURSIVE m AS (
-    (SELECT decision_month FROM imr.insights_stale_months
-     WHERE decision_month IS NOT NULL ORDER BY decision_month LIMIT 1)
+# The distinct marked days as a loose index scan: one probe per day however many marks there are.
+STALE_DAYS = """
+WITH RECURSIVE d AS (
+    (SELECT decision_day FROM imr.insights_stale_days
+     WHERE decision_day IS NOT NULL ORDER BY decision_day LIMIT 1)
     UNION ALL
-    SELECT (SELECT s.decision_month FROM imr.insights_stale_months s
-            WHERE s.decision_month > m.decision_month ORDER BY s.decision_month LIMIT 1)
-    FROM m WHERE m.decision_month IS NOT NULL
+    SELECT (SELECT s.decision_day FROM imr.insights_stale_days s
+            WHERE s.decision_day > d.decision_day ORDER BY s.decision_day LIMIT 1)
+    FROM d WHERE d.decision_day IS NOT NULL
 )
-SELECT decision_month FROM m WHERE decision_month IS NOT NULL
+SELECT decision_day FROM d WHERE decision_day IS NOT NULL
 UNION ALL
-SELECT NULL WHERE EXISTS (SELECT 1 FROM imr.insights_stale_months WHERE decision_month IS NULL)
+SELECT NULL WHERE EXISTS (SELECT 1 FROM imr.insights_stale_days WHERE decision_day IS NULL)
 """
 
 
-def stale_months(cur) -> list[date | None]:
-    """The months marked since their last refresh, on an open cursor (the caller's snapshot)."""
-    cur.execute(STALE_MONTHS)
-    return [m for (m,) in cur.fetchall()]
+def stale_days(cur) -> list[date | None]:
+    """The days marked since their last refresh (None: an undated letter), on an open cursor (the
+    caller's snapshot), ascending."""
+    cur.execute(STALE_DAYS)
+    return [d for (d,) in cur.fetchall()]
 
 
 def _recompute(cur, lo: list[date], hi: list[date], nulls: bool) -> None:
-    """Replace the rows of the days lo[i]..hi[i] (whole months) and of their months, and the
-    undated letters' if `nulls`, by the definitions over the base tables."""
+    """Replace the day rows of the days lo[i]..hi[i], and the undated letters' rows if `nulls`, by
+    the definitions over the base tables; then the month rows of their months by the day rows' sums."""
     with_s, params = scope(lo, hi, nulls)
     days, day_params = between("decision_day", lo, hi, "day")
-    months, month_params = between("decision_month", lo, hi, "month")
-    params |= day_params | month_params
+    # the months of those days, whole
+    m_lo, m_hi = [a.replace(day=1) for a in lo], [month_end(b.replace(day=1)) for b in hi]
+    in_months, month_params = between("decision_month", m_lo, m_hi, "month")
+    month_days, month_day_params = between("decision_day", m_lo, m_hi, "mday")
+    params |= day_params | month_params | month_day_params
     for table, agg in AGGREGATES.items():
         cur.execute(f"DELETE FROM {table} WHERE decision_day IS NOT NULL AND {days}", params)
         cur.execute(
             f"DELETE FROM {table} WHERE decision_day IS NULL"
-            f" AND ({months} OR (%(scope_nulls)s AND decision_month IS NULL))",
+            f" AND ({in_months} OR (%(scope_nulls)s AND decision_month IS NULL))",
             params,
         )
         cur.execute(f"INSERT INTO {table} ({', '.join(agg.columns)}) WITH {with_s} {agg.select}", params)
@@ -224,34 +231,35 @@ def _recompute(cur, lo: list[date], hi: list[date], nulls: bool) -> None:
         cur.execute(
             f"INSERT INTO {table} ({', '.join(agg.columns)})"
             f" SELECT decision_month, NULL, {dims}, {sums} FROM {table}"
-            f" WHERE decision_day IS NOT NULL AND {days} GROUP BY decision_month, {dims}",
+            f" WHERE decision_day IS NOT NULL AND {month_days} GROUP BY decision_month, {dims}",
             params,
         )
 
 
 def refresh(conn) -> Refresh:
-    """Recompute the marked months and delete their marks, in one transaction.
+    """Recompute the marked days (and their months' rows) and delete their marks, in one transaction.
 
-    The marks are deleted first and the months recomputed after, each statement on a fresh
-    snapshot (READ COMMITTED): a load that commits in between is in the recomputed figures, and its
-    own mark, not yet visible to the delete, stays for the next refresh. So a mark is only ever
-    removed by a transaction whose figures include every write that made it.
+    The marks are deleted first and the days recomputed after, each statement on a fresh snapshot
+    (READ COMMITTED): a load that commits in between is in the recomputed figures, and its own
+    mark, not yet visible to the delete, stays for the next refresh. So a mark is only ever removed
+    by a transaction whose figures include every write that made it.
 
     :param conn: a psycopg2 connection to the warehouse (the loader role suffices).
     :return: the months recomputed.
     """
     with transaction(conn) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        cur.execute("DELETE FROM imr.insights_stale_months RETURNING decision_month")
-        months = list({m for (m,) in cur.fetchall()})
-        if months:
-            dated = sorted(m for m in months if m is not None)
-            _recompute(cur, dated, [month_end(m) for m in dated], None in months)
-    return Refresh(tuple(months))
+        cur.execute("DELETE FROM imr.insights_stale_days RETURNING decision_day")
+        marked = {d for (d,) in cur.fetchall()}
+        dated = sorted(d for d in marked if d is not None)
+        if marked:
+            _recompute(cur, dated, dated, None in marked)
+    months = {d.replace(day=1) for d in dated} | ({None} if None in marked else set())
+    return Refresh(tuple(months), days=len(marked))
 
 
 def rebuild(conn) -> Refresh:
-    """Recompute every month from the base tables (the operators' `imr db refresh-insights
+    """Recompute every day and month from the base tables (the operators' `imr db refresh-insights
     --rebuild`: after a restore, a manual repair, or to prove the aggregates), in one transaction.
 
     :param conn: a psycopg2 connection to the warehouse (the loader role suffices).
@@ -259,7 +267,7 @@ def rebuild(conn) -> Refresh:
     """
     with transaction(conn) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        cur.execute("DELETE FROM imr.insights_stale_months")
+        cur.execute("DELETE FROM imr.insights_stale_days")
         for table in AGGREGATES:
             cur.execute(f"DELETE FROM {table}")
         _recompute(cur, [FIRST_DAY], [LAST_DAY], True)
@@ -267,4 +275,6 @@ def rebuild(conn) -> Refresh:
             "SELECT DISTINCT decision_month FROM imr.insights_month_letters WHERE decision_day IS NULL"
         )
         months = tuple(m for (m,) in cur.fetchall())
-    return Refresh(months, rebuilt=True)
+        cur.execute("SELECT count(DISTINCT decision_day) FROM imr.insights_month_letters")
+        (days,) = cur.fetchone()
+    return Refresh(months, days=days, rebuilt=True)
