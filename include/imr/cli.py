@@ -148,7 +148,7 @@ def cmd_relabel(args: argparse.Namespace) -> int:
 
 
 def cmd_db_refresh_insights(args: argparse.Namespace) -> int:
-    """Recompute the Insights aggregates at --dsn: the marked months, or every month with --rebuild;
+    """Recompute the Insights aggregates at --dsn: the marked days, or every day with --rebuild;
     prints what it recomputed as one JSON line."""
     import time
 
@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_db_upgrade)
     ri = dbs.add_parser(
         "refresh-insights",
-        help="recompute the Insights page's monthly aggregates (marked months; all with --rebuild)",
+        help="recompute the Insights page's monthly aggregates (marked days; all with --rebuild)",
     )
     ri.add_argument("--dsn", help="libpq DSN (default: $IMR_WAREHOUSE_DSN)")
     ri.add_argument("--rebuild", action="store_true", help="recompute every month from the base tables")

@@ -2,14 +2,15 @@
 analytics views (migrations 0006, 0013) for the letters decided in a date range. Plain queries on an
 open psycopg2 connection, no Airflow here; the range is a bound parameter.
 
-At archive scale the figures come from the monthly aggregates of migration 0014
-(imr.warehouse.insights_months): the months the range covers whole and that no write marked since
-their last refresh are summed from the aggregate tables; the days of a range that do not fill a
-month, the marked months, and the letters without a decision date (open range only) are computed
-from the base tables (indexed by decision date) with the same definitions, and the two are summed.
-So every figure equals the base tables' for any range, at any time: each route reads in ONE
-REPEATABLE READ snapshot, in which a write and its month's mark are both visible or neither
-(tests/test_insights_aggregates.py compares against the direct queries).
+At archive scale the figures come from the aggregates of migration 0014
+(imr.warehouse.insights_months), month rows and day rows: the months the range covers whole are
+summed from their month rows, its partial first and last months from their day rows. A day some
+write marked since the last refresh is computed from the base tables (indexed by decision date)
+with the same definitions instead, the other days of its month from their day rows; so are the
+undated letters of the open range if they are marked. So every figure equals the base tables' for
+any range, at any time: each route reads in ONE REPEATABLE READ snapshot, in which a write and its
+day's mark are both visible or neither (tests/test_insights_aggregates.py compares against the
+direct queries).
 
 Rates are floats 0..1 (IEEE division of the two counts, as `a / b` in Python), None where the
 denominator is 0.

@@ -6,13 +6,14 @@ Each aggregate table has ONE definition here (`Aggregate.select`), a SELECT over
 date) grouped by decision day and the table's dimensions. The refresh inserts it as the day rows
 and sums those into the month rows (decision_day NULL); the read side (imr.read.insights) sums the
 month rows of the months a range covers whole, the day rows of its partial months, and the same
-definition over the base tables for the months marked since their last refresh. So the page's
+definition over the base tables for the days marked since their last refresh. So the page's
 figures are the base tables' by construction, whether or not a refresh ran since the last write.
 
-Writes to letters, items and citations mark their decision months (triggers of 0014, in the
-writer's transaction). `refresh` recomputes the marked months and deletes their marks in one
-transaction; `rebuild` recomputes every month. Both take a transaction-scoped advisory lock, so
-two refreshes (two publishing runs) never interleave their deletes and inserts.
+Writes to letters, items and citations mark their decision days (triggers of 0014, in the
+writer's transaction). `refresh` recomputes the marked days' rows and their months' rows and
+deletes the marks in one transaction; `rebuild` recomputes everything. Both take a
+transaction-scoped advisory lock, so two refreshes (two publishing runs) never interleave their
+deletes and inserts.
 """
 
 from __future__ import annotations
