@@ -104,30 +104,30 @@ _WHOLE_MONTHS = """m.decision_day IS NULL
 @dataclass(frozen=True)
 class _Plan:
     """Where a range's figures come from: the month rows of [whole_lo, whole_hi] but the months
-    with a marked day (`stale`), the day rows of the intervals `days`, and the base tables for the
-    intervals `base` (the marked days, and the undated letters if `nulls`); all disjoint."""
+    with a marked day (`stale`), the day rows of the intervals `days` but the marked days, and the
+    base tables for the marked days in the range (`base`, and the undated letters if `nulls`)."""
 
     whole_lo: date
     whole_hi: date
     whole_nulls: bool
     stale: list[date] = field(default_factory=list)
     days: list[tuple[date, date]] = field(default_factory=list)
-    base: list[tuple[date, date]] = field(default_factory=list)
+    base: list[date] = field(default_factory=list)
     nulls: bool = False
 
     def query(self) -> tuple[str, str, dict[str, Any]]:
         """The base tables' scope (WITH-clause `s`), the day rows' condition (alias m) and every
         parameter of the plan's queries."""
-        with_s, params = scope([a for a, _ in self.base], [b for _, b in self.base], self.nulls)
-        days, day_params = between(
-            "m.decision_day", [a for a, _ in self.days], [b for _, b in self.days], "day"
-        )
+        with_s, params = scope([], [], self.nulls, self.base)
+        day_lo, day_hi = [a for a, _ in self.days], [b for _, b in self.days]
+        days, day_params = between("m.decision_day", day_lo, day_hi, "day")
         return (
             with_s,
-            days,
+            f"{days} AND m.decision_day <> ALL(%(base_days)s::date[])",
             params
             | day_params
             | {
+                "base_days": self.base,
                 "whole_lo": self.whole_lo,
                 "whole_hi": self.whole_hi,
                 "whole_nulls": self.whole_nulls,
@@ -136,41 +136,22 @@ class _Plan:
         )
 
 
-def _split(first: date, last: date, marked: list[date]) -> Iterator[tuple[bool, date, date]]:
-    """[first, last] as intervals, each (marked, lo, hi): the marked days one by one, the days
-    between them together. `marked` ascending."""
-    for day in marked:
-        if day < first or day > last:
-            continue
-        if first < day:
-            yield False, first, day - timedelta(days=1)
-        yield True, day, day
-        if day == last:
-            return
-        first = day + timedelta(days=1)
-    yield False, first, last
-
-
 def _plan(rng: DecisionRange, marked: list[date | None]) -> _Plan:
     """Split `rng` into whole months (month rows), days of partial months and of months with a
-    marked day (day rows), and the marked days (base tables)."""
+    marked day (day rows, but the marked days), and the marked days (base tables)."""
     first, last = rng.first or FIRST_DAY, rng.last or LAST_DAY
     whole_lo = first if first.day == 1 else month_end(first) + timedelta(days=1)
     whole_hi = last.replace(day=1) if last == month_end(last.replace(day=1)) else _prev_month(last)
     open_range = rng.first is None and rng.last is None
-    dated = [d for d in marked if d is not None]
+    base = [d for d in marked if d is not None and first <= d <= last]
     if whole_lo > whole_hi:  # no whole month: days of one or two months
-        edges, dirty = [(first, last)], []
+        days, dirty = [(first, last)], []
     else:
-        edges = [(first, whole_lo - timedelta(days=1))] if first < whole_lo else []
+        days = [(first, whole_lo - timedelta(days=1))] if first < whole_lo else []
         if last > month_end(whole_hi):
-            edges.append((month_end(whole_hi) + timedelta(days=1), last))
-        dirty = sorted({d.replace(day=1) for d in dated if whole_lo <= d <= month_end(whole_hi)})
-    days: list[tuple[date, date]] = []
-    base: list[tuple[date, date]] = []
-    for a, b in edges + [(m, month_end(m)) for m in dirty]:
-        for is_marked, lo, hi in _split(a, b, dated):
-            (base if is_marked else days).append((lo, hi))
+            days.append((month_end(whole_hi) + timedelta(days=1), last))
+        dirty = sorted({d.replace(day=1) for d in base if whole_lo <= d <= month_end(whole_hi)})
+        days += [(m, month_end(m)) for m in dirty]
     nulls = open_range and None in marked
     return _Plan(whole_lo, whole_hi, open_range and not nulls, dirty, days, base, nulls)
 

@@ -28,9 +28,11 @@ from .db import transaction
 FIRST_DAY, LAST_DAY = date(1, 1, 1), date(9999, 12, 31)
 
 
-def between(column: str, lo: Sequence[date], hi: Sequence[date], name: str) -> tuple[str, dict[str, Any]]:
-    """`column` in any of the inclusive intervals lo[i]..hi[i] (adjacent ones merged), as SQL with
-    named parameters `name`_lo0, ... ("false" for none).
+def between(
+    column: str, lo: Sequence[date], hi: Sequence[date], name: str, days: Sequence[date] = ()
+) -> tuple[str, dict[str, Any]]:
+    """`column` in any of the inclusive intervals lo[i]..hi[i] (adjacent ones merged) or one of
+    `days`, as SQL with named parameters `name`_lo0, ..., `name`_days ("false" for none).
 
     The bounds are bound parameters, so psycopg2 sends them as literals and the planner sizes the
     result from the column's statistics: a few days of letters join items and citations by their
@@ -40,6 +42,7 @@ def between(column: str, lo: Sequence[date], hi: Sequence[date], name: str) -> t
     :param lo: the intervals' first days.
     :param hi: the intervals' last days.
     :param name: the parameters' prefix (unique within a statement).
+    :param days: single days besides (one array: hundreds of marked days stay one index condition).
     :return: (SQL condition, its parameters).
     """
     merged: list[list[date]] = []
@@ -53,19 +56,25 @@ def between(column: str, lo: Sequence[date], hi: Sequence[date], name: str) -> t
     for n, (a, b) in enumerate(merged):
         params[f"{name}_lo{n}"], params[f"{name}_hi{n}"] = a, b
         conds.append(f"{column} BETWEEN %({name}_lo{n})s::date AND %({name}_hi{n})s::date")
+    if days:
+        params[f"{name}_days"] = sorted(set(days))
+        conds.append(f"{column} = ANY(%({name}_days)s::date[])")
     return "(" + (" OR ".join(conds) or "false") + ")", params
 
 
-def scope(lo: Sequence[date], hi: Sequence[date], nulls: bool) -> tuple[str, dict[str, Any]]:
+def scope(
+    lo: Sequence[date], hi: Sequence[date], nulls: bool, days: Sequence[date] = ()
+) -> tuple[str, dict[str, Any]]:
     """The WITH-clause `s`, the letters every definition reads: those decided in the inclusive
-    intervals lo[i]..hi[i], and those without a decision date if `nulls`.
+    intervals lo[i]..hi[i] or on one of `days`, and those without a decision date if `nulls`.
 
     :param lo: the intervals' first days.
     :param hi: the intervals' last days.
     :param nulls: include the letters without a decision date.
+    :param days: single days besides.
     :return: (SQL text, its parameters).
     """
-    dated, params = between("l.decision_date", lo, hi, "scope")
+    dated, params = between("l.decision_date", lo, hi, "scope", days)
     sql = f"""
 s AS (
     SELECT l.case_number, date_trunc('month', l.decision_date)::date AS decision_month,
@@ -209,13 +218,16 @@ def stale_days(cur) -> list[date | None]:
     return [d for (d,) in cur.fetchall()]
 
 
-def _recompute(cur, lo: list[date], hi: list[date], nulls: bool) -> None:
-    """Replace the day rows of the days lo[i]..hi[i], and the undated letters' rows if `nulls`, by
-    the definitions over the base tables; then the month rows of their months by the day rows' sums."""
-    with_s, params = scope(lo, hi, nulls)
-    days, day_params = between("decision_day", lo, hi, "day")
+def _recompute(cur, lo: list[date], hi: list[date], nulls: bool, marked: Sequence[date] = ()) -> None:
+    """Replace the day rows of the days lo[i]..hi[i] and `marked`, and the undated letters' rows if
+    `nulls`, by the definitions over the base tables; then the month rows of their months by the
+    day rows' sums."""
+    with_s, params = scope(lo, hi, nulls, marked)
+    days, day_params = between("decision_day", lo, hi, "day", marked)
     # the months of those days, whole
-    m_lo, m_hi = [a.replace(day=1) for a in lo], [month_end(b.replace(day=1)) for b in hi]
+    months = sorted({d.replace(day=1) for d in marked})
+    m_lo = [a.replace(day=1) for a in lo] + months
+    m_hi = [month_end(b.replace(day=1)) for b in hi] + [month_end(m) for m in months]
     in_months, month_params = between("decision_month", m_lo, m_hi, "month")
     month_days, month_day_params = between("decision_day", m_lo, m_hi, "mday")
     params |= day_params | month_params | month_day_params
@@ -254,7 +266,7 @@ def refresh(conn) -> Refresh:
         marked = {d for (d,) in cur.fetchall()}
         dated = sorted(d for d in marked if d is not None)
         if marked:
-            _recompute(cur, dated, dated, None in marked)
+            _recompute(cur, [], [], None in marked, dated)
     months = {d.replace(day=1) for d in dated} | ({None} if None in marked else set())
     return Refresh(tuple(months), days=len(marked))
 
