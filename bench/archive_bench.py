@@ -64,6 +64,11 @@ TABLES = (
     "imr.parse_failures",
     "imr.batches",
     "imr.dq_results",
+    "imr.insights_month_letters",
+    "imr.insights_month_items",
+    "imr.insights_month_guidelines",
+    "imr.insights_month_families",
+    "imr.insights_month_default_requests",
 )
 PARTS = ("build", "nightly", "insights", "sweep", "size")
 
@@ -409,10 +414,10 @@ def insights_times(dsn: str, repeat: int = 3) -> dict:
         upgrade(conn)
         t0 = time.perf_counter()
         refreshed = warehouse.refresh_insights(conn)
-        res["refresh"] = {"months": len(refreshed.months), "seconds": time.perf_counter() - t0}
+        res["refresh"] = {**refreshed.as_json(), "seconds": time.perf_counter() - t0}
         print(
-            f"\nInsights aggregates refreshed: {res['refresh']['months']} month(s)"
-            f" in {res['refresh']['seconds']:.2f} s"
+            f"\nInsights aggregates refreshed: {refreshed.days} marked day(s) in"
+            f" {len(refreshed.months)} month(s), {res['refresh']['seconds']:.2f} s"
         )
         for label, rng in RANGES:
             for route, call in _route_calls(conn, rng).items():
@@ -483,7 +488,7 @@ def size(dsn: str) -> dict:
         conn.close()
     print(f"\nWarehouse size: {res['database_bytes'] / 2**20:,.0f} MiB")
     for table, v in res["tables"].items():
-        print(f"  {table:<22}{v['rows']:>14,} rows {v['bytes'] / 2**20:>10,.1f} MiB")
+        print(f"  {table:<36}{v['rows']:>14,} rows {v['bytes'] / 2**20:>10,.1f} MiB")
     return res
 
 
