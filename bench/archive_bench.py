@@ -161,7 +161,7 @@ def _insert_citations_sql() -> str:
 _INSERT_MANIFEST = f"""
 INSERT INTO imr.s3_objects (bucket, key, etag, size, last_modified, sha256, status, case_number,
     parser_version, attempts, first_run_id, last_run_id, updated_at)
-SELECT %(bucket)s, r.key, md5(r.key), 40000 + (r.n * 7717) %% 160000, r.decision_date + time '12:00',
+SELECT %(bucket)s, r.key, md5(r.key), 40000 + (r.n::bigint * 7717) %% 160000, r.decision_date + time '12:00',
        encode(sha256(convert_to(r.key, 'UTF8')), 'hex'), 'loaded', r.case_number, %(pv)s, 1,
        'archive-' || to_char(r.decision_date, 'YYYY-MM-DD'),
        'archive-' || to_char(r.decision_date, 'YYYY-MM-DD'),

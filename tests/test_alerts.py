@@ -333,21 +333,8 @@ def test_deadline_callback_through_the_triggerers_trigger_mails(smtp_server, wh_
 
 @pytest.mark.integration
 @pytest.mark.e2e
-def _use_metadata_database(uri: str) -> None:
-    """Point this process's Airflow ORM at the metadata database the run used. An earlier test in the
-    session may have imported Airflow before the engines' environment was set, leaving the ORM on the
-    default SQLite file, where the run's Deadline is not."""
-    from airflow import settings
-
-    if settings.engine is not None and str(settings.engine.url) == uri:
-        return
-    settings.dispose_orm(do_log=False)
-    settings.SQL_ALCHEMY_CONN = uri
-    settings.configure_orm()
-
-
 def test_deadline_missed_by_a_real_run_mails_through_scheduler_and_triggerer_code(
-    pg_dsn, s3_client, bucket, smtp_server, monkeypatch, services
+    pg_dsn, s3_client, bucket, smtp_server, monkeypatch, services, metadata_orm
 ):
     """A real nightly run with its deadline on and 1.2 s long (the run takes longer: it fails at
     check_schema on an unmigrated warehouse, after Airflow has parsed and started it). Airflow
@@ -372,7 +359,7 @@ def test_deadline_missed_by_a_real_run_mails_through_scheduler_and_triggerer_cod
 
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    _use_metadata_database(services["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    metadata_orm()
     with create_session() as session:  # the scheduler's loop, once
         missed = session.scalars(
             select(Deadline)

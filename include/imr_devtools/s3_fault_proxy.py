@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import signal
 import sys
 import time
@@ -26,6 +27,13 @@ def _settings(control: Path) -> dict:
         return json.loads(control.read_text() or "{}")
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replaces `path` in one rename: a test reading the counters never sees a truncated file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _bind(upstream: str, port: int, attempts: int = 20) -> FaultProxy:
@@ -57,7 +65,7 @@ def main(argv: list[str]) -> int:
                 proxy.fault_rate = float(wanted.get("fault_rate", 0.0))
                 proxy.reset_share = float(wanted.get("reset_share", 0.5))
                 applied = wanted
-            counts.write_text(json.dumps(proxy.counts()))
+            _write_atomic(counts, json.dumps(proxy.counts()))
             time.sleep(0.5)
     return 0
 

@@ -4,7 +4,7 @@
     scripts/stack.py stop                      # with Celery and the DAGs are parsed; idempotent
     scripts/stack.py status                    # each component, its PID, up/down (exit 1 if any is down)
 
-Components, each on 127.0.0.1 with ports of its own (base $IMR_STACK_PORT_BASE, default 54400), state
+Components, each on 127.0.0.1 with ports of its own (base $IMR_STACK_PORT_BASE, default 25400), state
 under <run dir>/stack (default .run/stack):
 
 * Redis (Debian's redis-server) as the Celery broker;
@@ -73,7 +73,8 @@ def stack_dir() -> Path:
 
 
 def port(name: str) -> int:
-    return int(os.environ.get("IMR_STACK_PORT_BASE") or 54400) + PORT_OFFSETS[name]
+    # Below the ephemeral range, like devservices' defaults: a restart must get its port back.
+    return int(os.environ.get("IMR_STACK_PORT_BASE") or 25400) + PORT_OFFSETS[name]
 
 
 PASSWORDS = ("metadata", "warehouse_owner", "imr_app", "imr_ui", "admin", "viewer", "s3")
@@ -410,7 +411,14 @@ def start_s3(pw: dict[str, str]) -> None:
         "--upstream", f"http://127.0.0.1:{port('s3')}", "--control", str(proxy_control()),
     ]  # fmt: skip
     _spawn("s3-proxy", argv, dict(os.environ) | _mark())
-    devservices._wait(lambda: devservices.s3_ready(port("s3_proxy")), "S3 proxy")
+
+    def ready() -> bool:
+        if pid_of("s3-proxy") is None:  # e.g. its port stayed taken: say why now, not in 60 s
+            log = (stack_dir() / "logs" / "s3-proxy.log").read_text(errors="replace")
+            raise RuntimeError(f"the S3 proxy exited:\n{log[-2000:]}")
+        return devservices.s3_ready(port("s3_proxy"))
+
+    devservices._wait(ready, "S3 proxy")
 
 
 def start_databases(pw: dict[str, str], env: dict[str, str]) -> None:

@@ -43,9 +43,9 @@ def stack() -> dict[str, str]:
     api = Api(env)
     for dag_id in ("imr_ingest_nightly", "imr_backfill", "imr_reprocess_failures"):
         api.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-    # Unpausing the nightly DAG schedules its latest interval at once (catchup=False): let it finish
-    # before the tests put letters anywhere.
-    api.wait_idle("imr_ingest_nightly")
+    # Unpausing the nightly DAG schedules its latest interval (catchup=False): let it finish before
+    # the tests put letters anywhere.
+    api.wait_first_schedule("imr_ingest_nightly")
     return env
 
 

@@ -181,6 +181,19 @@ class Api:
             assert time.monotonic() < deadline, f"{dag_id} still has active runs"
             time.sleep(3)
 
+    def wait_first_schedule(self, dag_id: str, appear_s: float = 60, timeout: float = RUN_TIMEOUT_S) -> None:
+        """Waits for the run that unpausing a catchup=False DAG schedules (its latest interval) to come
+        and go. It appears a scheduler loop or more after the unpause; a test that uploads letters
+        before it has finished hands them to that run, with the DAG's default params."""
+        deadline = time.monotonic() + appear_s
+        while not self.request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"run_type": ["scheduled"], "limit": 1}
+        )["total_entries"]:
+            if time.monotonic() > deadline:
+                break  # nothing scheduled (e.g. the interval has not come yet): nothing to wait for
+            time.sleep(2)
+        self.wait_idle(dag_id, timeout)
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         out, offset = [], 0
         while True:

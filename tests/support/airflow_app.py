@@ -126,3 +126,22 @@ def auth(tokens: dict[str, str], role: str = "admin") -> dict[str, str]:
     :return: headers for an httpx/TestClient request
     """
     return {"Authorization": f"Bearer {tokens[role]}"}
+
+
+@pytest.fixture
+def metadata_orm(services):
+    """Call it to point this process's Airflow ORM at the engines' metadata database. An earlier test
+    in the session may have imported Airflow before the engines' environment was set, leaving the ORM
+    on the default SQLite file, where the rows a run wrote are not."""
+
+    def use() -> None:
+        from airflow import settings
+
+        uri = services["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        if settings.engine is not None and str(settings.engine.url) == uri:
+            return
+        settings.dispose_orm(do_log=False)
+        settings.SQL_ALCHEMY_CONN = uri
+        settings.configure_orm()
+
+    return use
