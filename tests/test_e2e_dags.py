@@ -34,6 +34,18 @@ def _snapshot(conn) -> dict:
     return {"statuses": statuses, **counts}
 
 
+def assert_insights_published(conn) -> None:
+    """publish refreshed the Insights aggregates (migration 0014): no marked day is left, and the
+    month rows count every letter and item."""
+    assert count(conn, "SELECT count(*) FROM imr.insights_stale_days") == 0
+    assert count(
+        conn, "SELECT coalesce(sum(letters), 0) FROM imr.insights_month_letters WHERE decision_day IS NULL"
+    ) == count(conn, "SELECT count(*) FROM imr.letters")
+    assert count(
+        conn, "SELECT coalesce(sum(items), 0) FROM imr.insights_month_items WHERE decision_day IS NULL"
+    ) == count(conn, "SELECT count(*) FROM imr.items")
+
+
 def test_nightly_loads_truth_quarantines_bad_and_is_idempotent(
     pg_dsn, wh_conn, s3_client, bucket, tmp_path: Path
 ) -> None:
@@ -60,6 +72,7 @@ def test_nightly_loads_truth_quarantines_bad_and_is_idempotent(
     assert all(state == "success" for state, _ in states.values()), states
     # Letter text never reaches the task logs at INFO.
     assert good[0]["items"][0]["decision_rationale"][:60] not in run1.log
+    assert_insights_published(wh_conn)
 
     before = _snapshot(wh_conn)
     run2 = run_dag("imr_ingest_nightly", warehouse_dsn=pg_dsn, bucket=bucket)
@@ -92,6 +105,7 @@ def test_nightly_loads_truth_quarantines_bad_and_is_idempotent(
     assert corrected["source_key"] == f"letters/corrected/{good[0]['case_number']}.pdf"
     assert [i["request"] for i in corrected["items"]] == [i.request for i in corrected_truth.items]
     assert count(wh_conn, "SELECT count(*) FROM imr.letters") == len(good) + len(new)
+    assert_insights_published(wh_conn)  # the correction's days too
     assert (
         count(
             wh_conn,

@@ -228,6 +228,14 @@ def test_imr_relabel_dag_relabels_the_warehouse(wh_conn, pg_dsn):
     ]
     stale = "SELECT count(*) FROM imr.items WHERE classifier_version IS DISTINCT FROM %s"
     assert q(wh_conn, stale, CLASSIFIER_VERSION) == [(0,)]
+    # The task refreshed the Insights aggregates for the relabelled days (migration 0014).
+    assert q(wh_conn, "SELECT count(*) FROM imr.insights_stale_days") == [(0,)]
+    by_label = "SELECT category, label_basis, count(*) FROM imr.items GROUP BY 1, 2 ORDER BY 1, 2"
+    aggregated = (
+        "SELECT category, label_basis, sum(items)::int FROM imr.insights_month_items"
+        " WHERE decision_day IS NULL GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    assert q(wh_conn, aggregated) == q(wh_conn, by_label)
 
 
 def test_default_label_share_is_a_recorded_warning_not_a_gate(wh_conn):

@@ -140,9 +140,31 @@ def cmd_relabel(args: argparse.Namespace) -> int:
         raise SystemExit(f"imr: {e}") from None
     try:
         result = relabel(conn, batch_letters=args.batch_letters, force=args.force)
+        refreshed = warehouse.refresh_insights(conn)
     finally:
         conn.close()
-    print(json.dumps(asdict(result)))
+    print(json.dumps(asdict(result) | {"insights": refreshed.as_json()}))
+    return 0
+
+
+def cmd_db_refresh_insights(args: argparse.Namespace) -> int:
+    """Recompute the Insights aggregates at --dsn: the marked days, or every day with --rebuild;
+    prints what it recomputed as one JSON line."""
+    import time
+
+    from . import warehouse
+
+    try:
+        conn = warehouse.connect(args.dsn)
+    except LookupError as e:
+        raise SystemExit(f"imr: {e}") from None
+    try:
+        started = time.perf_counter()
+        done = warehouse.rebuild_insights(conn) if args.rebuild else warehouse.refresh_insights(conn)
+        seconds = time.perf_counter() - started
+    finally:
+        conn.close()
+    print(json.dumps(done.as_json() | {"seconds": round(seconds, 3)}))
     return 0
 
 
@@ -163,6 +185,7 @@ def cmd_insights(args: argparse.Namespace) -> int:
         warehouse.upgrade(conn)
         run_id = "insights-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         reports = pipeline.ingest_files(conn, INSIGHTS_BUCKET, files, run_id, jobs=args.jobs)
+        warehouse.refresh_insights(conn)
         failed = sum(r.load.quarantined for r in reports)
         if failed:
             print(
@@ -227,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     up = dbs.add_parser("upgrade", help="apply pending migrations")
     up.add_argument("--dsn", help="libpq DSN (default: $IMR_WAREHOUSE_DSN)")
     up.set_defaults(func=cmd_db_upgrade)
+    ri = dbs.add_parser(
+        "refresh-insights",
+        help="recompute the Insights page's monthly aggregates (marked days; all with --rebuild)",
+    )
+    ri.add_argument("--dsn", help="libpq DSN (default: $IMR_WAREHOUSE_DSN)")
+    ri.add_argument("--rebuild", action="store_true", help="recompute every month from the base tables")
+    ri.set_defaults(func=cmd_db_refresh_insights)
 
     ins = sub.add_parser(
         "insights", help="load letters into a scratch warehouse and print headline figures from its views"

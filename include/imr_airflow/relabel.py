@@ -11,6 +11,7 @@ from typing import Any
 from airflow.sdk import get_current_context, task
 
 from imr.config import POOL_WAREHOUSE
+from imr.warehouse import refresh_insights
 from imr.warehouse.relabel import relabel
 from imr_airflow.connections import warehouse_connection
 from imr_airflow.tasks import RETRY
@@ -30,6 +31,8 @@ def relabel_items() -> dict[str, Any]:
             run_id=f"{ctx['run_id']}",
             force=bool(params.get("force")),
         )
+        # The relabelled months, from the base tables until now, come from the aggregates again.
+        refreshed = refresh_insights(conn)
     log.info(
         "relabelled %d item(s) of %d letter(s) to classifier %s; %d label(s) changed",
         result.items,
@@ -37,4 +40,5 @@ def relabel_items() -> dict[str, Any]:
         result.classifier_version,
         result.labels_changed,
     )
+    log.info("insights aggregates: %s", refreshed.as_json())
     return asdict(result)

@@ -1,12 +1,16 @@
 """Read side of the "IMR Insights" page (plugins/imr_monitor/insights.py): the figures of the
-analytics views (migration 0006) for the letters decided in a date range. Plain queries on an open
-psycopg2 connection, each in its own transaction, no Airflow here; the range is a bound parameter.
+analytics views (migrations 0006, 0013) for the letters decided in a date range. Plain queries on an
+open psycopg2 connection, no Airflow here; the range is a bound parameter.
 
-The views aggregate over all letters and most of them do not expose the decision date (only
-`letter_timeliness` does), so the item-level figures are computed here from the base tables with
-the views' definitions: the same counts and rates as the views when the range is open
-(tests/test_insights.py checks that). Querying the tables rather than adding per-item view versions
-keeps the schema, and the DAGs' migration check, unchanged for a read-only page.
+At archive scale the figures come from the aggregates of migration 0014
+(imr.warehouse.insights_months), month rows and day rows: the months the range covers whole are
+summed from their month rows, its partial first and last months from their day rows. A day some
+write marked since the last refresh is computed from the base tables (indexed by decision date)
+with the same definitions instead, the other days of its month from their day rows; so are the
+undated letters of the open range if they are marked. So every figure equals the base tables' for
+any range, at any time: each route reads in ONE REPEATABLE READ snapshot, in which a write and its
+day's mark are both visible or neither (tests/test_insights_aggregates.py compares against the
+direct queries).
 
 Rates are floats 0..1 (IEEE division of the two counts, as `a / b` in Python), None where the
 denominator is 0.
@@ -14,13 +18,26 @@ denominator is 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
+
+import psycopg2.extensions
 
 from imr.enrich import LABEL_BASES
 from imr.facts import HIGHLIGHTED_DRUG_CLASS, PHARMACEUTICALS
 from imr.warehouse.db import transaction
+from imr.warehouse.insights_months import (
+    AGGREGATES,
+    FIRST_DAY,
+    LAST_DAY,
+    between,
+    month_end,
+    scope,
+    stale_days,
+)
 
 EXPEDITED = "Expedited"
 # Labor Code 4610.6(d): a standard review is decided within 30 days of the application's receipt.
@@ -30,10 +47,6 @@ LIMIT_DAYS = 30
 BIN_DAYS = 5
 LAST_BIN_FROM = 91
 N_BINS = (LAST_BIN_FROM - 1) // BIN_DAYS + 1
-
-# Letters decided in the range, both bounds inclusive and optional.
-_IN_RANGE = """(%(first)s::date IS NULL OR l.decision_date >= %(first)s::date)
-      AND (%(last)s::date IS NULL OR l.decision_date <= %(last)s::date)"""
 
 
 @dataclass(frozen=True)
@@ -81,44 +94,137 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _fetch(conn, sql: str, rng: DecisionRange, **extra: Any) -> list[tuple]:
-    with transaction(conn) as cur:  # read only: ends the transaction, no snapshot held
-        cur.execute(sql, rng.params() | extra)
-        return cur.fetchall()
+# The month rows of the months a plan takes whole (alias m).
+_WHOLE_MONTHS = """m.decision_day IS NULL
+    AND ((m.decision_month BETWEEN %(whole_lo)s::date AND %(whole_hi)s::date
+          AND m.decision_month <> ALL(%(stale)s::date[]))
+         OR (%(whole_nulls)s AND m.decision_month IS NULL))"""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where a range's figures come from: the month rows of [whole_lo, whole_hi] but the months
+    with a marked day (`stale`), the day rows of the intervals `days` but the marked days, and the
+    base tables for the marked days in the range (`base`, and the undated letters if `nulls`)."""
+
+    whole_lo: date
+    whole_hi: date
+    whole_nulls: bool
+    stale: list[date] = field(default_factory=list)
+    days: list[tuple[date, date]] = field(default_factory=list)
+    base: list[date] = field(default_factory=list)
+    nulls: bool = False
+
+    def query(self) -> tuple[str, str, dict[str, Any]]:
+        """The base tables' scope (WITH-clause `s`), the day rows' condition (alias m) and every
+        parameter of the plan's queries."""
+        with_s, params = scope([], [], self.nulls, self.base)
+        day_lo, day_hi = [a for a, _ in self.days], [b for _, b in self.days]
+        days, day_params = between("m.decision_day", day_lo, day_hi, "day")
+        return (
+            with_s,
+            f"{days} AND m.decision_day <> ALL(%(base_days)s::date[])",
+            params
+            | day_params
+            | {
+                "base_days": self.base,
+                "whole_lo": self.whole_lo,
+                "whole_hi": self.whole_hi,
+                "whole_nulls": self.whole_nulls,
+                "stale": self.stale,
+            },
+        )
+
+
+def _plan(rng: DecisionRange, marked: list[date | None]) -> _Plan:
+    """Split `rng` into whole months (month rows), days of partial months and of months with a
+    marked day (day rows, but the marked days), and the marked days (base tables)."""
+    first, last = rng.first or FIRST_DAY, rng.last or LAST_DAY
+    whole_lo = first if first.day == 1 else month_end(first) + timedelta(days=1)
+    whole_hi = last.replace(day=1) if last == month_end(last.replace(day=1)) else _prev_month(last)
+    open_range = rng.first is None and rng.last is None
+    base = [d for d in marked if d is not None and first <= d <= last]
+    if whole_lo > whole_hi:  # no whole month: days of one or two months
+        days, dirty = [(first, last)], []
+    else:
+        days = [(first, whole_lo - timedelta(days=1))] if first < whole_lo else []
+        if last > month_end(whole_hi):
+            days.append((month_end(whole_hi) + timedelta(days=1), last))
+        dirty = sorted({d.replace(day=1) for d in base if whole_lo <= d <= month_end(whole_hi)})
+        days += [(m, month_end(m)) for m in dirty]
+    nulls = open_range and None in marked
+    return _Plan(whole_lo, whole_hi, open_range and not nulls, dirty, days, base, nulls)
+
+
+def _prev_month(day: date) -> date:
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+@contextmanager
+def _snapshot(conn, rng: DecisionRange) -> Iterator[tuple[Any, tuple[str, str, dict[str, Any]]]]:
+    """One read-only transaction for a route's queries, REPEATABLE READ when the connection is idle
+    (so the marks and the rows they describe are read from one snapshot): (cursor, the plan's
+    scope SQL, day condition and parameters)."""
+    idle = conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    with transaction(conn) as cur:  # ends the transaction: no snapshot held after the route
+        if idle:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield cur, _plan(rng, stale_days(cur)).query()
+
+
+def _rows(with_s: str, days: str, table: str) -> str:
+    """WITH-clause text: `t`, the rows of `table` for a plan: month rows, day rows and the base
+    tables' (the caller sums them grouped without the month and the day)."""
+    agg = AGGREGATES[table]
+    columns = ", ".join(agg.columns)
+    return f"""{with_s},
+t AS (
+    SELECT {columns} FROM {table} m WHERE {_WHOLE_MONTHS}
+    UNION ALL
+    SELECT {columns} FROM {table} m WHERE m.decision_day IS NOT NULL AND {days}
+    UNION ALL
+    {agg.select}
+)"""
+
+
+def _fetch(cur, plan: tuple[str, str, dict[str, Any]], table: str, query: str, **extra: Any) -> list[tuple]:
+    with_s, days, params = plan
+    cur.execute(f"WITH {_rows(with_s, days, table)} {query}", params | extra)
+    return cur.fetchall()
+
+
+_SUM = "SELECT coalesce(sum({0}), 0)::bigint FROM t"
+
+
+def _totals(cur, params: tuple[str, str, dict[str, Any]]) -> dict[str, int]:
+    [(letters,)] = _fetch(
+        cur, params, "imr.insights_month_letters", "SELECT coalesce(sum(letters), 0)::bigint FROM t"
+    )
+    [(items,)] = _fetch(
+        cur, params, "imr.insights_month_items", "SELECT coalesce(sum(items), 0)::bigint FROM t"
+    )
+    return {"letters": letters, "items": items}
 
 
 def totals(conn, rng: DecisionRange = ALL) -> dict[str, int]:
     """{"letters", "items"} decided in the range."""
-    [(letters, items)] = _fetch(
-        conn,
-        f"""
-        SELECT count(DISTINCT l.case_number), count(i.seq)
-        FROM imr.letters l LEFT JOIN imr.items i USING (case_number)
-        WHERE {_IN_RANGE}
-        """,
-        rng,
-    )
-    return {"letters": letters, "items": items}
+    with _snapshot(conn, rng) as (cur, params):
+        return _totals(cur, params)
 
 
 def overturn_by_category(conn, rng: DecisionRange = ALL) -> list[dict[str, Any]]:
     """Per request category (decisions_by_category summed over years and subcategories): items,
     upheld, overturned, overturn rate; the most disputed category first. Category None: items
     loaded before the enriched fields existed."""
-    rows = _fetch(
-        conn,
-        f"""
-        SELECT i.category,
-               count(*),
-               count(*) FILTER (WHERE i.decision = 'Upheld'),
-               count(*) FILTER (WHERE i.decision = 'Overturned')
-        FROM imr.items i JOIN imr.letters l USING (case_number)
-        WHERE {_IN_RANGE}
-        GROUP BY i.category
-        ORDER BY count(*) DESC, i.category NULLS LAST
-        """,
-        rng,
-    )
+    with _snapshot(conn, rng) as (cur, params):
+        rows = _fetch(
+            cur,
+            params,
+            "imr.insights_month_items",
+            """SELECT category, sum(items)::bigint, sum(upheld)::bigint, sum(overturned)::bigint
+               FROM t GROUP BY category
+               ORDER BY sum(items) DESC, category NULLS LAST""",
+        )
     return [
         {"category": c, "items": n, "upheld": u, "overturned": o, "overturn_rate": _rate(o, n)}
         for c, n, u, o in rows
@@ -131,21 +237,17 @@ def pharmaceutical_mix(conn, rng: DecisionRange = ALL) -> dict[str, Any]:
     {"items", "pharmaceutical_items", "pharmaceutical_share", "opioid_items",
     "opioid_share_of_pharmaceuticals", "drug_classes": [{"drug_class", "opioid", "items",
     "share_of_pharmaceuticals", "overturned", "overturn_rate"}]}, the largest class first."""
-    rows = _fetch(
-        conn,
-        f"""
-        SELECT i.subcategory,
-               count(*),
-               count(*) FILTER (WHERE i.decision = 'Overturned')
-        FROM imr.items i JOIN imr.letters l USING (case_number)
-        WHERE {_IN_RANGE} AND i.category = %(pharma)s
-        GROUP BY i.subcategory
-        ORDER BY count(*) DESC, i.subcategory NULLS LAST
-        """,
-        rng,
-        pharma=PHARMACEUTICALS,
-    )
-    items = totals(conn, rng)["items"]
+    with _snapshot(conn, rng) as (cur, params):
+        rows = _fetch(
+            cur,
+            params,
+            "imr.insights_month_items",
+            """SELECT subcategory, sum(items)::bigint, sum(overturned)::bigint
+               FROM t WHERE category = %(pharma)s GROUP BY subcategory
+               ORDER BY sum(items) DESC, subcategory NULLS LAST""",
+            pharma=PHARMACEUTICALS,
+        )
+        items = _totals(cur, params)["items"]
     pharma = sum(n for _, n, _ in rows)
     opioids = sum(n for c, n, _ in rows if c == HIGHLIGHTED_DRUG_CLASS)
     return {
@@ -168,51 +270,33 @@ def pharmaceutical_mix(conn, rng: DecisionRange = ALL) -> dict[str, Any]:
     }
 
 
-# The expert reviewer's citations, one row per item and guideline (overturn_by_guideline's `cited`):
-# an item citing one MTUS title twice counts once, one citing several guidelines once under each.
-_CITED = f"""
-WITH cited AS (
-    SELECT DISTINCT c.case_number, c.seq, c.family, CASE WHEN c.family = 'MTUS' THEN c.title END AS title
-    FROM imr.item_citations c JOIN imr.letters l USING (case_number)
-    WHERE c.source = 'expert_reviewer' AND {_IN_RANGE}
-)
-"""
-
-
 def guideline_use(conn, rng: DecisionRange = ALL) -> dict[str, Any]:
     """The guidelines the expert reviewers relied on (overturn_by_guideline): per family and, for
     MTUS, per title, the items citing it, their share of all items in the range, upheld,
     overturned and overturn rate. {"items", "items_citing", "families": [...], "guidelines":
     [{"family", "title", ...}]}; a family counts an item once however many of its titles it cites."""
-    by_title = _fetch(
-        conn,
-        _CITED
-        + """
-        SELECT c.family, c.title, count(*),
-               count(*) FILTER (WHERE i.decision = 'Upheld'),
-               count(*) FILTER (WHERE i.decision = 'Overturned')
-        FROM cited c JOIN imr.items i USING (case_number, seq)
-        GROUP BY c.family, c.title
-        ORDER BY count(*) DESC, c.family, c.title
-        """,
-        rng,
-    )
-    by_family = _fetch(
-        conn,
-        _CITED
-        + """
-        , per_family AS (SELECT DISTINCT case_number, seq, family FROM cited)
-        SELECT c.family, count(*),
-               count(*) FILTER (WHERE i.decision = 'Upheld'),
-               count(*) FILTER (WHERE i.decision = 'Overturned')
-        FROM per_family c JOIN imr.items i USING (case_number, seq)
-        GROUP BY c.family
-        ORDER BY count(*) DESC, c.family
-        """,
-        rng,
-    )
-    [(citing,)] = _fetch(conn, _CITED + "SELECT count(DISTINCT (case_number, seq)) FROM cited", rng)
-    items = totals(conn, rng)["items"]
+    with _snapshot(conn, rng) as (cur, params):
+        by_title = _fetch(
+            cur,
+            params,
+            "imr.insights_month_guidelines",
+            """SELECT family, title, sum(items)::bigint, sum(upheld)::bigint, sum(overturned)::bigint
+               FROM t GROUP BY family, title
+               ORDER BY sum(items) DESC, family, title""",
+        )
+        by_family = _fetch(
+            cur,
+            params,
+            "imr.insights_month_families",
+            """SELECT family, sum(items)::bigint, sum(upheld)::bigint, sum(overturned)::bigint
+               FROM t GROUP BY family ORDER BY sum(items) DESC, family""",
+        )
+        [(citing, items)] = _fetch(
+            cur,
+            params,
+            "imr.insights_month_items",
+            "SELECT coalesce(sum(citing), 0)::bigint, coalesce(sum(items), 0)::bigint FROM t",
+        )
 
     def figures(n: int, upheld: int, overturned: int) -> dict[str, Any]:
         return {
@@ -239,15 +323,46 @@ def _bin_label(index: int) -> str:
     return f"{index * BIN_DAYS + 1}-{(index + 1) * BIN_DAYS}"
 
 
-def _summary(row: tuple) -> dict[str, Any]:
-    letters, dated, median, p90, over = row
+def _bin(days: int) -> int:
+    # ceil(days / BIN_DAYS) - 1 clamped to the bins, in integers (as the numeric ceil in SQL)
+    return min(max(-(-days // BIN_DAYS) - 1, 0), N_BINS - 1)
+
+
+def _percentile(freq: list[tuple[int, int]], n: int, p: float) -> float | None:
+    """percentile_cont(p) over the values of `freq` ((value, count) ascending, n values), with
+    PostgreSQL's arithmetic (orderedsetaggs.c: rows floor/ceil of p*(n-1), float8 lerp), so the
+    result is the same double."""
+    if not n:
+        return None
+    pos = p * (n - 1)
+    first, second = int(pos // 1), -int(-pos // 1)
+
+    def value_at(row: int) -> float:
+        seen = 0
+        for value, count in freq:
+            seen += count
+            if row < seen:
+                return float(value)
+        raise IndexError(row)
+
+    lo = value_at(first)
+    if first == second:
+        return lo
+    hi = value_at(second)
+    return lo + (pos - first) * (hi - lo)
+
+
+def _summary(freq: list[tuple[int | None, int]]) -> dict[str, Any]:
+    dated = [(d, n) for d, n in freq if d is not None]
+    n_dated = sum(n for _, n in dated)
+    over = sum(n for d, n in dated if d > LIMIT_DAYS)
     return {
-        "letters": letters,
-        "letters_with_dates": dated,
-        "median_days": median,
-        "p90_days": p90,
+        "letters": sum(n for _, n in freq),
+        "letters_with_dates": n_dated,
+        "median_days": _percentile(dated, n_dated, 0.5),
+        "p90_days": _percentile(dated, n_dated, 0.9),
         "over_30_days": over,
-        "share_over_30_days": _rate(over, dated),
+        "share_over_30_days": _rate(over, n_dated),
     }
 
 
@@ -256,55 +371,45 @@ def timeliness(conn, rng: DecisionRange = ALL) -> dict[str, Any]:
     per priority: {"bin_days", "limit_days", "bins": [{"index", "label", "first_day", "last_day",
     "letters", "expedited"}], "all": {"letters", "letters_with_dates", "median_days", "p90_days",
     "over_30_days", "share_over_30_days"}, "by_priority": [{"priority", the same figures}]}.
-    Letters without an application date are counted in `letters` only."""
-    counts = _fetch(
-        conn,
-        f"""
-        SELECT least(greatest(ceil(l.days_from_application / %(width)s::numeric)::int - 1, 0), %(top)s),
-               count(*),
-               count(*) FILTER (WHERE l.priority = %(expedited)s)
-        FROM imr.letter_timeliness l
-        WHERE {_IN_RANGE} AND l.days_from_application IS NOT NULL
-        GROUP BY 1
-        """,
-        rng,
-        width=BIN_DAYS,
-        top=N_BINS - 1,
-        expedited=EXPEDITED,
-    )
-    summary = _fetch(
-        conn,
-        f"""
-        SELECT GROUPING(l.priority) = 1, l.priority, count(*), count(l.days_from_application),
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY l.days_from_application),
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY l.days_from_application),
-               count(*) FILTER (WHERE l.over_30_days_from_application)
-        FROM imr.letter_timeliness l
-        WHERE {_IN_RANGE}
-        GROUP BY GROUPING SETS ((), (l.priority))
-        ORDER BY GROUPING(l.priority) DESC, l.priority NULLS LAST
-        """,
-        rng,
-    )
-    by_bin = {b: (n, e) for b, n, e in counts}
+    Letters without an application date are counted in `letters` only. The median and the 90th
+    percentile are computed here from the letters' frequencies per day count, as percentile_cont
+    would over the letters."""
+    with _snapshot(conn, rng) as (cur, params):
+        rows = _fetch(
+            cur,
+            params,
+            "imr.insights_month_letters",
+            """SELECT priority, days_from_application, sum(letters)::bigint
+               FROM t GROUP BY priority, days_from_application
+               ORDER BY priority NULLS LAST, days_from_application""",
+        )
+    by_priority: dict[str | None, list[tuple[int | None, int]]] = {}
+    per_day: dict[int | None, int] = {}
+    counts, expedited = [0] * N_BINS, [0] * N_BINS
+    for priority, days, n in rows:
+        by_priority.setdefault(priority, []).append((days, n))
+        per_day[days] = per_day.get(days, 0) + n
+        if days is not None:
+            counts[_bin(days)] += n
+            expedited[_bin(days)] += n if priority == EXPEDITED else 0
     bins = [
         {
             "index": i,
             "label": _bin_label(i),
             "first_day": None if i == 0 else i * BIN_DAYS + 1,
             "last_day": None if i == N_BINS - 1 else (i + 1) * BIN_DAYS,
-            "letters": by_bin.get(i, (0, 0))[0],
-            "expedited": by_bin.get(i, (0, 0))[1],
+            "letters": counts[i],
+            "expedited": expedited[i],
         }
         for i in range(N_BINS)
     ]
-    [overall] = [_summary(r[2:]) for r in summary if r[0]]
+    overall = sorted(per_day.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
     return {
         "bin_days": BIN_DAYS,
         "limit_days": LIMIT_DAYS,
         "bins": bins,
-        "all": overall,
-        "by_priority": [{"priority": r[1], **_summary(r[2:])} for r in summary if not r[0]],
+        "all": _summary(overall),
+        "by_priority": [{"priority": p, **_summary(f)} for p, f in by_priority.items()],
     }
 
 
@@ -317,8 +422,7 @@ DEFAULT_REQUESTS_MAX = 100
 def label_basis(conn, rng: DecisionRange = ALL, top: int = DEFAULT_REQUESTS_TOP) -> dict[str, Any]:
     """What the classifier did not know: the items per label basis (migration 0013's
     label_basis_share) and the requests most often labelled by `default` (default_label_requests),
-    for the letters decided in the range. Both views aggregate over all letters, so this is their
-    definition over imr.items and imr.letters (the range needs the decision date).
+    for the letters decided in the range.
 
     The request text is grouped lower-cased with its white space folded, as the view does, so trivial
     variants count together; a request is listed with the best guess it was given.
@@ -332,32 +436,25 @@ def label_basis(conn, rng: DecisionRange = ALL, top: int = DEFAULT_REQUESTS_TOP)
         label_basis existed (only if there are any); the requests most frequent first, ties by text.
     """
     top = max(1, min(int(top), DEFAULT_REQUESTS_MAX))
-    counts = dict(
-        _fetch(
-            conn,
-            f"""
-            SELECT i.label_basis, count(*)
-            FROM imr.items i JOIN imr.letters l USING (case_number)
-            WHERE {_IN_RANGE}
-            GROUP BY i.label_basis
-            """,
-            rng,
+    with _snapshot(conn, rng) as (cur, params):
+        counts = dict(
+            _fetch(
+                cur,
+                params,
+                "imr.insights_month_items",
+                "SELECT label_basis, sum(items)::bigint FROM t GROUP BY label_basis",
+            )
         )
-    )
-    requests = _fetch(
-        conn,
-        f"""
-        SELECT lower(regexp_replace(btrim(i.request), '\\s+', ' ', 'g')) AS request,
-               i.category, i.subcategory, count(*)
-        FROM imr.items i JOIN imr.letters l USING (case_number)
-        WHERE {_IN_RANGE} AND i.label_basis = 'default'
-        GROUP BY 1, 2, 3
-        ORDER BY count(*) DESC, 1, 2 NULLS LAST, 3 NULLS LAST
-        LIMIT %(top)s
-        """,
-        rng,
-        top=top,
-    )
+        requests = _fetch(
+            cur,
+            params,
+            "imr.insights_month_default_requests",
+            """SELECT request, category, subcategory, sum(items)::bigint
+               FROM t GROUP BY 1, 2, 3
+               ORDER BY sum(items) DESC, 1, 2 NULLS LAST, 3 NULLS LAST
+               LIMIT %(top)s""",
+            top=top,
+        )
     items = sum(counts.values())
     bases = list(LABEL_BASES) + ([None] if None in counts else [])
     return {

@@ -1,5 +1,6 @@
 """The PostgreSQL warehouse (no Airflow here): `db` (connections, the one transaction helper, COPY),
-`migrate` (schema versions), `manifest` (the S3 object state machine and claimed batches), `load`
+`migrate` (schema versions), `insights_months` (the Insights page's monthly aggregates),
+`manifest` (the S3 object state machine and claimed batches), `load`
 (loading parsed letters: `results` the types in and out, `rows` the staged rows, `merge` the
 SQL steps). The summary counts are read by `imr.read.report`.
 
@@ -9,6 +10,9 @@ public names are re-exported here, so callers write `from imr import warehouse; 
 """
 
 from .db import connect, copy_rows, transaction
+from .insights_months import Refresh
+from .insights_months import rebuild as rebuild_insights
+from .insights_months import refresh as refresh_insights
 from .load import load_batch
 from .manifest import (
     DEFAULT_LEASE,
@@ -41,6 +45,7 @@ __all__ = [
     "ObjectRef",
     "ObjectResult",
     "Parsed",
+    "Refresh",
     "SchemaOutOfDate",
     "applied_migrations",
     "check_schema",
@@ -52,6 +57,8 @@ __all__ = [
     "load_batch",
     "mark_for_reparse",
     "migrations",
+    "rebuild_insights",
+    "refresh_insights",
     "register_counted",
     "register_events",
     "register_objects",
