@@ -355,3 +355,22 @@ def test_timeout_file_is_slow_for_pdfminer() -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_decided_in_puts_every_decision_in_the_window_and_keeps_the_date_order(tmp_path: Path) -> None:
+    """A night's letters (bench-archive's nightly part): decisions in the given days, and the other
+    dates moved with them, so the parser's date checks still hold."""
+    from imr.letter import from_pdf
+
+    window = (date(2026, 12, 2), date(2026, 12, 31))
+    rows = imr_synth.write_sample_set(tmp_path, count=12, seed=5, include_bad=False, decided_in=window)
+    decided = [date.fromisoformat(r["decision_date"]) for r in rows]
+    assert all(window[0] <= d <= window[1] for d in decided), decided
+    assert len(set(decided)) > 1  # spread over the window, not one day
+    for r in rows:
+        chain = [r["date_of_injury"], r["ur_denial_date"], r["application_received"], r["date_assigned"]]
+        assert [c for c in chain if c] == sorted(c for c in chain if c) and max(chain) <= r["decision_date"]
+    first = rows[0]
+    letter = from_pdf((tmp_path / first["path"]).read_bytes())
+    assert letter.decision_date.isoformat() == first["decision_date"]
+    assert letter.case_number == first["case_number"]

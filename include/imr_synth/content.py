@@ -335,9 +335,17 @@ def _random_items(
 
 
 def random_dates(
-    rng: random.Random, style: str, injury: date | None = None
+    rng: random.Random, style: str, injury: date | None = None, decided_in: tuple[date, date] | None = None
 ) -> tuple[date, date, date, date, date, str]:
-    """Injury <= UR denial <= application received <= assigned <= decision, and the priority."""
+    """Injury <= UR denial <= application received <= assigned <= decision, and the priority.
+
+    :param rng: the random source.
+    :param style: the letter style (its years).
+    :param injury: the date of injury, if fixed.
+    :param decided_in: (first, last): all five dates shifted together so that the decision falls in
+        these days, as a night's letters do (decided in the weeks before they are published).
+    :return: (injury, UR denial, received, assigned, decision, priority).
+    """
     if injury is not None:
         received = injury + timedelta(days=rng.randint(30, 500))
     elif style == "notice2013":  # the notices were issued from July 2013 for a few months
@@ -355,6 +363,12 @@ def random_dates(
     assigned = received + timedelta(days=rng.randint(0, 21))
     priority = "Expedited" if rng.random() < 0.04 else "Standard"
     decision = assigned + timedelta(days=rng.randint(1, 3) if priority == "Expedited" else rng.randint(7, 45))
+    if decided_in is not None:
+        first, last = decided_in
+        shift = first + timedelta(days=rng.randint(0, (last - first).days)) - decision
+        injury, ur, received, assigned, decision = (
+            d + shift for d in (injury, ur, received, assigned, decision)
+        )
     return injury, ur, received, assigned, decision, priority
 
 
@@ -518,14 +532,21 @@ def dated_letter(case_number: str, dates: tuple[date, date, date, date, date, st
 
 
 def random_spec(
-    rng: random.Random, *, style: str = "2016", n_items: int | None = None, case_number: str | None = None
+    rng: random.Random,
+    *,
+    style: str = "2016",
+    n_items: int | None = None,
+    case_number: str | None = None,
+    decided_in: tuple[date, date] | None = None,
 ) -> LetterSpec:
-    """A random letter and how to render it. Everything comes from `rng`: equal seeds give equal specs."""
+    """A random letter and how to render it. Everything comes from `rng`: equal seeds give equal specs.
+    `decided_in` (first, last) puts the decision in those days (random_dates); not for notice2013,
+    whose letters belong to 2013."""
     if style not in LETTER_FORMAT:
         raise ValueError(f"unknown style {style!r}")
     if style == "notice2013":
         return random_notice_spec(rng, n_items=n_items, case_number=case_number)
-    dates = random_dates(rng, style)
+    dates = random_dates(rng, style, decided_in=decided_in)
     injury, ur, received, *_ = dates
     case_number = case_number or random_case_number(rng, received)
     sex, age = _random_patient(rng, style)

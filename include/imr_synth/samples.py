@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 import random
+from datetime import date
 
 from imr.records import Letter
 
@@ -23,16 +24,20 @@ def random_letter(
     return spec.letter, render_spec(spec)
 
 
-def _sample_spec(rng: random.Random, style: str, seen: set[str]) -> LetterSpec:
+def _sample_spec(
+    rng: random.Random, style: str, seen: set[str], decided_in: tuple[date, date] | None = None
+) -> LetterSpec:
     """A random letter whose case number is not in `seen` yet (and is added to it)."""
-    spec = random_spec(rng, style=style)
+    spec = random_spec(rng, style=style, decided_in=decided_in)
     while spec.letter.case_number in seen:
-        spec = random_spec(rng, style=style)
+        spec = random_spec(rng, style=style, decided_in=decided_in)
     seen.add(spec.letter.case_number)
     return spec
 
 
-def _write_letters(outdir: pathlib.Path, count: int, seed: int) -> list[dict]:
+def _write_letters(
+    outdir: pathlib.Path, count: int, seed: int, decided_in: tuple[date, date] | None = None
+) -> list[dict]:
     (outdir / "letters").mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     seen: set[str] = set()
@@ -41,7 +46,7 @@ def _write_letters(outdir: pathlib.Path, count: int, seed: int) -> list[dict]:
             # One generator per letter: letter i does not change when count does.
             rng = random.Random(f"{seed}:{i}")
             style = "2013" if rng.random() < 0.25 else "2016"
-            spec = _sample_spec(rng, style, seen)
+            spec = _sample_spec(rng, style, seen, decided_in)
             encrypted = rng.random() < 0.3
             name = f"{spec.letter.case_number}.pdf"
             (outdir / "letters" / name).write_bytes(render_spec(spec, encrypt_empty_password=encrypted))
@@ -66,14 +71,20 @@ def _write_bad_files(outdir: pathlib.Path, seed: int) -> list[dict]:
 
 
 def write_sample_set(
-    outdir: pathlib.Path, *, count: int, seed: int = 0, include_bad: bool = True
+    outdir: pathlib.Path,
+    *,
+    count: int,
+    seed: int = 0,
+    include_bad: bool = True,
+    decided_in: tuple[date, date] | None = None,
 ) -> list[dict]:
     """Write `count` letters to outdir/letters/<case_number>.pdf (both styles, ~30% encrypted with the empty
     password), the bad files to outdir/bad/<key>.pdf, outdir/expected.jsonl (Letter.to_dict() + "file") and
     outdir/bad.jsonl ({"file", "error_code"}). Deterministic for a seed. Returns the rows of both files, each
-    with "path" (relative to outdir) added, and for letters also "style" and "encrypted"."""
+    with "path" (relative to outdir) added, and for letters also "style" and "encrypted". `decided_in`
+    (first, last): every letter decided in those days, as one night's letters are."""
     outdir = pathlib.Path(outdir)
-    rows = _write_letters(outdir, count, seed)
+    rows = _write_letters(outdir, count, seed, decided_in)
     if include_bad:
         rows += _write_bad_files(outdir, seed)
     return rows

@@ -183,7 +183,7 @@ t AS (
     UNION ALL
     SELECT {columns} FROM {table} m WHERE m.decision_day IS NOT NULL AND {days}
     UNION ALL
-    {agg.select}
+    {agg.sql()}
 )"""
 
 

@@ -105,6 +105,15 @@ class Aggregate:
         """The table's columns, in the definition's order."""
         return ("decision_month", "decision_day", *self.dimensions, *self.measures)
 
+    def sql(self, items: str = "imr.items", citations: str = "imr.item_citations") -> str:
+        """The definition over the base tables, or over a refresh's copies of the scope's rows.
+
+        :param items: the items table (or a copy holding at least the scope's items).
+        :param citations: the citations table (or such a copy).
+        :return: the SELECT text.
+        """
+        return self.select.format(items=items, citations=citations)
+
 
 AGGREGATES: dict[str, Aggregate] = {
     "imr.insights_month_letters": Aggregate(
@@ -120,9 +129,9 @@ AGGREGATES: dict[str, Aggregate] = {
                   count(*) FILTER (WHERE i.decision = 'Upheld'),
                   count(*) FILTER (WHERE i.decision = 'Overturned'),
                   count(*) FILTER (WHERE EXISTS (
-                      SELECT 1 FROM imr.item_citations c
+                      SELECT 1 FROM {citations} c
                       WHERE c.case_number = i.case_number AND c.seq = i.seq AND c.source = 'expert_reviewer'))
-           FROM s JOIN imr.items i USING (case_number)
+           FROM s JOIN {items} i USING (case_number)
            GROUP BY 1, 2, 3, 4, 5""",
     ),
     # overturn_by_guideline's `cited`: an item once per family and MTUS title.
@@ -134,9 +143,9 @@ AGGREGATES: dict[str, Aggregate] = {
                   count(*) FILTER (WHERE i.decision = 'Overturned')
            FROM (SELECT DISTINCT s.decision_month, s.decision_day, c.case_number, c.seq, c.family,
                         CASE WHEN c.family = 'MTUS' THEN c.title END AS title
-                 FROM s JOIN imr.item_citations c USING (case_number)
+                 FROM s JOIN {citations} c USING (case_number)
                  WHERE c.source = 'expert_reviewer') c
-           JOIN imr.items i USING (case_number, seq)
+           JOIN {items} i USING (case_number, seq)
            GROUP BY 1, 2, 3, 4""",
     ),
     "imr.insights_month_families": Aggregate(
@@ -146,9 +155,9 @@ AGGREGATES: dict[str, Aggregate] = {
                   count(*) FILTER (WHERE i.decision = 'Upheld'),
                   count(*) FILTER (WHERE i.decision = 'Overturned')
            FROM (SELECT DISTINCT s.decision_month, s.decision_day, c.case_number, c.seq, c.family
-                 FROM s JOIN imr.item_citations c USING (case_number)
+                 FROM s JOIN {citations} c USING (case_number)
                  WHERE c.source = 'expert_reviewer') c
-           JOIN imr.items i USING (case_number, seq)
+           JOIN {items} i USING (case_number, seq)
            GROUP BY 1, 2, 3""",
     ),
     # default_label_requests (0013): the request text lower-cased, its white space folded.
@@ -157,7 +166,7 @@ AGGREGATES: dict[str, Aggregate] = {
         ("items",),
         """SELECT s.decision_month, s.decision_day, lower(regexp_replace(btrim(i.request), '\\s+', ' ', 'g')),
                   i.category, i.subcategory, count(*)
-           FROM s JOIN imr.items i USING (case_number)
+           FROM s JOIN {items} i USING (case_number)
            WHERE i.label_basis = 'default'
            GROUP BY 1, 2, 3, 4, 5""",
     ),
@@ -218,11 +227,43 @@ def stale_days(cur) -> list[date | None]:
     return [d for (d,) in cur.fetchall()]
 
 
-def _recompute(cur, lo: list[date], hi: list[date], nulls: bool, marked: Sequence[date] = ()) -> None:
+# A refresh's copies of the scope's items and citations: the five definitions read them once from the
+# base tables instead of four times each (the marked days' rows lie scattered over the big tables,
+# so every read is mostly random page reads; figures in docs/insights.md).
+_STAGE = (
+    (
+        "_refresh_items",
+        "imr.items",
+        "case_number, seq, category, subcategory, label_basis, decision, request",
+    ),
+    ("_refresh_citations", "imr.item_citations", "case_number, seq, source, family, title"),
+)
+
+
+def _stage(cur, with_s: str, params: dict[str, Any]) -> dict[str, str]:
+    """Copies the scope's items and citations into temporary tables dropped at commit; returns the
+    table names for Aggregate.sql."""
+    names = {}
+    for name, table, columns in _STAGE:
+        cur.execute(
+            f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS WITH {with_s}"
+            f" SELECT {columns} FROM {table} WHERE case_number IN (SELECT case_number FROM s)",
+            params,
+        )
+        cur.execute(f"ANALYZE {name}")
+        names[table] = name
+    return {"items": names["imr.items"], "citations": names["imr.item_citations"]}
+
+
+def _recompute(
+    cur, lo: list[date], hi: list[date], nulls: bool, marked: Sequence[date] = (), stage: bool = False
+) -> None:
     """Replace the day rows of the days lo[i]..hi[i] and `marked`, and the undated letters' rows if
-    `nulls`, by the definitions over the base tables; then the month rows of their months by the
-    day rows' sums."""
+    `nulls`, by the definitions over the base tables (over copies of the scope's rows if `stage`:
+    a refresh's few days; a rebuild reads everything once anyway); then the month rows of their
+    months by the day rows' sums."""
     with_s, params = scope(lo, hi, nulls, marked)
+    tables = _stage(cur, with_s, params) if stage else {}
     days, day_params = between("decision_day", lo, hi, "day", marked)
     # the months of those days, whole
     months = sorted({d.replace(day=1) for d in marked})
@@ -238,7 +279,8 @@ def _recompute(cur, lo: list[date], hi: list[date], nulls: bool, marked: Sequenc
             f" AND ({in_months} OR (%(scope_nulls)s AND decision_month IS NULL))",
             params,
         )
-        cur.execute(f"INSERT INTO {table} ({', '.join(agg.columns)}) WITH {with_s} {agg.select}", params)
+        insert = f"INSERT INTO {table} ({', '.join(agg.columns)})"
+        cur.execute(f"{insert} WITH {with_s} {agg.sql(**tables)}", params)
         dims = ", ".join(agg.dimensions)
         sums = ", ".join(f"sum({m})::bigint" for m in agg.measures)
         cur.execute(
@@ -266,7 +308,7 @@ def refresh(conn) -> Refresh:
         marked = {d for (d,) in cur.fetchall()}
         dated = sorted(d for d in marked if d is not None)
         if marked:
-            _recompute(cur, [], [], None in marked, dated)
+            _recompute(cur, [], [], None in marked, dated, stage=True)
     months = {d.replace(day=1) for d in dated} | ({None} if None in marked else set())
     return Refresh(tuple(months), days=len(marked))
 
