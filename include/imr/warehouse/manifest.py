@@ -54,18 +54,8 @@ def register_objects(conn, bucket: str, objects: Iterable[dict], run_id: str, pa
     alone whatever their status, so re-listing a bucket is cheap and loads nothing twice. Each page is
     COPYed into a temp table and merged with one INSERT ... ON CONFLICT, and committed on its own, so
     registering a million keys neither holds one huge transaction nor the whole listing in memory."""
-    newly_pending = 0
-    for page in chunks(objects, page_size):
-        rows = [(o["key"], bare_etag(o["etag"]), o.get("size"), o.get("last_modified")) for o in page]
-        with transaction(conn) as cur:
-            cur.execute(
-                "CREATE TEMP TABLE _register (key TEXT, etag TEXT, size BIGINT, last_modified TIMESTAMPTZ)"
-                " ON COMMIT DROP"
-            )
-            copy_rows(cur, "_register", ("key", "etag", "size", "last_modified"), rows)
-            cur.execute(_REGISTER_SQL, {"bucket": bucket, "run_id": run_id})
-            newly_pending += cur.rowcount
-    return newly_pending
+    registered = _register(conn, bucket, objects, run_id, page_size, _REGISTER_SQL)
+    return registered.new + registered.changed
 
 
 class Registered(NamedTuple):
