@@ -113,21 +113,31 @@ def service_env() -> dict[str, str]:
     }
 
 
+def local_client(service: str, env: dict[str, str]):
+    """A boto3 client of `service` ("s3", "sqs": the same moto server) on the local endpoint.
+
+    :param service: the boto3 service name
+    :param env: the engines' variables, as `service_env()` or `start()` return them
+    :return: a client on `IMR_S3_ENDPOINT_URL` with the environment's credentials and region
+    """
+    import boto3  # here: the CLI's other commands run without boto3 imported
+
+    return boto3.client(
+        service,
+        endpoint_url=env["IMR_S3_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def s3_client(env: dict[str, str]):
     """A boto3 S3 client for the local S3 server.
 
     :param env: the engines' variables, as `service_env()` or `start()` return them
     :return: a boto3 S3 client on `IMR_S3_ENDPOINT_URL` with the environment's credentials and region
     """
-    import boto3  # here: the CLI's other commands run without boto3 imported
-
-    return boto3.client(
-        "s3",
-        endpoint_url=env["IMR_S3_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    return local_client("s3", env)
 
 
 def drop_bucket(s3_client, name: str) -> None:

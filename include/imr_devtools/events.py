@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from imr_devtools import devservices
+
 
 def sqs_client(env: dict[str, str]):
     """A boto3 SQS client for the local endpoint (the same server and credentials as S3).
@@ -13,15 +15,7 @@ def sqs_client(env: dict[str, str]):
     :param env: the engines' variables, as devservices.service_env() or start() return them
     :return: a boto3 SQS client
     """
-    import boto3
-
-    return boto3.client(
-        "sqs",
-        endpoint_url=env["IMR_S3_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    return devservices.local_client("sqs", env)
 
 
 def create_queue(sqs, name: str, visibility_s: int = 30) -> tuple[str, str]:
