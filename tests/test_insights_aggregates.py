@@ -3,8 +3,9 @@ aggregates of migration 0014 and the base tables only for partial and marked mon
 figure equals the direct queries' (tests/support/insights_reference.py, the routes as they were)
 after a load, a correction, a reparse, a relabel and a manual repair, before and after the refresh,
 for ranges aligned to months and not, one-sided, all dates and empty. The incremental refresh
-leaves the same aggregate rows as a full rebuild, and the routes' plans read the base tables
-through indexes only."""
+(new letters added to their days' rows, other writes recomputing their days) leaves the same
+aggregate rows as a full rebuild, and the routes' plans read the base tables through indexes
+only."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from imr.read.insights import DecisionRange
 from imr.warehouse.insights_months import AGGREGATES
 from imr.warehouse.relabel import relabel
 from support import insights_reference as reference
-from support.builders import BUCKET, CPMT, ODG, OPIOID_TX, claim_all, ingest, item, make, obj, ok, q
+from support.builders import ACOEM, BUCKET, CPMT, ODG, OPIOID_TX, claim_all, ingest, item, make, obj, ok, q
 from support.insights_letters import LETTERS, PAIN, load_letters
 
 pytestmark = pytest.mark.integration
@@ -175,6 +176,108 @@ def test_figures_equal_the_base_tables_through_load_correction_reparse_relabel_r
     assert warehouse.rebuild_insights(conn).rebuilt
     assert aggregate_rows(conn) == incremental
     assert_figures_exact(conn)
+
+
+def _copy_letter(cur, case: str, new_case: str) -> None:
+    """A second letter like `case` (same day, items and citations) under `new_case`, written with
+    plain SQL in the cursor's transaction."""
+    for table in ("imr.letters", "imr.items", "imr.item_citations"):
+        schema, name = table.split(".")
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (schema, name),
+        )
+        cols = [c for (c,) in cur.fetchall()]
+        select = ", ".join("%(new)s" if c == "case_number" else c for c in cols)
+        cur.execute(
+            f"INSERT INTO {table} ({', '.join(cols)})"
+            f" SELECT {select} FROM {table} WHERE case_number = %(old)s",
+            {"new": new_case, "old": case},
+        )
+
+
+def test_new_letters_are_added_to_their_days_other_writes_recompute(wh_conn, pg_dsn):
+    conn = wh_conn
+    load_letters(conn)
+    first = warehouse.refresh_insights(conn)
+    assert (first.letters_added, first.days) == (6, 6)
+    assert_figures_exact(conn)
+
+    # New letters on days that hold counted letters already, and on a new day: added to the rows.
+    news = {
+        "CM16-0000601": make(
+            "CM16-0000601",
+            D(2016, 1, 15),
+            D(2015, 12, 1),
+            None,
+            "Standard",
+            PAIN,
+            [item(1, "Pharmaceuticals", "Opioids", "Overturned", [CPMT, OPIOID_TX], basis="rule")],
+        ),
+        "CM16-0000602": make(
+            "CM16-0000602",
+            D(2016, 3, 31),
+            D(2016, 3, 1),
+            None,
+            "Expedited",
+            PAIN,
+            [
+                item(1, "Surgery", "Spine", "Upheld", [ODG, ACOEM], basis="rule"),
+                item(
+                    2,
+                    "Pharmaceuticals",
+                    "NSAID",
+                    "Overturned",
+                    [],
+                    request="compounded  CREAM",
+                    basis="default",
+                ),
+            ],
+        ),
+        "CM16-0000603": make(
+            "CM16-0000603",
+            D(2016, 5, 5),
+            None,
+            None,
+            "Standard",
+            PAIN,
+            [item(1, "Rehabilitation", "Chiropractic", "Upheld", [], basis="rule")],
+        ),
+    }
+    keys = {case: f"n/{case}.pdf" for case in news}
+    ingest(conn, "run2", [obj(k) for k in keys.values()], [ok(keys[c], let) for c, let in news.items()])
+    assert_figures_exact(conn)
+    added = warehouse.refresh_insights(conn)
+    assert (added.letters_added, added.days) == (3, 3)
+    assert marked(conn) == set()
+    assert_figures_exact(conn)
+
+    # A citation added to a letter already counted, the letter row untouched: its day is recomputed.
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO imr.item_citations (case_number, seq, source, ordinal, family, title)"
+            " VALUES ('CM16-0000601', 1, 'expert_reviewer', 9, 'MTUS', 'Chronic Pain')"
+        )
+    child = warehouse.refresh_insights(conn)
+    assert (child.letters_added, child.days) == (0, 1)
+    assert_figures_exact(conn)
+
+    # A letter committed while a refresh runs (invisible to its snapshot) keeps its marks and is
+    # counted by the next refresh, once.
+    with psycopg2.connect(pg_dsn) as other, other.cursor() as cur:
+        _copy_letter(cur, "CM16-0000602", "CM16-0000604")
+        assert warehouse.refresh_insights(conn).letters_added == 0
+    other.close()
+    assert marked(conn) == {D(2016, 3, 1)}
+    assert warehouse.refresh_insights(conn).letters_added == 1
+    assert_figures_exact(conn)
+    assert reference.totals(conn, DecisionRange(D(2016, 3, 31), D(2016, 3, 31))) == {"letters": 3, "items": 6}
+
+    # Added a day at a time, the rows are what a rebuild from scratch computes.
+    incremental = aggregate_rows(conn)
+    warehouse.rebuild_insights(conn)
+    assert aggregate_rows(conn) == incremental
 
 
 def test_truncate_marks_every_aggregated_month(wh_conn):

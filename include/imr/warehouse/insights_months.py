@@ -9,16 +9,18 @@ month rows of the months a range covers whole, the day rows of its partial month
 definition over the base tables for the days marked since their last refresh. So the page's
 figures are the base tables' by construction, whether or not a refresh ran since the last write.
 
-Writes to letters, items and citations mark their decision days (triggers of 0014, in the
-writer's transaction). `refresh` recomputes the marked days' rows and their months' rows and
-deletes the marks in one transaction; `rebuild` recomputes everything. Both take a
-transaction-scoped advisory lock, so two refreshes (two publishing runs) never interleave their
-deletes and inserts.
+Writes to letters, items and citations mark their decision days (triggers of 0014 and 0015, in
+the writer's transaction). `refresh` adds the new letters' counts to their days' and months' rows
+(a nightly run's few hundred letters, not the thousands already on their days), recomputes the
+days with any other write (corrections, reparses, relabels, repairs), and deletes the marks, in
+one transaction; `rebuild` recomputes everything. Both hold an advisory lock, so two refreshes
+(two publishing runs) never interleave their deletes and inserts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -63,18 +65,28 @@ def between(
 
 
 def scope(
-    lo: Sequence[date], hi: Sequence[date], nulls: bool, days: Sequence[date] = ()
+    lo: Sequence[date],
+    hi: Sequence[date],
+    nulls: bool,
+    days: Sequence[date] = (),
+    cases: Sequence[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The WITH-clause `s`, the letters every definition reads: those decided in the inclusive
-    intervals lo[i]..hi[i] or on one of `days`, and those without a decision date if `nulls`.
+    intervals lo[i]..hi[i] or on one of `days`, and those without a decision date if `nulls`; or,
+    with `cases`, the dated letters of those case numbers only (a refresh's new letters).
 
     :param lo: the intervals' first days.
     :param hi: the intervals' last days.
     :param nulls: include the letters without a decision date.
     :param days: single days besides.
+    :param cases: instead of the dates, these case numbers.
     :return: (SQL text, its parameters).
     """
-    dated, params = between("l.decision_date", lo, hi, "scope", days)
+    if cases is None:
+        dated, params = between("l.decision_date", lo, hi, "scope", days)
+    else:
+        dated = "l.case_number = ANY(%(scope_cases)s) AND l.decision_date IS NOT NULL"
+        params = {"scope_cases": sorted(cases)}
     sql = f"""
 s AS (
     SELECT l.case_number, date_trunc('month', l.decision_date)::date AS decision_month,
@@ -178,12 +190,14 @@ _LOCK_KEY = 0x1A5_1647
 
 @dataclass(frozen=True)
 class Refresh:
-    """What a refresh recomputed: the months whose rows it rewrote (None: the letters without a
-    decision date) and how many days."""
+    """What a refresh did: the months whose rows it rewrote (None: the letters without a decision
+    date), how many days, and how many new letters it added to their days' counts instead of
+    recomputing the days."""
 
     months: tuple[date | None, ...]
     days: int = 0
     rebuilt: bool = False
+    letters_added: int = 0
 
     def as_json(self) -> dict:
         """For the publish task's return value and the CLI's line."""
@@ -194,6 +208,7 @@ class Refresh:
             "first": dated[0].isoformat() if dated else None,
             "last": dated[-1].isoformat() if dated else None,
             "rebuilt": self.rebuilt,
+            "letters_added": self.letters_added,
         }
 
 
@@ -245,6 +260,7 @@ def _stage(cur, with_s: str, params: dict[str, Any]) -> dict[str, str]:
     table names for Aggregate.sql."""
     names = {}
     for name, table, columns in _STAGE:
+        cur.execute(f"DROP TABLE IF EXISTS {name}")  # a refresh that recomputes and adds stages twice
         cur.execute(
             f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS WITH {with_s}"
             f" SELECT {columns} FROM {table} WHERE case_number IN (SELECT case_number FROM s)",
@@ -253,6 +269,14 @@ def _stage(cur, with_s: str, params: dict[str, Any]) -> dict[str, str]:
         cur.execute(f"ANALYZE {name}")
         names[table] = name
     return {"items": names["imr.items"], "citations": names["imr.item_citations"]}
+
+
+def _month_bounds(lo: Sequence[date], hi: Sequence[date], days: Sequence[date]) -> tuple[list, list]:
+    """The months of the intervals lo[i]..hi[i] and of `days`, whole, as (first days, last days)."""
+    months = sorted({d.replace(day=1) for d in days})
+    m_lo = [a.replace(day=1) for a in lo] + months
+    m_hi = [month_end(b.replace(day=1)) for b in hi] + [month_end(m) for m in months]
+    return m_lo, m_hi
 
 
 def _recompute(
@@ -265,10 +289,7 @@ def _recompute(
     with_s, params = scope(lo, hi, nulls, marked)
     tables = _stage(cur, with_s, params) if stage else {}
     days, day_params = between("decision_day", lo, hi, "day", marked)
-    # the months of those days, whole
-    months = sorted({d.replace(day=1) for d in marked})
-    m_lo = [a.replace(day=1) for a in lo] + months
-    m_hi = [month_end(b.replace(day=1)) for b in hi] + [month_end(m) for m in months]
+    m_lo, m_hi = _month_bounds(lo, hi, marked)
     in_months, month_params = between("decision_month", m_lo, m_hi, "month")
     month_days, month_day_params = between("decision_day", m_lo, m_hi, "mday")
     params |= day_params | month_params | month_day_params
@@ -291,26 +312,105 @@ def _recompute(
         )
 
 
-def refresh(conn) -> Refresh:
-    """Recompute the marked days (and their months' rows) and delete their marks, in one transaction.
+def _add(cur, cases: Sequence[str], marked: Sequence[date]) -> None:
+    """Add the counts of `cases`, letters the aggregates do not count yet, to the day rows of
+    `marked` (their decision days) and to their months' rows: reads those letters' rows and the
+    aggregate rows of those days and months, never the other letters of the days."""
+    with_s, params = scope([], [], False, cases=cases)
+    tables = _stage(cur, with_s, params)
+    days, day_params = between("decision_day", [], [], "day", marked)
+    in_months, month_params = between("decision_month", *_month_bounds([], [], marked), "month")
+    params |= day_params | month_params
+    for table, agg in AGGREGATES.items():
+        cols = ", ".join(agg.columns)
+        dims = ", ".join(agg.dimensions)
+        sums = ", ".join(f"sum({m})::bigint AS {m}" for m in agg.measures)
+        cur.execute(f"CREATE TEMPORARY TABLE _added ON COMMIT DROP AS SELECT {cols} FROM {table} LIMIT 0")
+        cur.execute(f"INSERT INTO _added ({cols}) WITH {with_s} {agg.sql(**tables)}", params)
+        # Each grain: the rows it holds plus the new letters' counts, summed per dimensions.
+        for grain, held, new in (
+            ("decision_day", f"decision_day IS NOT NULL AND {days}", "decision_day"),
+            ("NULL::date", f"decision_day IS NULL AND {in_months}", "NULL::date"),
+        ):
+            cur.execute(
+                f"""
+                CREATE TEMPORARY TABLE _summed ON COMMIT DROP AS
+                SELECT decision_month, {grain} AS decision_day, {dims}, {sums}
+                FROM (SELECT {cols} FROM {table} WHERE {held}
+                      UNION ALL SELECT decision_month, {new}, {", ".join((*agg.dimensions, *agg.measures))}
+                      FROM _added) r
+                GROUP BY 1, 2, {dims};
+                DELETE FROM {table} WHERE {held};
+                INSERT INTO {table} ({cols}) SELECT * FROM _summed;
+                DROP TABLE _summed
+                """,
+                params,
+            )
+        cur.execute("DROP TABLE _added")
 
-    The marks are deleted first and the days recomputed after, each statement on a fresh snapshot
-    (READ COMMITTED): a load that commits in between is in the recomputed figures, and its own
-    mark, not yet visible to the delete, stays for the next refresh. So a mark is only ever removed
-    by a transaction whose figures include every write that made it.
+
+# Above this many new letters a refresh recomputes their days whole: a backfill's letters are most
+# of their days anyway, and reading days by index range beats a scope of a huge array of cases.
+ADD_MAX_LETTERS = 20_000
+
+
+def _plan(marks: list[tuple[date | None, str | None, bool | None]]) -> tuple[set, dict]:
+    """(the days to recompute whole, {day: new letters to add}) from the deleted marks
+    (decision_day, case_number, letter) of migration 0015."""
+    whole: set[date | None] = set()
+    inserted: dict[date, set[str]] = {}
+    children: dict[date, set[str]] = {}
+    for day, case, letter in marks:
+        if case is None or day is None:
+            whole.add(day)
+        else:
+            (inserted if letter else children).setdefault(day, set()).add(case)
+    # Children inserted for a letter the aggregates count already: only a recompute sees them.
+    whole |= {d for d, cases in children.items() if not cases <= inserted.get(d, set())}
+    add = {d: cases for d, cases in inserted.items() if d not in whole}
+    if sum(map(len, add.values())) > ADD_MAX_LETTERS:
+        whole |= set(add)
+        add = {}
+    return whole, add
+
+
+@contextmanager
+def _serialized(conn) -> Iterator[None]:
+    """Holds the refresh lock (session-level: the refresh's transaction must take its snapshot
+    after the lock is granted, so it sees the previous refresh's commit)."""
+    with transaction(conn) as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        yield
+    finally:
+        with transaction(conn) as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+def refresh(conn) -> Refresh:
+    """Bring the marked days' rows (and their months') up to date and delete their marks, in one
+    REPEATABLE READ transaction: new letters are added to their days' counts, days with any other
+    write are recomputed from the base tables.
+
+    One snapshot for the whole refresh: the marks it deletes are exactly those of the writes its
+    figures include (a mark commits with its write), so a letter committed meanwhile keeps its mark
+    and is counted by the next refresh, never twice and never not at all.
 
     :param conn: a psycopg2 connection to the warehouse (the loader role suffices).
-    :return: the months recomputed.
+    :return: the months refreshed, the days recomputed and the letters added.
     """
-    with transaction(conn) as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        cur.execute("DELETE FROM imr.insights_stale_days RETURNING decision_day")
-        marked = {d for (d,) in cur.fetchall()}
-        dated = sorted(d for d in marked if d is not None)
-        if marked:
-            _recompute(cur, [], [], None in marked, dated, stage=True)
-    months = {d.replace(day=1) for d in dated} | ({None} if None in marked else set())
-    return Refresh(tuple(months), days=len(marked))
+    with _serialized(conn), transaction(conn) as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute("DELETE FROM imr.insights_stale_days RETURNING decision_day, case_number, letter")
+        whole, add = _plan(cur.fetchall())
+        dated = sorted(d for d in whole if d is not None)
+        if whole:
+            _recompute(cur, [], [], None in whole, dated, stage=True)
+        if add:
+            _add(cur, sorted(set().union(*add.values())), sorted(add))
+    days = whole | set(add)
+    months = {d.replace(day=1) for d in days if d is not None} | ({None} if None in days else set())
+    return Refresh(tuple(months), days=len(days), letters_added=sum(map(len, add.values())))
 
 
 def rebuild(conn) -> Refresh:
@@ -320,8 +420,8 @@ def rebuild(conn) -> Refresh:
     :param conn: a psycopg2 connection to the warehouse (the loader role suffices).
     :return: the months the aggregates now hold.
     """
-    with transaction(conn) as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+    with _serialized(conn), transaction(conn) as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cur.execute("DELETE FROM imr.insights_stale_days")
         for table in AGGREGATES:
             cur.execute(f"DELETE FROM {table}")
