@@ -333,9 +333,11 @@ def _check_phase_s(run) -> float:
 
 def _forget_nightly(dsn: str, keys: list[str]) -> None:
     """Take the nightly run's letters out of the built warehouse again, so the next run finds it as
-    built. The build writes no batches and no quality results, so those tables are emptied."""
+    built (its Insights aggregates refreshed). The build writes no batches and no quality results,
+    so those tables are emptied."""
     conn = psycopg2.connect(dsn)
     try:
+        upgrade(conn)  # a warehouse built by an older checkout
         with conn, conn.cursor() as cur:
             cur.execute(
                 "DELETE FROM imr.letters WHERE source_bucket = %s AND source_key = ANY(%s)", (BUCKET, keys)
@@ -344,6 +346,9 @@ def _forget_nightly(dsn: str, keys: list[str]) -> None:
             cur.execute("DELETE FROM imr.parse_failures WHERE bucket = %s AND key = ANY(%s)", (BUCKET, keys))
             cur.execute("DELETE FROM imr.batches")
             cur.execute("DELETE FROM imr.dq_results")
+        # The deletes marked their days; a real night follows a night that added letters, not one
+        # that took them away, so the next run's publish must not pay for recomputing those days.
+        warehouse.refresh_insights(conn)
     finally:
         conn.close()
 

@@ -65,6 +65,9 @@ def stage(cur, rows: list[StagedRow], write: Writer) -> None:
     write(cur, "_letter", LETTER_COLUMNS, [letter_row(r.key, r.letter) for r in ok])
     write(cur, "_item", ITEM_COLUMNS, [row for r in ok for row in item_rows(r.key, r.letter)])
     write(cur, "_citation", CITATION_COLUMNS, [row for r in ok for row in citation_rows(r.key, r.letter)])
+    # Row counts for the planner: unanalysed, a temp table is guessed at ~1,000 rows, and against a
+    # manifest or items table not yet much bigger than that the joins below became sequential scans.
+    cur.execute("ANALYZE _result, _letter, _item, _citation")
 
 
 def match_manifest(cur, bucket: str, run_id: str, changed: Sequence[str]) -> int:
@@ -85,8 +88,10 @@ def match_manifest(cur, bucket: str, run_id: str, changed: Sequence[str]) -> int
     """
     cur.execute(
         """
+        -- One array of keys, not `key IN (subquery) OR key = ANY(...)`: the OR made the planner
+        -- scan the whole manifest (254 ms a batch at 1.7 M objects, against 0.04 ms by the key).
         SELECT 1 FROM imr.s3_objects
-        WHERE bucket = %(bucket)s AND (key IN (SELECT key FROM _result) OR key = ANY(%(changed)s::text[]))
+        WHERE bucket = %(bucket)s AND key = ANY(ARRAY(SELECT key FROM _result) || %(changed)s::text[])
         ORDER BY key FOR UPDATE;
         CREATE TEMP TABLE _current ON COMMIT DROP AS
             SELECT r.*, o.last_modified FROM _result r
@@ -146,7 +151,8 @@ def decide_fates(cur, bucket: str) -> None:
                     WHEN w.sha256 = c.sha256 THEN 'duplicate'
                     ELSE 'loaded' END AS status,
                coalesce(w.key = c.key, false) AS is_winner
-        FROM _current c LEFT JOIN winners w ON w.case_number = c.case_number
+        FROM _current c LEFT JOIN winners w ON w.case_number = c.case_number;
+        ANALYZE _current, _fate  -- (see stage)
         """,
         {"bucket": bucket},
     )
@@ -187,7 +193,8 @@ def upsert_letters(cur, bucket: str, parser_version: str) -> int:
                OR (excluded.source_last_modified < tgt.source_last_modified) IS NOT TRUE
             RETURNING tgt.case_number, tgt.source_key
         )
-        INSERT INTO _applied SELECT * FROM up
+        INSERT INTO _applied SELECT * FROM up;
+        ANALYZE _applied  -- (see stage)
         """,
         {"bucket": bucket, "pv": parser_version},
     )
