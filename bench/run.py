@@ -4,7 +4,7 @@ Each measurement runs in its own subprocess pinned to one core, so peak RSS is p
 methods see the same machine state; rounds interleave the methods so background noise hits all of
 them alike. Figures are printed as ratios to pdfminer.six's own `extract_text`.
 
-    python bench/run.py [--rounds 3] [--corpus DIR] [--skip-pipeline] [--skip-discovery]
+    python bench/run.py [--rounds 3] [--corpus DIR] [--skip-pipeline] [--pipeline-rounds 2] [--skip-discovery]
 """
 
 from __future__ import annotations
@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-pipeline", action="store_true")
     ap.add_argument("--pipeline-letters", type=int, default=3000)
+    ap.add_argument(
+        "--pipeline-rounds", type=int, default=2, help="backfill runs, each between parse-only runs"
+    )
     ap.add_argument("--skip-discovery", action="store_true", help="skip bench/discovery_bench.py (~8 min)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_pipeline:
         from pipeline_bench import run_pipeline_bench
 
-        figures["pipeline"] = run_pipeline_bench(args.pipeline_letters)
+        figures["pipeline"] = run_pipeline_bench(args.pipeline_letters, rounds=args.pipeline_rounds)
     if not args.skip_discovery:
         from discovery_bench import run_discovery_bench
 
