@@ -20,7 +20,7 @@ one transaction; `rebuild` recomputes everything. Both hold an advisory lock, so
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -255,12 +255,13 @@ _STAGE = (
 )
 
 
-def _stage(cur, with_s: str, params: dict[str, Any]) -> dict[str, str]:
-    """Copies the scope's items and citations into temporary tables dropped at commit; returns the
-    table names for Aggregate.sql."""
+@contextmanager
+def _staged(cur, with_s: str, params: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """Copies the scope's items and citations into temporary tables for the block (dropped after
+    it, so a refresh that both recomputes days and adds letters stages each scope afresh); yields
+    the table names for Aggregate.sql."""
     names = {}
     for name, table, columns in _STAGE:
-        cur.execute(f"DROP TABLE IF EXISTS {name}")  # a refresh that recomputes and adds stages twice
         cur.execute(
             f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS WITH {with_s}"
             f" SELECT {columns} FROM {table} WHERE case_number IN (SELECT case_number FROM s)",
@@ -268,7 +269,8 @@ def _stage(cur, with_s: str, params: dict[str, Any]) -> dict[str, str]:
         )
         cur.execute(f"ANALYZE {name}")
         names[table] = name
-    return {"items": names["imr.items"], "citations": names["imr.item_citations"]}
+    yield {"items": names["imr.items"], "citations": names["imr.item_citations"]}
+    cur.execute(f"DROP TABLE {', '.join(name for name, _, _ in _STAGE)}")
 
 
 def _month_bounds(lo: Sequence[date], hi: Sequence[date], days: Sequence[date]) -> tuple[list, list]:
@@ -287,29 +289,29 @@ def _recompute(
     a refresh's few days; a rebuild reads everything once anyway); then the month rows of their
     months by the day rows' sums."""
     with_s, params = scope(lo, hi, nulls, marked)
-    tables = _stage(cur, with_s, params) if stage else {}
     days, day_params = between("decision_day", lo, hi, "day", marked)
     m_lo, m_hi = _month_bounds(lo, hi, marked)
     in_months, month_params = between("decision_month", m_lo, m_hi, "month")
     month_days, month_day_params = between("decision_day", m_lo, m_hi, "mday")
     params |= day_params | month_params | month_day_params
-    for table, agg in AGGREGATES.items():
-        cur.execute(f"DELETE FROM {table} WHERE decision_day IS NOT NULL AND {days}", params)
-        cur.execute(
-            f"DELETE FROM {table} WHERE decision_day IS NULL"
-            f" AND ({in_months} OR (%(scope_nulls)s AND decision_month IS NULL))",
-            params,
-        )
-        insert = f"INSERT INTO {table} ({', '.join(agg.columns)})"
-        cur.execute(f"{insert} WITH {with_s} {agg.sql(**tables)}", params)
-        dims = ", ".join(agg.dimensions)
-        sums = ", ".join(f"sum({m})::bigint" for m in agg.measures)
-        cur.execute(
-            f"INSERT INTO {table} ({', '.join(agg.columns)})"
-            f" SELECT decision_month, NULL, {dims}, {sums} FROM {table}"
-            f" WHERE decision_day IS NOT NULL AND {month_days} GROUP BY decision_month, {dims}",
-            params,
-        )
+    with _staged(cur, with_s, params) if stage else nullcontext({}) as tables:
+        for table, agg in AGGREGATES.items():
+            cur.execute(f"DELETE FROM {table} WHERE decision_day IS NOT NULL AND {days}", params)
+            cur.execute(
+                f"DELETE FROM {table} WHERE decision_day IS NULL"
+                f" AND ({in_months} OR (%(scope_nulls)s AND decision_month IS NULL))",
+                params,
+            )
+            insert = f"INSERT INTO {table} ({', '.join(agg.columns)})"
+            cur.execute(f"{insert} WITH {with_s} {agg.sql(**tables)}", params)
+            dims = ", ".join(agg.dimensions)
+            sums = ", ".join(f"sum({m})::bigint" for m in agg.measures)
+            cur.execute(
+                f"INSERT INTO {table} ({', '.join(agg.columns)})"
+                f" SELECT decision_month, NULL, {dims}, {sums} FROM {table}"
+                f" WHERE decision_day IS NOT NULL AND {month_days} GROUP BY decision_month, {dims}",
+                params,
+            )
 
 
 def _add(cur, cases: Sequence[str], marked: Sequence[date]) -> None:
@@ -317,36 +319,36 @@ def _add(cur, cases: Sequence[str], marked: Sequence[date]) -> None:
     `marked` (their decision days) and to their months' rows: reads those letters' rows and the
     aggregate rows of those days and months, never the other letters of the days."""
     with_s, params = scope([], [], False, cases=cases)
-    tables = _stage(cur, with_s, params)
     days, day_params = between("decision_day", [], [], "day", marked)
     in_months, month_params = between("decision_month", *_month_bounds([], [], marked), "month")
-    params |= day_params | month_params
-    for table, agg in AGGREGATES.items():
-        cols = ", ".join(agg.columns)
-        dims = ", ".join(agg.dimensions)
-        sums = ", ".join(f"sum({m})::bigint AS {m}" for m in agg.measures)
-        cur.execute(f"CREATE TEMPORARY TABLE _added ON COMMIT DROP AS SELECT {cols} FROM {table} LIMIT 0")
-        cur.execute(f"INSERT INTO _added ({cols}) WITH {with_s} {agg.sql(**tables)}", params)
-        # Each grain: the rows it holds plus the new letters' counts, summed per dimensions.
-        for grain, held, new in (
-            ("decision_day", f"decision_day IS NOT NULL AND {days}", "decision_day"),
-            ("NULL::date", f"decision_day IS NULL AND {in_months}", "NULL::date"),
-        ):
-            cur.execute(
-                f"""
-                CREATE TEMPORARY TABLE _summed ON COMMIT DROP AS
-                SELECT decision_month, {grain} AS decision_day, {dims}, {sums}
-                FROM (SELECT {cols} FROM {table} WHERE {held}
-                      UNION ALL SELECT decision_month, {new}, {", ".join((*agg.dimensions, *agg.measures))}
-                      FROM _added) r
-                GROUP BY 1, 2, {dims};
-                DELETE FROM {table} WHERE {held};
-                INSERT INTO {table} ({cols}) SELECT * FROM _summed;
-                DROP TABLE _summed
-                """,
-                params,
-            )
-        cur.execute("DROP TABLE _added")
+    params = params | day_params | month_params
+    with _staged(cur, with_s, params) as tables:
+        for table, agg in AGGREGATES.items():
+            cols = ", ".join(agg.columns)
+            dims = ", ".join(agg.dimensions)
+            values = ", ".join((*agg.dimensions, *agg.measures))
+            sums = ", ".join(f"sum({m})::bigint AS {m}" for m in agg.measures)
+            cur.execute(f"CREATE TEMPORARY TABLE _added ON COMMIT DROP AS SELECT {cols} FROM {table} LIMIT 0")
+            cur.execute(f"INSERT INTO _added ({cols}) WITH {with_s} {agg.sql(**tables)}", params)
+            # Each grain: the rows it holds plus the new letters' counts, summed per dimensions.
+            for grain, held in (
+                ("decision_day", f"decision_day IS NOT NULL AND {days}"),
+                ("NULL::date", f"decision_day IS NULL AND {in_months}"),
+            ):
+                cur.execute(
+                    f"""
+                    CREATE TEMPORARY TABLE _summed ON COMMIT DROP AS
+                    SELECT decision_month, {grain} AS decision_day, {dims}, {sums}
+                    FROM (SELECT {cols} FROM {table} WHERE {held}
+                          UNION ALL SELECT decision_month, {grain}, {values} FROM _added) r
+                    GROUP BY 1, 2, {dims};
+                    DELETE FROM {table} WHERE {held};
+                    INSERT INTO {table} ({cols}) SELECT * FROM _summed;
+                    DROP TABLE _summed
+                    """,
+                    params,
+                )
+            cur.execute("DROP TABLE _added")
 
 
 # Above this many new letters a refresh recomputes their days whole: a backfill's letters are most
@@ -383,8 +385,9 @@ def _serialized(conn) -> Iterator[None]:
     try:
         yield
     finally:
-        with transaction(conn) as cur:
-            cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        if not conn.closed:  # a lost connection released the lock; its error is the one to see
+            with transaction(conn) as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
 
 def refresh(conn) -> Refresh:
@@ -397,7 +400,7 @@ def refresh(conn) -> Refresh:
     and is counted by the next refresh, never twice and never not at all.
 
     :param conn: a psycopg2 connection to the warehouse (the loader role suffices).
-    :return: the months refreshed, the days recomputed and the letters added.
+    :return: the months and days refreshed (recomputed or added to) and the letters added.
     """
     with _serialized(conn), transaction(conn) as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
