@@ -398,13 +398,12 @@ def nightly(
     files = sorted((night_letters(letters, dates) / "letters").glob("*.pdf"))
     keys = [f"letters/{f.name}" for f in files]
     runs: dict[str, list[dict]] = {"empty": [], "archive": []}
+    _drop_bucket_if_any(env, BUCKET)
+    _forget_nightly(dsn, keys)  # an earlier run that died midway; each run cleans up after itself
     for _ in range(rounds):
         for label, target in (("empty", None), ("archive", dsn)):
             bucket = BUCKET if target else None
-            if target:
-                _drop_bucket_if_any(env, BUCKET)
-                _forget_nightly(target, keys)  # an earlier run that died midway
-            else:
+            if not target:
                 target = pb._fresh_db(env, "imr_bench_empty")
             try:
                 run = pb._end_to_end(env, files, {}, dag_id=DAG_NIGHTLY, dsn=target, bucket=bucket, port=port)
